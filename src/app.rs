@@ -1,0 +1,229 @@
+//! Assembling and running the server: [`App::build`] turns a [`Config`] into
+//! the shared [`AppState`] and router; [`App::serve`] runs it until shutdown.
+//! `main` and every integration test start the server the same way.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::HeaderValue;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::CryptoError;
+use crate::crypto::key_encryption::KeyEncryptionKey;
+use crate::crypto::keyring::KeyRing;
+use crate::crypto::rotation::{self, KeyError};
+use crate::store::{Store, StoreError};
+
+/// How often expired revocation records are purged.
+const PURGE_INTERVAL_SECS: i64 = 600;
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Durable state.
+    pub store: Store,
+    /// Signing and published keys.
+    pub keys: Arc<KeyRing>,
+    /// The time source.
+    pub clock: Clock,
+    /// The discovery document, serialized once.
+    pub discovery: Bytes,
+    /// `Cache-Control` for the JWKS, bounded by the key publish delay.
+    pub jwks_cache_control: HeaderValue,
+    kek: Option<Arc<KeyEncryptionKey>>,
+}
+
+impl AppState {
+    /// Re-reads the signing keys from the store (picks up `gatehouse keys rotate`).
+    pub async fn reload_keys(&self) -> Result<(), KeyError> {
+        let now = self.clock.now();
+        let keys = rotation::load_ring_keys(
+            &self.store,
+            self.kek.as_deref(),
+            now,
+            self.config.max_token_ttl_secs(),
+        )
+        .await?;
+        self.keys.replace(keys, now);
+        Ok(())
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    /// Signing keys could not be created or loaded.
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+    /// The key-encryption key could not be derived.
+    #[error("key encryption: {0}")]
+    Crypto(#[from] CryptoError),
+    /// A data directory or socket could not be set up.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Opens the configured database (creating the data directory for the embedded
+/// default) and applies migrations. Used by the server and by the CLI.
+pub async fn open_store(config: &Config) -> Result<Store, StartError> {
+    if config.uses_embedded_database() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            StartError::Io(format!(
+                "cannot create data_dir {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+    }
+    Ok(Store::connect(&config.database_url()).await?)
+}
+
+/// The key-encryption key, if one is configured.
+pub fn key_encryption_key(config: &Config) -> Result<Option<KeyEncryptionKey>, CryptoError> {
+    config
+        .key_encryption_key
+        .as_deref()
+        .map(KeyEncryptionKey::derive)
+        .transpose()
+}
+
+/// A built server, ready to serve.
+pub struct App {
+    state: AppState,
+}
+
+impl App {
+    /// Opens the store, prepares the signing keys (generating the first one on
+    /// first start, sealing plaintext ones when a key-encryption key is set), and
+    /// precomputes the discovery document.
+    pub async fn build(config: Config, clock: Clock) -> Result<Self, StartError> {
+        let store = open_store(&config).await?;
+        let kek = key_encryption_key(&config)?;
+        if let Some(kek) = &kek {
+            rotation::seal_plaintext_keys(&store, kek).await?;
+        }
+        let now = clock.now();
+        rotation::ensure_signing_key(&store, kek.as_ref(), config.signing_key_bits, now).await?;
+        let retention = config.max_token_ttl_secs();
+        let keys = rotation::load_ring_keys(&store, kek.as_ref(), now, retention).await?;
+        let max_age = config.key_publish_delay_secs.clamp(0, 300);
+        let jwks_cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))
+            .map_err(|e| StartError::Io(e.to_string()))?;
+        let state = AppState {
+            discovery: crate::oidc::document(&config.issuer),
+            jwks_cache_control,
+            keys: Arc::new(KeyRing::new(keys, now, retention)),
+            config: Arc::new(config),
+            store,
+            clock,
+            kek: kek.map(Arc::new),
+        };
+        Ok(Self { state })
+    }
+
+    /// The shared state (tests use it to reach the store and the clock).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The complete router.
+    pub fn router(&self) -> Router {
+        crate::http::router(self.state.clone())
+    }
+
+    /// Serves on every listener until `shutdown` resolves, then lets in-flight
+    /// requests finish and closes the database.
+    pub async fn serve(
+        self,
+        listeners: Vec<TcpListener>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let router = self.router();
+        let mut servers = tokio::task::JoinSet::new();
+        for listener in listeners {
+            let mut stop = stop_rx.clone();
+            let server = axum::serve(listener, router.clone()).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            });
+            servers.spawn(async move { server.await });
+        }
+        let maintenance = tokio::spawn(maintain(self.state.clone(), stop_rx));
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop_tx.send(true);
+        });
+        let mut result = Ok(());
+        while let Some(joined) = servers.join_next().await {
+            if let Ok(Err(e)) = joined {
+                result = Err(e);
+            }
+        }
+        let _ = maintenance.await;
+        self.state.store.close().await;
+        result
+    }
+}
+
+/// Binds every configured address. An address that cannot be bound (say, no
+/// IPv6 on this host) is skipped with a warning as long as one other binds.
+pub async fn bind(addresses: &[SocketAddr]) -> Result<Vec<TcpListener>, StartError> {
+    let mut listeners = Vec::new();
+    let mut failures = Vec::new();
+    for address in addresses {
+        match TcpListener::bind(address).await {
+            Ok(listener) => listeners.push(listener),
+            Err(e) => failures.push(format!("{address}: {e}")),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(StartError::Io(format!(
+            "cannot listen on any address: {}",
+            failures.join("; ")
+        )));
+    }
+    for failure in failures {
+        tracing::warn!("not listening on {failure}");
+    }
+    Ok(listeners)
+}
+
+/// Background upkeep: reloads keys so rotations made by the CLI or another
+/// instance take effect, and purges revocations of expired tokens.
+async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut tick =
+        tokio::time::interval(Duration::from_secs(state.config.key_refresh_interval_secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_purge = i64::MIN;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        }
+        if let Err(e) = state.reload_keys().await {
+            tracing::warn!(error = %e, "could not reload signing keys; keeping the current ones");
+        }
+        let now = state.clock.now();
+        if now.saturating_sub(last_purge) >= PURGE_INTERVAL_SECS {
+            match state.store.purge_expired_revocations(now).await {
+                Ok(purged) => {
+                    last_purge = now;
+                    tracing::debug!(purged, "purged expired revocations");
+                }
+                Err(e) => tracing::warn!(error = %e, "could not purge expired revocations"),
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Client types: the stored [`Client`], the [`ClientSpec`] a registration asks
+//! for, the [`ClientPatch`] an update sends, and the [`ClientView`] we show.
+//! Field names follow RFC 7591 (dynamic client registration) where it has one.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::clock::UnixTime;
+use crate::oauth::scope::Scope;
+
+/// Whether a client can keep a secret (RFC 6749 §2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    /// A server-side application holding a client secret.
+    #[default]
+    Confidential,
+    /// A browser or native app: no secret, PKCE instead.
+    Public,
+}
+
+/// The OAuth grants a client may use at the token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// RFC 6749 §4.1, with PKCE.
+    AuthorizationCode,
+    /// RFC 6749 §6, rotating.
+    RefreshToken,
+    /// RFC 6749 §4.4, machine to machine.
+    ClientCredentials,
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// HTTP Basic with client id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// Client id and secret in the form body.
+    ClientSecretPost,
+    /// No authentication: public clients.
+    None,
+}
+
+macro_rules! wire_names {
+    ($ty:ty { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The name used on the wire and in the database.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name),+ }
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($name => Ok(Self::$variant),)+
+                    _ => Err(format!("unknown value {s:?}; expected one of: {}", [$($name),+].join(", "))),
+                }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_names!(ClientKind { Confidential => "confidential", Public => "public" });
+wire_names!(GrantType {
+    AuthorizationCode => "authorization_code",
+    RefreshToken => "refresh_token",
+    ClientCredentials => "client_credentials",
+});
+wire_names!(AuthMethod {
+    ClientSecretBasic => "client_secret_basic",
+    ClientSecretPost => "client_secret_post",
+    None => "none",
+});
+
+/// A registered client as the protocol code uses it.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// The public `client_id`.
+    pub id: String,
+    /// Name shown to people (consent page, admin lists).
+    pub name: String,
+    /// Confidential or public.
+    pub kind: ClientKind,
+    /// SHA-256 of the secret; `None` for public clients.
+    pub secret_hash: Option<Vec<u8>>,
+    /// Exact redirect URIs the client may use.
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser back to.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Grants the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// The most the client may ask for.
+    pub scope: Scope,
+    /// How it authenticates at the token endpoint.
+    pub auth_method: AuthMethod,
+    /// Trusted application: consent is not asked.
+    pub first_party: bool,
+    /// Registration time.
+    pub created_at: UnixTime,
+    /// Last change.
+    pub updated_at: UnixTime,
+}
+
+impl Client {
+    /// Whether the client may use `grant`.
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// What the admin API and CLI show: everything but the secret hash.
+    pub fn view(&self) -> ClientView {
+        ClientView {
+            client_id: self.id.clone(),
+            client_name: self.name.clone(),
+            client_type: self.kind,
+            redirect_uris: self.redirect_uris.clone(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            grant_types: self.grant_types.clone(),
+            scope: self.scope.to_string(),
+            token_endpoint_auth_method: self.auth_method,
+            first_party: self.first_party,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// The registration this client was made from, for applying a patch.
+    pub fn spec(&self) -> ClientSpec {
+        ClientSpec {
+            client_name: self.name.clone(),
+            client_type: self.kind,
+            redirect_uris: self.redirect_uris.clone(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            grant_types: self.grant_types.clone(),
+            scope: self.scope.to_string(),
+            token_endpoint_auth_method: Some(self.auth_method),
+            first_party: self.first_party,
+        }
+    }
+}
+
+/// A client as shown by the admin API and the CLI (never includes the secret).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClientView {
+    /// The public client identifier.
+    pub client_id: String,
+    /// Human-readable name.
+    pub client_name: String,
+    /// `confidential` or `public`.
+    pub client_type: ClientKind,
+    /// Registered redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Registered post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed grant types.
+    pub grant_types: Vec<GrantType>,
+    /// Allowed scopes, space-separated.
+    pub scope: String,
+    /// Token endpoint authentication method.
+    pub token_endpoint_auth_method: AuthMethod,
+    /// Whether consent is skipped.
+    pub first_party: bool,
+    /// Registration time, Unix seconds.
+    pub created_at: UnixTime,
+    /// Last update, Unix seconds.
+    pub updated_at: UnixTime,
+}
+
+/// What a registration asks for (admin API `POST /admin/clients`, `gatehouse client create`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    /// Human-readable name, 1–200 characters.
+    pub client_name: String,
+    /// `confidential` (default) or `public`.
+    #[serde(default)]
+    pub client_type: ClientKind,
+    /// Exact redirect URIs; required with `authorization_code`.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Allowed post-logout redirect URIs.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed grant types; at least one.
+    pub grant_types: Vec<GrantType>,
+    /// Allowed scopes, space-separated.
+    #[serde(default)]
+    pub scope: String,
+    /// Defaults to `client_secret_basic` (confidential) or `none` (public).
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// Skip the consent page for this client.
+    #[serde(default)]
+    pub first_party: bool,
+}
+
+/// A partial update (admin API `PATCH /admin/clients/{id}`); absent fields stay.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatch {
+    /// New name.
+    pub client_name: Option<String>,
+    /// New redirect URIs (replaces the list).
+    pub redirect_uris: Option<Vec<String>>,
+    /// New post-logout redirect URIs (replaces the list).
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// New grant types (replaces the list).
+    pub grant_types: Option<Vec<GrantType>>,
+    /// New allowed scopes.
+    pub scope: Option<String>,
+    /// New authentication method.
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// New first-party flag.
+    pub first_party: Option<bool>,
+}
+
+impl ClientSpec {
+    /// This spec with `patch` applied.
+    pub fn patched(mut self, patch: ClientPatch) -> Self {
+        if let Some(v) = patch.client_name {
+            self.client_name = v;
+        }
+        if let Some(v) = patch.redirect_uris {
+            self.redirect_uris = v;
+        }
+        if let Some(v) = patch.post_logout_redirect_uris {
+            self.post_logout_redirect_uris = v;
+        }
+        if let Some(v) = patch.grant_types {
+            self.grant_types = v;
+        }
+        if let Some(v) = patch.scope {
+            self.scope = v;
+        }
+        if patch.token_endpoint_auth_method.is_some() {
+            self.token_endpoint_auth_method = patch.token_endpoint_auth_method;
+        }
+        if let Some(v) = patch.first_party {
+            self.first_party = v;
+        }
+        self
+    }
+}

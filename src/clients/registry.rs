@@ -1,0 +1,212 @@
+//! Registry operations shared by the admin API and the CLI.
+
+use super::model::{
+    AuthMethod, Client, ClientKind, ClientPatch, ClientSpec, ClientView, GrantType,
+};
+use super::validate::{ValidSpec, ValidationError};
+use crate::clock::UnixTime;
+use crate::crypto::CryptoError;
+use crate::crypto::secret::{hash_secret, new_secret, random_string};
+use crate::oauth::scope::Scope;
+use crate::store::{ClientRow, Store, StoreError};
+
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registration breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// No client has that id.
+    #[error("no client with that client_id")]
+    NotFound,
+    /// Public clients have no secret to rotate.
+    #[error("public clients have no secret")]
+    NoSecret,
+    /// Random generation failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => RegistryError::NotFound,
+            other => RegistryError::Store(other),
+        }
+    }
+}
+
+/// A new registration: the client and, for confidential clients, its secret,
+/// shown this once and never again.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Registered {
+    /// The registered client.
+    #[serde(flatten)]
+    pub client: ClientView,
+    /// The client secret; only its hash is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// Validates and stores a new client; generates its id and (if confidential) its secret.
+pub async fn register(
+    store: &Store,
+    now: UnixTime,
+    spec: ClientSpec,
+) -> Result<Registered, RegistryError> {
+    let valid = spec.validate()?;
+    let secret = match valid.kind {
+        ClientKind::Confidential => Some(new_secret()?),
+        ClientKind::Public => None,
+    };
+    let client = build(
+        random_string(16)?,
+        valid,
+        secret.as_deref().map(hash_secret),
+        now,
+        now,
+    );
+    store.insert_client(&to_row(&client)?).await?;
+    tracing::info!(client_id = %client.id, "client registered");
+    Ok(Registered {
+        client: client.view(),
+        client_secret: secret,
+    })
+}
+
+/// One client by id.
+pub async fn find(store: &Store, id: &str) -> Result<Client, RegistryError> {
+    from_row(store.get_client(id).await?)
+}
+
+/// Every client.
+pub async fn list(store: &Store) -> Result<Vec<Client>, RegistryError> {
+    store
+        .list_clients()
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
+}
+
+/// Applies `patch` after validating the result as a whole.
+pub async fn update(
+    store: &Store,
+    now: UnixTime,
+    id: &str,
+    patch: ClientPatch,
+) -> Result<Client, RegistryError> {
+    let current = find(store, id).await?;
+    let valid = current.spec().patched(patch).validate()?;
+    if valid.kind == ClientKind::Confidential && current.secret_hash.is_none() {
+        return Err(RegistryError::NoSecret);
+    }
+    let client = build(
+        current.id,
+        valid,
+        current.secret_hash,
+        current.created_at,
+        now,
+    );
+    store.update_client(&to_row(&client)?).await?;
+    tracing::info!(client_id = %client.id, "client updated");
+    Ok(client)
+}
+
+/// Removes a client.
+pub async fn delete(store: &Store, id: &str) -> Result<(), RegistryError> {
+    store.delete_client(id).await?;
+    tracing::info!(client_id = %id, "client deleted");
+    Ok(())
+}
+
+/// Replaces a confidential client's secret; the old one stops working at once.
+pub async fn rotate_secret(
+    store: &Store,
+    now: UnixTime,
+    id: &str,
+) -> Result<String, RegistryError> {
+    let mut client = find(store, id).await?;
+    if client.kind != ClientKind::Confidential {
+        return Err(RegistryError::NoSecret);
+    }
+    let secret = new_secret()?;
+    client.secret_hash = Some(hash_secret(&secret));
+    client.updated_at = now;
+    store.update_client(&to_row(&client)?).await?;
+    tracing::info!(client_id = %id, "client secret rotated");
+    Ok(secret)
+}
+
+fn build(
+    id: String,
+    v: ValidSpec,
+    secret_hash: Option<Vec<u8>>,
+    created_at: UnixTime,
+    updated_at: UnixTime,
+) -> Client {
+    Client {
+        id,
+        name: v.name,
+        kind: v.kind,
+        secret_hash,
+        redirect_uris: v.redirect_uris,
+        post_logout_redirect_uris: v.post_logout_redirect_uris,
+        grant_types: v.grant_types,
+        scope: v.scope,
+        auth_method: v.auth_method,
+        first_party: v.first_party,
+        created_at,
+        updated_at,
+    }
+}
+
+fn to_row(c: &Client) -> Result<ClientRow, RegistryError> {
+    fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+        serde_json::to_string(value).map_err(|_| StoreError::Corrupt("clients"))
+    }
+    Ok(ClientRow {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        kind: c.kind.as_str().to_owned(),
+        secret_hash: c.secret_hash.clone(),
+        redirect_uris: json(&c.redirect_uris)?,
+        post_logout_redirect_uris: json(&c.post_logout_redirect_uris)?,
+        grant_types: json(&c.grant_types)?,
+        scopes: json(c.scope.tokens())?,
+        token_endpoint_auth_method: c.auth_method.as_str().to_owned(),
+        first_party: i64::from(c.first_party),
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    })
+}
+
+fn from_row(r: ClientRow) -> Result<Client, RegistryError> {
+    fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+        serde_json::from_str(text).map_err(|_| StoreError::Corrupt("clients"))
+    }
+    let corrupt = |_| StoreError::Corrupt("clients");
+    let scopes: Vec<String> = parse(&r.scopes)?;
+    let grant_types: Vec<GrantType> = parse(&r.grant_types)?;
+    Ok(Client {
+        kind: r.kind.parse::<ClientKind>().map_err(corrupt)?,
+        auth_method: r
+            .token_endpoint_auth_method
+            .parse::<AuthMethod>()
+            .map_err(corrupt)?,
+        scope: Scope::from_tokens(scopes.iter().map(String::as_str))
+            .map_err(|_| StoreError::Corrupt("clients"))?,
+        redirect_uris: parse(&r.redirect_uris)?,
+        post_logout_redirect_uris: parse(&r.post_logout_redirect_uris)?,
+        grant_types,
+        id: r.id,
+        name: r.name,
+        secret_hash: r.secret_hash,
+        first_party: r.first_party != 0,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}

@@ -1,0 +1,294 @@
+//! Configuration: built-in defaults, then an optional `gatehouse.toml`, then
+//! `GATEHOUSE_*` environment variables (plus `DATABASE_URL`). Every value is
+//! checked at start; a bad one stops the server with a message naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize};
+use url::Url;
+
+use crate::crypto::signing_key::ALLOWED_BITS;
+use crate::store::Backend;
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines for a terminal.
+    Text,
+    /// One JSON object per line for log collectors.
+    Json,
+}
+
+/// Every setting the server and the CLI read.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Public base URL; the `iss` of every token. `localhost`, not an IP, by default
+    /// because WebAuthn refuses IP origins.
+    pub issuer: String,
+    /// Addresses to listen on (comma-separated in the environment).
+    #[serde(deserialize_with = "one_or_many")]
+    pub listen: Vec<SocketAddr>,
+    /// Where the embedded SQLite database lives.
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`; defaults to SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Secret that encrypts private signing keys at rest.
+    pub key_encryption_key: Option<String>,
+    /// RSA modulus size for new signing keys: 2048, 3072 or 4096.
+    pub signing_key_bits: u32,
+    /// Seconds a rotated-in key is published before it signs.
+    pub key_publish_delay_secs: i64,
+    /// Seconds between reloads of the key ring from the database.
+    pub key_refresh_interval_secs: u64,
+    /// Lifetime of access tokens, seconds.
+    pub access_token_ttl_secs: i64,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://localhost:8080".into(),
+            listen: vec![
+                SocketAddr::from(([127, 0, 0, 1], 8080)),
+                SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 8080)),
+            ],
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            key_encryption_key: None,
+            signing_key_bits: 2048,
+            key_publish_delay_secs: 3600,
+            key_refresh_interval_secs: 60,
+            access_token_ttl_secs: 600,
+            log_format: LogFormat::Text,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(&self.masked()).unwrap_or_default())
+    }
+}
+
+/// A configuration value that is missing, malformed or out of range.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or environment could not be read into the settings.
+    #[error("configuration error: {0}")]
+    Load(Box<figment::Error>),
+    /// A value was read but is not acceptable.
+    #[error("configuration error: `{key}`: {message}")]
+    Invalid {
+        /// The setting's name.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Loads defaults → `file` (if given) → environment, then validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(invalid(
+                    "config",
+                    format!("file {} does not exist", file.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let config: Config = figment
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Env::prefixed("GATEHOUSE_").ignore(&["CONFIG", "LOG"]))
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validated()
+    }
+
+    /// Checks every value and normalises the issuer (no trailing slash).
+    pub fn validated(mut self) -> Result<Self, ConfigError> {
+        let issuer = Url::parse(&self.issuer)
+            .map_err(|e| invalid("issuer", format!("{:?} is not a URL ({e})", self.issuer)))?;
+        if !matches!(issuer.scheme(), "http" | "https")
+            || issuer.query().is_some()
+            || issuer.fragment().is_some()
+            || !issuer.username().is_empty()
+        {
+            return Err(invalid(
+                "issuer",
+                "must be an http(s) URL without credentials, query or fragment",
+            ));
+        }
+        self.issuer = self.issuer.trim_end_matches('/').to_owned();
+        if self.listen.is_empty() {
+            return Err(invalid("listen", "at least one address is required"));
+        }
+        if let Some(url) = &self.database_url
+            && Backend::from_url(url).is_none()
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        if let Some(kek) = &self.key_encryption_key
+            && kek.len() < 16
+        {
+            return Err(invalid(
+                "key_encryption_key",
+                "must be at least 16 characters",
+            ));
+        }
+        if !ALLOWED_BITS.contains(&self.signing_key_bits) {
+            return Err(invalid("signing_key_bits", "must be 2048, 3072 or 4096"));
+        }
+        if self.key_publish_delay_secs < 0 {
+            return Err(invalid("key_publish_delay_secs", "must not be negative"));
+        }
+        if self.key_refresh_interval_secs == 0 {
+            return Err(invalid("key_refresh_interval_secs", "must be at least 1"));
+        }
+        if !(30..=86_400).contains(&self.access_token_ttl_secs) {
+            return Err(invalid(
+                "access_token_ttl_secs",
+                "must be between 30 and 86400",
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(invalid("max_body_bytes", "must be at least 1024"));
+        }
+        Ok(self)
+    }
+
+    /// The database to use: `database_url`, or SQLite in `data_dir`.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("gatehouse.db").display()
+            ),
+        }
+    }
+
+    /// Whether the database is the embedded default in `data_dir`.
+    pub fn uses_embedded_database(&self) -> bool {
+        self.database_url.is_none()
+    }
+
+    /// The longest lifetime of any token we sign: how long a retired key stays published.
+    pub fn max_token_ttl_secs(&self) -> i64 {
+        self.access_token_ttl_secs
+    }
+
+    /// The effective configuration with secrets masked, for `config check` and logs.
+    pub fn masked(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(obj) = value.as_object_mut() {
+            if self.key_encryption_key.is_some() {
+                obj.insert("key_encryption_key".into(), "********".into());
+            }
+            obj.insert(
+                "database_url".into(),
+                mask_url_password(&self.database_url()).into(),
+            );
+        }
+        value
+    }
+}
+
+/// A database URL with any password replaced by `********`.
+pub fn mask_url_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("********"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s.split(',').map(|p| p.trim().to_owned()).collect(),
+        OneOrMany::Many(v) => v,
+    };
+    items
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse().map_err(|_| {
+                serde::de::Error::custom(format!("{s:?} is not an address like 127.0.0.1:8080"))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_name_localhost() {
+        let config = Config::default().validated().unwrap();
+        assert_eq!(config.issuer, "http://localhost:8080");
+        assert!(config.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = Config {
+            issuer: "ftp://x".into(),
+            ..Config::default()
+        }
+        .validated()
+        .unwrap_err();
+        assert!(err.to_string().contains("`issuer`"), "{err}");
+        let err = Config {
+            signing_key_bits: 1024,
+            ..Config::default()
+        }
+        .validated()
+        .unwrap_err();
+        assert!(err.to_string().contains("`signing_key_bits`"), "{err}");
+    }
+
+    #[test]
+    fn masks_secrets() {
+        let config = Config {
+            database_url: Some("postgres://u:hunter2@db/x".into()),
+            key_encryption_key: Some("a-very-long-secret-value".into()),
+            ..Config::default()
+        };
+        let shown = config.masked().to_string();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("a-very-long-secret-value"),
+            "{shown}"
+        );
+    }
+}

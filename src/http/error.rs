@@ -1,0 +1,119 @@
+//! The admin API's error type: one enum deciding status, JSON body and headers.
+//! Internal details are logged, never sent.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::clients::RegistryError;
+
+/// A failed admin API request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Missing, malformed, expired or revoked bearer token: 401 (RFC 6750 §3.1).
+    #[error("invalid or missing bearer token")]
+    InvalidToken,
+    /// The token lacks the admin scope: 403 (RFC 6750 §3.1).
+    #[error("the token lacks the gatehouse:admin scope")]
+    InsufficientScope,
+    /// No such resource: 404.
+    #[error("not found")]
+    NotFound,
+    /// The request is malformed or breaks a rule: 400 with `code`.
+    #[error("{description}")]
+    BadRequest {
+        /// Machine-readable error code.
+        code: &'static str,
+        /// What is wrong, for the developer.
+        description: String,
+    },
+    /// Something failed on our side: 500, detail only in the log.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    fn status(&self) -> StatusCode {
+        match self {
+            Error::InvalidToken => StatusCode::UNAUTHORIZED,
+            Error::InsufficientScope => StatusCode::FORBIDDEN,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidToken => "invalid_token",
+            Error::InsufficientScope => "insufficient_scope",
+            Error::NotFound => "not_found",
+            Error::BadRequest { code, .. } => code,
+            Error::Internal(_) => "server_error",
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let description = match &self {
+            Error::Internal(detail) => {
+                tracing::error!(%detail, "request failed");
+                "the server could not complete the request".to_owned()
+            }
+            other => {
+                tracing::info!(error = other.code(), "request refused: {other}");
+                other.to_string()
+            }
+        };
+        let body = Json(json!({ "error": self.code(), "error_description": description }));
+        let mut response = (self.status(), body).into_response();
+        let challenge = match self {
+            Error::InvalidToken => Some(r#"Bearer realm="gatehouse", error="invalid_token""#),
+            Error::InsufficientScope => Some(
+                r#"Bearer realm="gatehouse", error="insufficient_scope", scope="gatehouse:admin""#,
+            ),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for Error {
+    fn from(rejection: JsonRejection) -> Self {
+        Error::BadRequest {
+            code: "invalid_request",
+            description: rejection.body_text(),
+        }
+    }
+}
+
+impl From<RegistryError> for Error {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::NotFound => Error::NotFound,
+            RegistryError::Invalid(invalid) => Error::BadRequest {
+                code: "invalid_client_metadata",
+                description: invalid.to_string(),
+            },
+            RegistryError::NoSecret => Error::BadRequest {
+                code: "invalid_request",
+                description: "public clients have no secret".into(),
+            },
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The fallback for unknown paths: a JSON 404.
+pub async fn not_found() -> Error {
+    Error::NotFound
+}

@@ -1,0 +1,21 @@
+//! Every endpoint path, in one place, so routes and the discovery document
+//! cannot drift apart.
+
+/// OpenID Connect Discovery 1.0 §4.
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+/// RFC 8414 authorization server metadata (same document).
+pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
+/// The public signing keys (RFC 7517).
+pub const JWKS: &str = "/jwks";
+/// RFC 6749 §3.2.
+pub const TOKEN: &str = "/token";
+/// RFC 7662.
+pub const INTROSPECT: &str = "/introspect";
+/// RFC 7009.
+pub const REVOKE: &str = "/revoke";
+/// Liveness: the process answers.
+pub const HEALTHZ: &str = "/healthz";
+/// Readiness: the database answers.
+pub const READYZ: &str = "/readyz";
+/// The admin API's OpenAPI document.
+pub const ADMIN_OPENAPI: &str = "/admin/openapi.json";

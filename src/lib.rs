@@ -1,0 +1,21 @@
+//! Gatehouse: an OAuth 2.0 / OpenID Connect authorization server.
+//!
+//! The library holds everything; the `gatehouse` binary only calls [`cli::main`].
+//! Requests flow one way: `http` → a feature's handler (`oauth`, `oidc`,
+//! `admin`) → domain code (`clients`, `crypto`) → `store`. See
+//! `../shared/DESIGN.md` for the intended architecture and security rules.
+
+pub mod admin;
+pub mod app;
+pub mod cli;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod oauth;
+pub mod oidc;
+pub mod store;
+pub mod telemetry;
+
+pub use app::{App, AppState};

@@ -1,0 +1,145 @@
+//! Client authentication at the token, introspection and revocation endpoints
+//! (RFC 6749 §2.3): HTTP Basic or form-body secrets, exactly one method per
+//! request, the method the client registered, secrets compared in constant time.
+
+use axum::http::HeaderValue;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::percent_decode_str;
+
+use super::error::OAuthError;
+use super::params::FormParams;
+use crate::clients::{self, AuthMethod, Client, RegistryError};
+use crate::crypto::secret::verify_secret;
+use crate::store::Store;
+
+/// What a request presented to identify its client.
+#[derive(Debug)]
+pub struct ClientCredentials {
+    client_id: String,
+    secret: Option<String>,
+    method: AuthMethod,
+}
+
+impl ClientCredentials {
+    /// Reads credentials from the `Authorization` header and the form body.
+    pub fn from_request(
+        authorization: Option<&HeaderValue>,
+        params: &FormParams,
+    ) -> Result<Self, OAuthError> {
+        let body_secret = params.get("client_secret");
+        if let Some(header) = authorization {
+            if body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not several",
+                ));
+            }
+            let (client_id, secret) = parse_basic(header).ok_or_else(OAuthError::invalid_client)?;
+            if params.get("client_id").is_some_and(|id| id != client_id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match the credentials",
+                ));
+            }
+            return Ok(Self {
+                client_id,
+                secret: Some(secret),
+                method: AuthMethod::ClientSecretBasic,
+            });
+        }
+        let client_id = params
+            .get("client_id")
+            .ok_or_else(OAuthError::invalid_client)?
+            .to_owned();
+        Ok(match body_secret {
+            Some(secret) => Self {
+                client_id,
+                secret: Some(secret.to_owned()),
+                method: AuthMethod::ClientSecretPost,
+            },
+            None => Self {
+                client_id,
+                secret: None,
+                method: AuthMethod::None,
+            },
+        })
+    }
+
+    /// Looks the client up and checks the credentials against its registration.
+    /// Every failure is the same `invalid_client`; the reason goes to the log.
+    pub async fn authenticate(self, store: &Store) -> Result<Client, OAuthError> {
+        let client = match clients::find(store, &self.client_id).await {
+            Ok(client) => client,
+            Err(RegistryError::NotFound) => {
+                // Spend the same work as a known client would, then refuse.
+                let _ = self.secret.as_deref().map(|s| verify_secret(s, &[0; 32]));
+                tracing::info!("client authentication failed: unknown client");
+                return Err(OAuthError::invalid_client());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "client lookup failed");
+                return Err(OAuthError::server_error());
+            }
+        };
+        if client.auth_method != self.method {
+            tracing::info!(client_id = %client.id, used = %self.method, registered = %client.auth_method,
+                "client authentication failed: wrong method");
+            return Err(OAuthError::invalid_client());
+        }
+        let verified = match (&self.secret, &client.secret_hash) {
+            (None, None) => true,
+            (Some(secret), Some(hash)) => verify_secret(secret, hash),
+            _ => false,
+        };
+        if !verified {
+            tracing::info!(client_id = %client.id, "client authentication failed: bad secret");
+            return Err(OAuthError::invalid_client());
+        }
+        Ok(client)
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
+fn parse_basic(header: &HeaderValue) -> Option<(String, String)> {
+    let value = header.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
+    };
+    let id = unescape(id)?;
+    (!id.is_empty()).then_some(())?;
+    Some((id, unescape(secret)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(raw: &str) -> HeaderValue {
+        HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(raw))).unwrap()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        assert_eq!(
+            parse_basic(&basic("my%20app:s%3Acret+x")),
+            Some(("my app".into(), "s:cret x".into()))
+        );
+        assert_eq!(parse_basic(&basic(":secret")), None);
+        assert_eq!(parse_basic(&HeaderValue::from_static("Bearer abc")), None);
+    }
+
+    #[test]
+    fn two_methods_at_once_are_refused() {
+        let params = FormParams::parse(b"client_id=a&client_secret=b").unwrap();
+        let err = ClientCredentials::from_request(Some(&basic("a:b")), &params).unwrap_err();
+        assert_eq!(err.error, super::super::error::ErrorCode::InvalidRequest);
+    }
+}

@@ -1,0 +1,54 @@
+//! The client credentials grant (RFC 6749 §4.4): a confidential client gets an
+//! access token for itself. No refresh token is issued (§4.4.3).
+
+use super::TokenResponse;
+use crate::app::AppState;
+use crate::clients::{Client, GrantType};
+use crate::oauth::access_token;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::FormParams;
+use crate::oauth::scope::Scope;
+
+/// Issues an access token whose subject is the client.
+pub async fn grant(
+    state: &AppState,
+    client: &Client,
+    params: &FormParams,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::ClientCredentials) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the client_credentials grant",
+        ));
+    }
+    let scope = granted_scope(client, params.get("scope"))?;
+    let minted = access_token::mint(state, &client.id, &client.id, &scope)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not sign an access token");
+            OAuthError::server_error()
+        })?;
+    Ok(TokenResponse {
+        access_token: minted.token,
+        token_type: "Bearer",
+        expires_in: minted.expires_in,
+        scope: scope.to_string(),
+    })
+}
+
+/// The requested scope if the client may have all of it; everything the client
+/// may have when it asked for none (RFC 6749 §3.3).
+fn granted_scope(client: &Client, requested: Option<&str>) -> Result<Scope, OAuthError> {
+    let requested = match requested {
+        Some(text) => Scope::parse(text)
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
+        None => return Ok(client.scope.clone()),
+    };
+    if !requested.is_subset_of(&client.scope) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds what this client may ask for",
+        ));
+    }
+    Ok(requested)
+}

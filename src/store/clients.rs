@@ -1,0 +1,127 @@
+//! SQL for the `clients` table. Rows are plain columns; `crate::clients` turns
+//! them into the domain type.
+
+use super::{Store, StoreError};
+
+/// One `clients` row. List columns hold JSON arrays; `first_party` is 0 or 1.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ClientRow {
+    /// The public `client_id`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `confidential` or `public`.
+    pub kind: String,
+    /// SHA-256 of the client secret; none for public clients.
+    pub secret_hash: Option<Vec<u8>>,
+    /// JSON array of registered redirect URIs.
+    pub redirect_uris: String,
+    /// JSON array of registered post-logout redirect URIs.
+    pub post_logout_redirect_uris: String,
+    /// JSON array of allowed grant types.
+    pub grant_types: String,
+    /// JSON array of allowed scopes.
+    pub scopes: String,
+    /// How the client authenticates at the token endpoint.
+    pub token_endpoint_auth_method: String,
+    /// 1 when consent may be skipped for this client.
+    pub first_party: i64,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Last change, Unix seconds.
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, name, kind, secret_hash, redirect_uris, post_logout_redirect_uris, \
+     grant_types, scopes, token_endpoint_auth_method, first_party, created_at, updated_at";
+
+impl Store {
+    /// Adds a new client.
+    #[tracing::instrument(skip_all)]
+    pub async fn insert_client(&self, row: &ClientRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into clients (id, name, kind, secret_hash, redirect_uris, \
+             post_logout_redirect_uris, grant_types, scopes, token_endpoint_auth_method, \
+             first_party, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&row.id)
+        .bind(&row.name)
+        .bind(&row.kind)
+        .bind(&row.secret_hash)
+        .bind(&row.redirect_uris)
+        .bind(&row.post_logout_redirect_uris)
+        .bind(&row.grant_types)
+        .bind(&row.scopes)
+        .bind(&row.token_endpoint_auth_method)
+        .bind(row.first_party)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One client by `client_id`.
+    #[tracing::instrument(skip_all)]
+    pub async fn get_client(&self, id: &str) -> Result<ClientRow, StoreError> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {COLUMNS} from clients where id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// Every client, oldest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn list_clients(&self) -> Result<Vec<ClientRow>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {COLUMNS} from clients order by created_at, id"
+        )))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Overwrites every column of an existing client.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_client(&self, row: &ClientRow) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "update clients set name = $2, kind = $3, secret_hash = $4, redirect_uris = $5, \
+             post_logout_redirect_uris = $6, grant_types = $7, scopes = $8, \
+             token_endpoint_auth_method = $9, first_party = $10, updated_at = $11 \
+             where id = $1",
+        )
+        .bind(&row.id)
+        .bind(&row.name)
+        .bind(&row.kind)
+        .bind(&row.secret_hash)
+        .bind(&row.redirect_uris)
+        .bind(&row.post_logout_redirect_uris)
+        .bind(&row.grant_types)
+        .bind(&row.scopes)
+        .bind(&row.token_endpoint_auth_method)
+        .bind(row.first_party)
+        .bind(row.updated_at)
+        .execute(&self.pool)
+        .await?;
+        match result.rows_affected() {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes a client.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
+        let result = sqlx::query("delete from clients where id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        match result.rows_affected() {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+}
