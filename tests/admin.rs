@@ -332,3 +332,55 @@ async fn the_openapi_document_describes_every_admin_route() {
     assert!(doc["components"]["schemas"].get("ClientSpec").is_some());
     assert!(doc["components"]["securitySchemes"].get("bearer").is_some());
 }
+
+#[tokio::test]
+async fn a_copy_of_the_database_does_not_reveal_client_secrets() {
+    use base64::Engine;
+    use sqlx::{Connection, Row};
+
+    let server = TestServer::start().await;
+    let (id, secret) = server.machine_client("x").await;
+
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&server.config.database_url())
+        .await
+        .unwrap();
+    let row = sqlx::query("select * from clients where id = $1")
+        .bind(&id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let stored: Vec<u8> = row.get("secret_hash");
+    assert_eq!(stored.len(), 32, "a SHA-256, not the secret");
+    for column in [
+        "name",
+        "kind",
+        "redirect_uris",
+        "grant_types",
+        "scopes",
+        "token_endpoint_auth_method",
+    ] {
+        assert!(!row.get::<String, _>(column).contains(&secret));
+    }
+    let hash_as_text = [
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&stored),
+        stored
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    ];
+    for stolen in hash_as_text {
+        let response = server
+            .post_form(
+                "/token",
+                Some((&id, &stolen)),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "the stored hash must not work as a secret"
+        );
+    }
+}

@@ -371,3 +371,25 @@ async fn the_binary_logs_json_without_secrets_and_stops_cleanly_on_sigterm() {
         assert!(!logs.contains(needle), "a secret reached the logs");
     }
 }
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone() {
+    let server = TestServer::start().await;
+    server.state.store.close().await;
+    let readyz = server.http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(
+        json_body(readyz, StatusCode::SERVICE_UNAVAILABLE).await["status"],
+        "unavailable"
+    );
+    let healthz = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        healthz.status(),
+        StatusCode::OK,
+        "the process itself is still alive"
+    );
+}

@@ -17,7 +17,7 @@ use crate::http::Error;
 pub struct ApiJson<T>(T);
 
 /// A new secret, shown once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct NewSecret {
     client_id: String,
     client_secret: String,

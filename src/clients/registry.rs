@@ -40,8 +40,8 @@ impl From<StoreError> for RegistryError {
 }
 
 /// A new registration: the client and, for confidential clients, its secret,
-/// shown this once and never again.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+/// shown this once and never again. Its `Debug` never shows the secret.
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Registered {
     /// The registered client.
     #[serde(flatten)]
@@ -49,6 +49,14 @@ pub struct Registered {
     /// The client secret; only its hash is kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registered")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Validates and stores a new client; generates its id and (if confidential) its secret.

@@ -65,7 +65,7 @@ impl IntoResponse for Error {
                 "the server could not complete the request".to_owned()
             }
             other => {
-                tracing::info!(error = other.code(), "request refused: {other}");
+                tracing::info!(error = other.code(), reason = ?other.to_string(), "request refused");
                 other.to_string()
             }
         };

@@ -13,12 +13,20 @@ use crate::clients::{self, AuthMethod, Client, RegistryError};
 use crate::crypto::secret::verify_secret;
 use crate::store::Store;
 
-/// What a request presented to identify its client.
-#[derive(Debug)]
+/// What a request presented to identify its client. Its `Debug` never shows the secret.
 pub struct ClientCredentials {
     client_id: String,
     secret: Option<String>,
     method: AuthMethod,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientCredentials {

@@ -74,7 +74,7 @@ impl IntoResponse for OAuthError {
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
-        tracing::info!(error = ?self.error, description = %self.error_description, "oauth request refused");
+        tracing::info!(error = ?self.error, description = ?self.error_description, "oauth request refused");
         let mut response = (status, Json(&self)).into_response();
         if self.error == ErrorCode::InvalidClient {
             response.headers_mut().insert(
