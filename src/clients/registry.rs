@@ -6,7 +6,7 @@ use super::model::{
 use super::validate::{ValidSpec, ValidationError};
 use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
-use crate::crypto::secret::{hash_secret, new_secret, random_string};
+use crate::crypto::secret::{hash_secret, new_secret, random_id};
 use crate::oauth::scope::Scope;
 use crate::store::{ClientRow, Store, StoreError};
 
@@ -71,7 +71,7 @@ pub async fn register(
         ClientKind::Public => None,
     };
     let client = build(
-        random_string(16)?,
+        random_id(22)?,
         valid,
         secret.as_deref().map(hash_secret),
         now,

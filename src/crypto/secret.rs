@@ -18,6 +18,25 @@ pub fn random_string(bytes: usize) -> Result<String, CryptoError> {
     Ok(URL_SAFE_NO_PAD.encode(buf))
 }
 
+/// A random identifier of `len` characters from `[A-Za-z0-9]` (unbiased), for
+/// public ids that must be safe in URLs and on command lines (never starting with `-`).
+pub fn random_id(len: usize) -> Result<String, CryptoError> {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut id = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while id.len() < len {
+        rand::fill(&mut buf).map_err(|_| CryptoError::Random)?;
+        // 248 = 4 × 62: rejecting bytes above it keeps every character equally likely.
+        for &b in buf.iter().filter(|&&b| b < 248) {
+            if id.len() == len {
+                break;
+            }
+            id.push(char::from(ALPHABET[usize::from(b % 62)]));
+        }
+    }
+    Ok(id)
+}
+
 /// A new 256-bit secret, ready to show once to its owner.
 pub fn new_secret() -> Result<String, CryptoError> {
     random_string(SECRET_BYTES)
@@ -45,6 +64,13 @@ mod tests {
         let b = new_secret().unwrap();
         assert_eq!(URL_SAFE_NO_PAD.decode(&a).unwrap().len(), 32);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ids_are_alphanumeric_of_the_asked_length() {
+        let id = random_id(22).unwrap();
+        assert_eq!(id.len(), 22);
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
     }
 
     #[test]
