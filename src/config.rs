@@ -37,6 +37,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite:…` or `postgres://…`; defaults to SQLite in `data_dir`.
     pub database_url: Option<String>,
+    /// `redis://…` for the shared cache when several instances serve together;
+    /// without it the cache is in-process.
+    pub redis_url: Option<String>,
     /// Secret that encrypts private signing keys at rest.
     pub key_encryption_key: Option<String>,
     /// RSA modulus size for new signing keys: 2048, 3072 or 4096.
@@ -47,6 +50,36 @@ pub struct Config {
     pub key_refresh_interval_secs: u64,
     /// Lifetime of access tokens, seconds.
     pub access_token_ttl_secs: i64,
+    /// Lifetime of ID tokens, seconds.
+    pub id_token_ttl_secs: i64,
+    /// Lifetime of authorization codes, seconds (at most 60).
+    pub authorization_code_ttl_secs: i64,
+    /// A refresh token unused for this long expires, seconds.
+    pub refresh_token_idle_ttl_secs: i64,
+    /// No refresh token of a grant outlives this, counted from sign-in, seconds.
+    pub refresh_token_absolute_ttl_secs: i64,
+    /// A browser session unused for this long ends, seconds.
+    pub session_idle_timeout_secs: i64,
+    /// No browser session outlives this, counted from sign-in, seconds.
+    pub session_absolute_timeout_secs: i64,
+    /// Require PKCE from confidential clients too (public clients always need it).
+    pub require_pkce: bool,
+    /// Argon2id memory cost in KiB (OWASP: 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations (OWASP: 2).
+    pub argon2_iterations: u32,
+    /// Argon2id lanes (OWASP: 1).
+    pub argon2_parallelism: u32,
+    /// Password hashes computed at once; 0 means one per CPU core.
+    pub password_hash_concurrency: usize,
+    /// Password checks allowed to wait for a hashing slot before new ones get 503.
+    pub password_hash_queue: usize,
+    /// Failed sign-ins per account within `login_window_secs` before sign-in is refused.
+    pub login_attempts_per_account: u32,
+    /// Failed sign-ins per client IP within `login_window_secs` before sign-in is refused.
+    pub login_attempts_per_ip: u32,
+    /// Window for counting failed sign-ins, seconds.
+    pub login_window_secs: u64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Largest request body accepted, bytes.
@@ -63,11 +96,27 @@ impl Default for Config {
             ],
             data_dir: PathBuf::from("data"),
             database_url: None,
+            redis_url: None,
             key_encryption_key: None,
             signing_key_bits: 2048,
             key_publish_delay_secs: 3600,
             key_refresh_interval_secs: 60,
             access_token_ttl_secs: 600,
+            id_token_ttl_secs: 3600,
+            authorization_code_ttl_secs: 60,
+            refresh_token_idle_ttl_secs: 14 * 86_400,
+            refresh_token_absolute_ttl_secs: 90 * 86_400,
+            session_idle_timeout_secs: 3600,
+            session_absolute_timeout_secs: 12 * 3600,
+            require_pkce: false,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            password_hash_concurrency: 0,
+            password_hash_queue: 64,
+            login_attempts_per_account: 10,
+            login_attempts_per_ip: 100,
+            login_window_secs: 900,
             log_format: LogFormat::Text,
             max_body_bytes: 64 * 1024,
         }
@@ -117,7 +166,7 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         let config: Config = figment
-            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
             .merge(Env::prefixed("GATEHOUSE_").ignore(&["CONFIG", "LOG"]))
             .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))?;
@@ -150,6 +199,14 @@ impl Config {
                 "must start with sqlite: or postgres://",
             ));
         }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(invalid(
+                "redis_url",
+                "must start with redis:// or rediss://",
+            ));
+        }
         if let Some(kek) = &self.key_encryption_key
             && kek.len() < 16
         {
@@ -171,6 +228,51 @@ impl Config {
             return Err(invalid(
                 "access_token_ttl_secs",
                 "must be between 30 and 86400",
+            ));
+        }
+        let positive = [
+            ("id_token_ttl_secs", self.id_token_ttl_secs),
+            (
+                "refresh_token_idle_ttl_secs",
+                self.refresh_token_idle_ttl_secs,
+            ),
+            (
+                "refresh_token_absolute_ttl_secs",
+                self.refresh_token_absolute_ttl_secs,
+            ),
+            ("session_idle_timeout_secs", self.session_idle_timeout_secs),
+            (
+                "session_absolute_timeout_secs",
+                self.session_absolute_timeout_secs,
+            ),
+        ];
+        for (key, value) in positive {
+            if value < 1 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if !(1..=60).contains(&self.authorization_code_ttl_secs) {
+            return Err(invalid(
+                "authorization_code_ttl_secs",
+                "must be between 1 and 60",
+            ));
+        }
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism.max(1)
+            || self.argon2_iterations < 1
+            || self.argon2_parallelism < 1
+        {
+            return Err(invalid(
+                "argon2_memory_kib",
+                "argon2 parameters are out of range (memory ≥ 8 KiB per lane, iterations ≥ 1, parallelism ≥ 1)",
+            ));
+        }
+        if self.login_attempts_per_account < 1
+            || self.login_attempts_per_ip < 1
+            || self.login_window_secs < 1
+        {
+            return Err(invalid(
+                "login_attempts_per_account",
+                "login limits and window must be at least 1",
             ));
         }
         if self.max_body_bytes < 1024 {
@@ -197,7 +299,7 @@ impl Config {
 
     /// The longest lifetime of any token we sign: how long a retired key stays published.
     pub fn max_token_ttl_secs(&self) -> i64 {
-        self.access_token_ttl_secs
+        self.access_token_ttl_secs.max(self.id_token_ttl_secs)
     }
 
     /// The effective configuration with secrets masked, for `config check` and logs.
@@ -211,6 +313,9 @@ impl Config {
                 "database_url".into(),
                 mask_url_password(&self.database_url()).into(),
             );
+            if let Some(url) = &self.redis_url {
+                obj.insert("redis_url".into(), mask_url_password(url).into());
+            }
         }
         value
     }

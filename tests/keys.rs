@@ -65,7 +65,7 @@ async fn rotation_publishes_the_new_key_first_and_keeps_the_old_one_until_its_to
     verify_with_jwks(&server, &new_token).await;
     verify_with_jwks(&server, &still_old).await; // old key still published while its tokens live
 
-    server.clock.advance(server.config.access_token_ttl_secs);
+    server.clock.advance(server.config.max_token_ttl_secs());
     assert_eq!(jwks_kids(&server).await, vec![new_kid]);
 
     let listed = cli_json(&server.cli(&["keys", "list", "--json"]));
