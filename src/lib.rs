@@ -2,11 +2,13 @@
 //!
 //! The library holds everything; the `gatehouse` binary only calls [`cli::main`].
 //! Requests flow one way: `http` → a feature's handler (`oauth`, `oidc`,
-//! `admin`) → domain code (`clients`, `crypto`) → `store`. See
-//! `../shared/DESIGN.md` for the intended architecture and security rules.
+//! `admin`) → domain code (`clients`, `crypto`) → `store` (durable) and
+//! `cache` (hot, TTL'd). See `../shared/DESIGN.md` for the intended
+//! architecture and security rules.
 
 pub mod admin;
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod clients;
 pub mod clock;

@@ -1,0 +1,129 @@
+//! Hot, short-lived state — browser sessions, authorization codes, rate
+//! counters — that every instance must see but that need not survive forever.
+//!
+//! One [`Cache`] with two backends picked once at start: in-process (the
+//! embedded default, [`MemoryCache`]) or Redis when `redis_url` is set, so
+//! several instances share it ([`RedisCache`]). Every entry has a TTL measured
+//! in real time; services keep their own timestamps for protocol decisions.
+
+mod memory;
+mod redis;
+
+use std::sync::Arc;
+
+pub use memory::MemoryCache;
+pub use redis::RedisCache;
+
+/// The longest TTL accepted (ten years): keeps `Instant` arithmetic and Redis
+/// expiry times far from overflow whatever a caller passes.
+const MAX_TTL_SECS: u64 = 10 * 365 * 86_400;
+
+/// Why a cache operation failed. Never carries a cached value or a URL.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// Redis could not be reached or did not answer `PING` at start.
+    #[error("cannot connect to Redis: {0}")]
+    Connect(::redis::RedisError),
+    /// A Redis command failed (connection lost, timeout, server error).
+    #[error("Redis command failed: {0}")]
+    Command(#[from] ::redis::RedisError),
+    /// [`Cache::incr`] found a key that holds something other than a count.
+    #[error("cached value is not a counter")]
+    NotACounter,
+}
+
+/// Handle to the cache; cheap to clone.
+#[derive(Clone)]
+pub enum Cache {
+    /// In-process: one server, nothing to run beside it.
+    Memory(Arc<MemoryCache>),
+    /// Shared by every instance pointed at the same Redis.
+    Redis(RedisCache),
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cache::Memory(memory) => f.debug_tuple("Memory").field(memory).finish(),
+            Cache::Redis(redis) => f.debug_tuple("Redis").field(redis).finish(),
+        }
+    }
+}
+
+/// A TTL both backends can represent: at least one second (Redis refuses 0),
+/// at most [`MAX_TTL_SECS`].
+fn clamp_ttl(ttl_secs: u64) -> u64 {
+    ttl_secs.clamp(1, MAX_TTL_SECS)
+}
+
+impl Cache {
+    /// Redis when `redis_url` is Some (connect + PING at start, fail clearly if unreachable), else in-process.
+    /// Every key is stored under `namespace` (e.g. "gatehouse:"), so deployments or tests can share one Redis.
+    pub async fn connect(redis_url: Option<&str>, namespace: &str) -> Result<Cache, CacheError> {
+        match redis_url {
+            Some(url) => Ok(Cache::Redis(RedisCache::connect(url, namespace).await?)),
+            None => Ok(Cache::memory()),
+        }
+    }
+
+    /// A fresh in-process cache (the embedded default, and handy in tests).
+    pub fn memory() -> Cache {
+        Cache::Memory(Arc::new(MemoryCache::new()))
+    }
+
+    /// Stores `value` under `key` for `ttl_secs` (at least 1), replacing any previous value.
+    pub async fn put(&self, key: &str, value: &[u8], ttl_secs: u64) -> Result<(), CacheError> {
+        let ttl_secs = clamp_ttl(ttl_secs);
+        match self {
+            Cache::Memory(memory) => {
+                memory.put(key, value, ttl_secs);
+                Ok(())
+            }
+            Cache::Redis(redis) => redis.put(key, value, ttl_secs).await,
+        }
+    }
+
+    /// The value under `key`, unless it is absent or expired.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        match self {
+            Cache::Memory(memory) => Ok(memory.get(key)),
+            Cache::Redis(redis) => redis.get(key).await,
+        }
+    }
+
+    /// atomic get-and-delete: of two concurrent takes exactly one gets the value (GETDEL on Redis)
+    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        match self {
+            Cache::Memory(memory) => Ok(memory.take(key)),
+            Cache::Redis(redis) => redis.take(key).await,
+        }
+    }
+
+    /// Removes `key` (no error if it is absent).
+    pub async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        match self {
+            Cache::Memory(memory) => {
+                memory.delete(key);
+                Ok(())
+            }
+            Cache::Redis(redis) => redis.delete(key).await,
+        }
+    }
+
+    /// fixed-window counter: increments, sets the TTL only when the key is created (atomic: a Lua script INCR + EXPIRE on Redis), returns the new count
+    pub async fn incr(&self, key: &str, ttl_secs: u64) -> Result<u64, CacheError> {
+        let ttl_secs = clamp_ttl(ttl_secs);
+        match self {
+            Cache::Memory(memory) => memory.incr(key, ttl_secs),
+            Cache::Redis(redis) => redis.incr(key, ttl_secs).await,
+        }
+    }
+
+    /// Whether the cache answers (for `/readyz`); always true in-process.
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        match self {
+            Cache::Memory(_) => Ok(()),
+            Cache::Redis(redis) => redis.ping().await,
+        }
+    }
+}

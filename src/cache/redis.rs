@@ -1,0 +1,113 @@
+//! The Redis cache: shared by every instance for scale-out.
+//!
+//! One multiplexed [`ConnectionManager`] per process carries every command and
+//! reconnects by itself after a lost connection. Every key is prefixed with the
+//! configured namespace so several deployments (or parallel tests) can share
+//! one Redis without seeing each other's keys.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use super::CacheError;
+
+/// Increments a counter and starts its window only when this increment
+/// created it, in one atomic step.
+static INCR_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count",
+    )
+});
+
+/// Time allowed to open a connection, and for Redis to answer a command. Generous
+/// for a loaded host, short enough that a dead Redis fails requests quickly.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Reconnection attempts per outage before the next command tries again.
+const RECONNECT_ATTEMPTS: usize = 3;
+
+/// A namespaced handle to one Redis; cheap to clone.
+#[derive(Clone)]
+pub struct RedisCache {
+    connection: ConnectionManager,
+    namespace: Arc<str>,
+}
+
+impl std::fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisCache {
+    /// Connects to `url` and checks that Redis answers `PING`.
+    pub(super) async fn connect(url: &str, namespace: &str) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url).map_err(CacheError::Connect)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT))
+            .set_number_of_retries(RECONNECT_ATTEMPTS);
+        let mut connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(CacheError::Connect)?;
+        let _pong: String = connection.ping().await.map_err(CacheError::Connect)?;
+        Ok(Self {
+            connection,
+            namespace: namespace.into(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.namespace)
+    }
+
+    /// A handle for one command (clones share the multiplexed connection).
+    fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    pub(super) async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: u64,
+    ) -> Result<(), CacheError> {
+        let () = self
+            .connection()
+            .set_ex(self.key(key), value, ttl_secs)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        Ok(self.connection().get(self.key(key)).await?)
+    }
+
+    pub(super) async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        Ok(self.connection().get_del(self.key(key)).await?)
+    }
+
+    pub(super) async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        let _removed: u64 = self.connection().del(self.key(key)).await?;
+        Ok(())
+    }
+
+    pub(super) async fn incr(&self, key: &str, ttl_secs: u64) -> Result<u64, CacheError> {
+        Ok(INCR_SCRIPT
+            .key(self.key(key))
+            .arg(ttl_secs)
+            .invoke_async(&mut self.connection())
+            .await?)
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), CacheError> {
+        let _pong: String = self.connection().ping().await?;
+        Ok(())
+    }
+}
