@@ -13,6 +13,7 @@ use axum::http::HeaderValue;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::cache::{Cache, CacheError};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::CryptoError;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Durable state.
     pub store: Store,
+    /// Hot, TTL'd state (sessions, codes, rate counters): in-process or Redis.
+    pub cache: Cache,
     /// Signing and published keys.
     pub keys: Arc<KeyRing>,
     /// The time source.
@@ -67,6 +70,9 @@ pub enum StartError {
     /// Signing keys could not be created or loaded.
     #[error("signing keys: {0}")]
     Keys(#[from] KeyError),
+    /// The configured Redis could not be reached.
+    #[error("cannot use the cache at redis_url: {0}")]
+    Cache(#[from] CacheError),
     /// The key-encryption key could not be derived.
     #[error("key encryption: {0}")]
     Crypto(#[from] CryptoError),
@@ -104,11 +110,12 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the store, prepares the signing keys (generating the first one on
-    /// first start, sealing plaintext ones when a key-encryption key is set), and
-    /// precomputes the discovery document.
+    /// Opens the store and the cache, prepares the signing keys (generating the
+    /// first one on first start, sealing plaintext ones when a key-encryption key
+    /// is set), and precomputes the discovery document.
     pub async fn build(config: Config, clock: Clock) -> Result<Self, StartError> {
         let store = open_store(&config).await?;
+        let cache = Cache::connect(config.redis_url.as_deref(), &config.cache_namespace).await?;
         let kek = key_encryption_key(&config)?;
         if let Some(kek) = &kek {
             rotation::seal_plaintext_keys(&store, kek).await?;
@@ -126,6 +133,7 @@ impl App {
             keys: Arc::new(KeyRing::new(keys, now, retention)),
             config: Arc::new(config),
             store,
+            cache,
             clock,
             kek: kek.map(Arc::new),
         };

@@ -1,6 +1,7 @@
 //! Configuration: built-in defaults, then an optional `gatehouse.toml`, then
-//! `GATEHOUSE_*` environment variables (plus `DATABASE_URL`). Every value is
-//! checked at start; a bad one stops the server with a message naming the key.
+//! `GATEHOUSE_*` environment variables (plus `DATABASE_URL` and `REDIS_URL`).
+//! Every value is checked at start; a bad one stops the server with a message
+//! naming the key.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,8 @@ pub struct Config {
     /// `redis://…` for the shared cache when several instances serve together;
     /// without it the cache is in-process.
     pub redis_url: Option<String>,
+    /// Prefix of every cache key, so several deployments (or tests) can share one Redis.
+    pub cache_namespace: String,
     /// Secret that encrypts private signing keys at rest.
     pub key_encryption_key: Option<String>,
     /// RSA modulus size for new signing keys: 2048, 3072 or 4096.
@@ -97,6 +100,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: None,
             redis_url: None,
+            cache_namespace: "gatehouse:".into(),
             key_encryption_key: None,
             signing_key_bits: 2048,
             key_publish_delay_secs: 3600,
@@ -205,6 +209,12 @@ impl Config {
             return Err(invalid(
                 "redis_url",
                 "must start with redis:// or rediss://",
+            ));
+        }
+        if self.cache_namespace.is_empty() {
+            return Err(invalid(
+                "cache_namespace",
+                "must not be empty (e.g. \"gatehouse:\")",
             ));
         }
         if let Some(kek) = &self.key_encryption_key
@@ -381,6 +391,13 @@ mod tests {
         .validated()
         .unwrap_err();
         assert!(err.to_string().contains("`signing_key_bits`"), "{err}");
+        let err = Config {
+            cache_namespace: String::new(),
+            ..Config::default()
+        }
+        .validated()
+        .unwrap_err();
+        assert!(err.to_string().contains("`cache_namespace`"), "{err}");
     }
 
     #[test]

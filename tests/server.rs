@@ -377,10 +377,9 @@ async fn readiness_fails_when_the_database_is_gone() {
     let server = TestServer::start().await;
     server.state.store.close().await;
     let readyz = server.http.get(server.url("/readyz")).send().await.unwrap();
-    assert_eq!(
-        json_body(readyz, StatusCode::SERVICE_UNAVAILABLE).await["status"],
-        "unavailable"
-    );
+    let body = json_body(readyz, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["reason"], "database unreachable");
     let healthz = server
         .http
         .get(server.url("/healthz"))

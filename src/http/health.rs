@@ -22,16 +22,27 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The process can do useful work: the database answers.
+/// The process can do useful work: the database and the cache answer. A
+/// failure names the dependencies that did not.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "reason": "database unreachable" })),
-            )
-        }
+    let (database, cache) = tokio::join!(state.store.ping(), state.cache.ping());
+    let mut unreachable = Vec::new();
+    if let Err(e) = database {
+        tracing::warn!(error = %e, "readiness check failed: database");
+        unreachable.push("database");
     }
+    if let Err(e) = cache {
+        tracing::warn!(error = %e, "readiness check failed: cache");
+        unreachable.push("cache");
+    }
+    if unreachable.is_empty() {
+        return (StatusCode::OK, Json(json!({ "status": "ready" })));
+    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({
+            "status": "unavailable",
+            "reason": format!("{} unreachable", unreachable.join(" and ")),
+        })),
+    )
 }
