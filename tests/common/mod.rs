@@ -1,11 +1,14 @@
 //! Test harness: starts the real server on an ephemeral port and talks to it
 //! over HTTP. SQLite in a temp dir by default; with `TEST_DATABASE_URL` set, a
 //! fresh PostgreSQL database per test, dropped afterwards (and an unreachable
-//! PostgreSQL fails the test rather than skipping it).
+//! PostgreSQL fails the test rather than skipping it). With `TEST_REDIS_URL`
+//! set, the cache is that Redis under a random namespace per test, so parallel
+//! tests never see each other's keys (an unreachable Redis fails the test too).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Output;
 
+use gatehouse::cache::Cache;
 use gatehouse::clock::{Clock, ManualClock};
 use gatehouse::config::Config;
 use gatehouse::{App, AppState};
@@ -37,17 +40,40 @@ pub struct TestDatabase {
     pub dir: TempDir,
     pub url: Option<String>,
     postgres: Option<(String, String)>,
+    /// The Redis URL and this test's namespace, when `TEST_REDIS_URL` is set.
+    pub redis: Option<(String, String)>,
+}
+
+/// With `TEST_REDIS_URL` set: that URL and a fresh namespace for one test, once
+/// Redis has answered (panics if it does not).
+pub async fn test_redis() -> Option<(String, String)> {
+    let url = std::env::var("TEST_REDIS_URL").ok()?;
+    let namespace = random_namespace();
+    Cache::connect(Some(&url), &namespace)
+        .await
+        .unwrap_or_else(|e| panic!("TEST_REDIS_URL is set but Redis is unreachable: {e}"));
+    Some((url, namespace))
+}
+
+/// A cache namespace no other test uses.
+pub fn random_namespace() -> String {
+    format!(
+        "gatehouse-test-{}:",
+        gatehouse::crypto::secret::random_string(12).unwrap()
+    )
 }
 
 impl TestDatabase {
     /// A new empty database for one test.
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let redis = test_redis().await;
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
             return Self {
                 dir,
                 url: None,
                 postgres: None,
+                redis,
             };
         };
         let name = format!(
@@ -72,20 +98,26 @@ impl TestDatabase {
             dir,
             url: Some(url.to_string()),
             postgres: Some((admin_url, name)),
+            redis,
         }
     }
 
-    /// The configuration for a server (or CLI) on this database.
+    /// The configuration for a server (or CLI) on this database and cache.
     pub fn config(&self, issuer: &str) -> Config {
-        Config {
+        let mut config = Config {
             issuer: issuer.to_owned(),
             data_dir: self.dir.path().to_owned(),
             database_url: self.url.clone(),
             ..Config::default()
+        };
+        if let Some((url, namespace)) = &self.redis {
+            config.redis_url = Some(url.clone());
+            config.cache_namespace = namespace.clone();
         }
+        config
     }
 
-    /// Environment variables that point the `gatehouse` binary at this database.
+    /// Environment variables that point the `gatehouse` binary at this database and cache.
     pub fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![(
             "GATEHOUSE_DATA_DIR".into(),
@@ -93,6 +125,10 @@ impl TestDatabase {
         )];
         if let Some(url) = &self.url {
             env.push(("DATABASE_URL".into(), url.clone()));
+        }
+        if let Some((url, namespace)) = &self.redis {
+            env.push(("REDIS_URL".into(), url.clone()));
+            env.push(("GATEHOUSE_CACHE_NAMESPACE".into(), namespace.clone()));
         }
         env
     }
