@@ -2,7 +2,7 @@
 //!
 //! The library holds everything; the `gatehouse` binary only calls [`cli::main`].
 //! Requests flow one way: `http` → a feature's handler (`oauth`, `oidc`,
-//! `admin`) → domain code (`clients`, `crypto`) → `store`. See
+//! `admin`) → domain code (`clients`, `users`, `crypto`) → `store`. See
 //! `../shared/DESIGN.md` for the intended architecture and security rules.
 
 pub mod admin;
@@ -17,5 +17,6 @@ pub mod oauth;
 pub mod oidc;
 pub mod store;
 pub mod telemetry;
+pub mod users;
 
 pub use app::{App, AppState};
