@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::crypto::CryptoError;
 use crate::crypto::key_encryption::KeyEncryptionKey;
 use crate::crypto::keyring::KeyRing;
+use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::rotation::{self, KeyError};
 use crate::store::{Store, StoreError};
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     /// The time source.
     pub clock: Clock,
+    /// Password hashing with bounded concurrency, shared by every request.
+    pub passwords: Arc<PasswordHasher>,
     /// The discovery document, serialized once.
     pub discovery: Bytes,
     /// `Cache-Control` for the JWKS, bounded by the key publish delay.
@@ -76,6 +79,9 @@ pub enum StartError {
     /// The key-encryption key could not be derived.
     #[error("key encryption: {0}")]
     Crypto(#[from] CryptoError),
+    /// The password hasher could not be set up.
+    #[error("password hashing: {0}")]
+    Password(#[from] PasswordError),
     /// A data directory or socket could not be set up.
     #[error("{0}")]
     Io(String),
@@ -112,7 +118,7 @@ pub struct App {
 impl App {
     /// Opens the store and the cache, prepares the signing keys (generating the
     /// first one on first start, sealing plaintext ones when a key-encryption key
-    /// is set), and precomputes the discovery document.
+    /// is set), sets up password hashing, and precomputes the discovery document.
     pub async fn build(config: Config, clock: Clock) -> Result<Self, StartError> {
         let store = open_store(&config).await?;
         let cache = Cache::connect(config.redis_url.as_deref(), &config.cache_namespace).await?;
@@ -127,6 +133,7 @@ impl App {
         let max_age = config.key_publish_delay_secs.clamp(0, 300);
         let jwks_cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))
             .map_err(|e| StartError::Io(e.to_string()))?;
+        let passwords = Arc::new(PasswordHasher::new(&config)?);
         let state = AppState {
             discovery: crate::oidc::document(&config.issuer),
             jwks_cache_control,
@@ -135,6 +142,7 @@ impl App {
             store,
             cache,
             clock,
+            passwords,
             kek: kek.map(Arc::new),
         };
         Ok(Self { state })

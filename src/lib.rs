@@ -2,9 +2,9 @@
 //!
 //! The library holds everything; the `gatehouse` binary only calls [`cli::main`].
 //! Requests flow one way: `http` → a feature's handler (`oauth`, `oidc`,
-//! `admin`) → domain code (`clients`, `crypto`) → `store` (durable) and
-//! `cache` (hot, TTL'd). See `../shared/DESIGN.md` for the intended
-//! architecture and security rules.
+//! `admin`, `login`) → domain code (`clients`, `users`, `crypto`) → `store`
+//! (durable) and `cache` (hot, TTL'd). See `../shared/DESIGN.md` for the
+//! intended architecture and security rules.
 
 pub mod admin;
 pub mod app;
@@ -19,5 +19,6 @@ pub mod oauth;
 pub mod oidc;
 pub mod store;
 pub mod telemetry;
+pub mod users;
 
 pub use app::{App, AppState};

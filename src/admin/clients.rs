@@ -1,20 +1,15 @@
 //! `/admin/clients`: create, list, read, update, delete clients and rotate secrets.
 
 use axum::Json;
-use axum::extract::{FromRequest, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AdminCaller;
+use super::{AdminCaller, ApiJson};
 use crate::app::AppState;
 use crate::clients::{self, ClientPatch, ClientSpec, ClientView, Registered};
 use crate::http::Error;
-
-/// A JSON body whose rejections use the admin API's error shape.
-#[derive(FromRequest)]
-#[from_request(via(Json), rejection(Error))]
-pub struct ApiJson<T>(T);
 
 /// A new secret, shown once.
 #[derive(Serialize, ToSchema)]

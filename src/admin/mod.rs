@@ -4,18 +4,20 @@
 
 mod auth;
 mod clients;
+mod users;
 
-use axum::Router;
 use axum::body::Bytes;
+use axum::extract::FromRequest;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
+use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::http::paths;
+use crate::http::{Error, paths};
 
 pub use auth::AdminCaller;
 
@@ -23,14 +25,22 @@ pub use auth::AdminCaller;
 #[openapi(
     info(
         title = "Gatehouse admin API",
-        description = "Manage OAuth clients. Every call needs a Bearer access token with the \
-                       `gatehouse:admin` scope, from a client created with \
+        description = "Manage OAuth clients and users. Every call needs a Bearer access token \
+                       with the `gatehouse:admin` scope, from a client created with \
                        `gatehouse client create --admin`."
     ),
     modifiers(&BearerAuth),
-    tags((name = "clients", description = "OAuth client registry"))
+    tags(
+        (name = "clients", description = "OAuth client registry"),
+        (name = "users", description = "People who sign in")
+    )
 )]
 struct AdminApi;
+
+/// A JSON body whose rejections use the admin API's error shape.
+#[derive(FromRequest)]
+#[from_request(via(Json), rejection(Error))]
+struct ApiJson<T>(T);
 
 struct BearerAuth;
 
@@ -55,6 +65,10 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(clients::list, clients::create))
         .routes(routes!(clients::show, clients::update, clients::delete))
         .routes(routes!(clients::rotate_secret))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::show, users::update, users::delete))
+        .routes(routes!(users::disable))
+        .routes(routes!(users::enable))
         .split_for_parts();
     let document = Bytes::from(api.to_pretty_json().unwrap_or_default());
     router.route(

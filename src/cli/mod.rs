@@ -1,10 +1,11 @@
-//! The command line: `serve`, `config check`, `client …` and `keys …`. Every
+//! The command line: `serve`, `config check`, `client …`, `user …` and `keys …`. Every
 //! command but `serve` works on the configured database directly, so it runs
 //! before the server has ever started; every command that prints accepts `--json`.
 
 mod client;
 mod keys;
 mod serve;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ enum Command {
     /// Register and manage OAuth clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Create and manage the people who sign in.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// List and rotate the token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -94,6 +98,7 @@ pub fn main() -> ExitCode {
             Command::Serve => serve::run(config).await,
             Command::Config(ConfigCommand::Check { json }) => check_config(&config, json),
             Command::Client(command) => client::run(&config, command).await,
+            Command::User(command) => user::run(&config, command).await,
             Command::Keys(command) => keys::run(&config, command).await,
         }
     });

@@ -1,11 +1,13 @@
-//! Cryptography: random secrets and their hashes, RS256 signing keys, JWTs,
-//! the key ring that decides which key signs and which are published, and the
-//! encryption of private keys at rest. Everything here is backed by aws-lc-rs
-//! (see `docs/decisions/0002-signing-backend.md`).
+//! Cryptography: random secrets and their hashes, password hashing, RS256
+//! signing keys, JWTs, the key ring that decides which key signs and which are
+//! published, and the encryption of private keys at rest. Everything but the
+//! argon2id password hashing is backed by aws-lc-rs (see
+//! `docs/decisions/0002-signing-backend.md`).
 
 pub mod jwt;
 pub mod key_encryption;
 pub mod keyring;
+pub mod password;
 pub mod rotation;
 pub mod secret;
 pub mod signing_key;

@@ -3,12 +3,14 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::clients::RegistryError;
+use crate::crypto::password::PasswordError;
+use crate::users::UserError;
 
 /// A failed admin API request.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,15 @@ pub enum Error {
         /// What is wrong, for the developer.
         description: String,
     },
+    /// The request clashes with existing state (say, a taken email): 409.
+    #[error("{description}")]
+    Conflict {
+        /// What clashes, for the developer.
+        description: String,
+    },
+    /// Too busy right now (password hashing queue full): 503 with `Retry-After`.
+    #[error("the server is busy; retry shortly")]
+    Unavailable,
     /// Something failed on our side: 500, detail only in the log.
     #[error("internal error: {0}")]
     Internal(String),
@@ -42,6 +53,8 @@ impl Error {
             Error::InsufficientScope => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -52,6 +65,8 @@ impl Error {
             Error::InsufficientScope => "insufficient_scope",
             Error::NotFound => "not_found",
             Error::BadRequest { code, .. } => code,
+            Error::Conflict { .. } => "conflict",
+            Error::Unavailable => "temporarily_unavailable",
             Error::Internal(_) => "server_error",
         }
     }
@@ -71,17 +86,22 @@ impl IntoResponse for Error {
         };
         let body = Json(json!({ "error": self.code(), "error_description": description }));
         let mut response = (self.status(), body).into_response();
-        let challenge = match self {
-            Error::InvalidToken => Some(r#"Bearer realm="gatehouse", error="invalid_token""#),
-            Error::InsufficientScope => Some(
+        let header = match self {
+            Error::InvalidToken => Some((
+                WWW_AUTHENTICATE,
+                r#"Bearer realm="gatehouse", error="invalid_token""#,
+            )),
+            Error::InsufficientScope => Some((
+                WWW_AUTHENTICATE,
                 r#"Bearer realm="gatehouse", error="insufficient_scope", scope="gatehouse:admin""#,
-            ),
+            )),
+            Error::Unavailable => Some((RETRY_AFTER, "1")),
             _ => None,
         };
-        if let Some(challenge) = challenge {
+        if let Some((name, value)) = header {
             response
                 .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+                .insert(name, HeaderValue::from_static(value));
         }
         response
     }
@@ -108,6 +128,23 @@ impl From<RegistryError> for Error {
                 code: "invalid_request",
                 description: "public clients have no secret".into(),
             },
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<UserError> for Error {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::NotFound => Error::NotFound,
+            UserError::Invalid { .. } => Error::BadRequest {
+                code: "invalid_request",
+                description: e.to_string(),
+            },
+            UserError::EmailTaken => Error::Conflict {
+                description: e.to_string(),
+            },
+            UserError::Password(PasswordError::Overloaded) => Error::Unavailable,
             other => Error::Internal(other.to_string()),
         }
     }

@@ -1,4 +1,4 @@
-//! Durable state: clients, signing keys and revoked token ids, in SQLite (the
+//! Durable state: clients, users, signing keys and revoked token ids, in SQLite (the
 //! embedded default) or PostgreSQL (scale-out), picked once from the URL scheme.
 //!
 //! Both backends go through sqlx's `Any` driver with the same parameterised SQL;
@@ -9,6 +9,7 @@
 mod clients;
 mod keys;
 mod revocations;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use clients::ClientRow;
 pub use keys::KeyRow;
+pub use users::UserRow;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -51,6 +53,9 @@ pub enum StoreError {
     /// The row asked for does not exist.
     #[error("not found")]
     NotFound,
+    /// A write would repeat a value that must be unique.
+    #[error("a row with that unique value already exists")]
+    Duplicate,
     /// The URL names a database we do not support.
     #[error("unsupported database URL (expected sqlite:… or postgres://…)")]
     UnsupportedUrl,
@@ -63,6 +68,17 @@ pub enum StoreError {
     /// A stored value could not be decoded (corrupt row).
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
+}
+
+impl StoreError {
+    /// A failed write, with unique-constraint violations told apart as
+    /// [`StoreError::Duplicate`] (the `Any` driver passes the backend's error through).
+    fn from_write(e: sqlx::Error) -> Self {
+        match e.as_database_error() {
+            Some(db) if db.is_unique_violation() => StoreError::Duplicate,
+            _ => StoreError::Database(e),
+        }
+    }
 }
 
 /// Handle to the database; cheap to clone (it is a connection pool).

@@ -18,6 +18,11 @@ use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
+/// Argon2 memory cost for tests, KiB: small, so password tests stay fast.
+pub const TEST_ARGON2_MEMORY_KIB: u32 = 1024;
+/// Argon2 passes for tests.
+pub const TEST_ARGON2_ITERATIONS: u32 = 1;
+
 /// A running server and what a test needs to drive it.
 pub struct TestServer {
     /// `http://127.0.0.1:<port>`, also the issuer.
@@ -102,12 +107,16 @@ impl TestDatabase {
         }
     }
 
-    /// The configuration for a server (or CLI) on this database and cache.
+    /// The configuration for a server (or CLI) on this database and cache. Argon2
+    /// is made cheap (1 MiB, one pass) so tests that hash passwords stay fast;
+    /// the production defaults are untouched.
     pub fn config(&self, issuer: &str) -> Config {
         let mut config = Config {
             issuer: issuer.to_owned(),
             data_dir: self.dir.path().to_owned(),
             database_url: self.url.clone(),
+            argon2_memory_kib: TEST_ARGON2_MEMORY_KIB,
+            argon2_iterations: TEST_ARGON2_ITERATIONS,
             ..Config::default()
         };
         if let Some((url, namespace)) = &self.redis {
@@ -117,12 +126,23 @@ impl TestDatabase {
         config
     }
 
-    /// Environment variables that point the `gatehouse` binary at this database and cache.
+    /// Environment variables that point the `gatehouse` binary at this database
+    /// and cache (with the same cheap argon2 cost as [`TestDatabase::config`]).
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut env = vec![(
-            "GATEHOUSE_DATA_DIR".into(),
-            self.dir.path().display().to_string(),
-        )];
+        let mut env = vec![
+            (
+                "GATEHOUSE_DATA_DIR".into(),
+                self.dir.path().display().to_string(),
+            ),
+            (
+                "GATEHOUSE_ARGON2_MEMORY_KIB".into(),
+                TEST_ARGON2_MEMORY_KIB.to_string(),
+            ),
+            (
+                "GATEHOUSE_ARGON2_ITERATIONS".into(),
+                TEST_ARGON2_ITERATIONS.to_string(),
+            ),
+        ];
         if let Some(url) = &self.url {
             env.push(("DATABASE_URL".into(), url.clone()));
         }
@@ -280,16 +300,43 @@ impl TestServer {
     pub fn cli(&self, args: &[&str]) -> Output {
         run_cli(&self.db.env(), args)
     }
+
+    /// Runs the `gatehouse` binary against this server's database, feeding `stdin`.
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        run_cli_with_stdin(&self.db.env(), args, stdin)
+    }
 }
 
-/// Runs the `gatehouse` binary with `env` and `args`.
+/// Runs the `gatehouse` binary with `env` and `args` (standard input is empty).
 pub fn run_cli(env: &[(String, String)], args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+    cli_command(env, args).output().unwrap()
+}
+
+/// Runs the `gatehouse` binary with `env` and `args`, writing `stdin` to its
+/// standard input (a pipe, not a terminal).
+pub fn run_cli_with_stdin(env: &[(String, String)], args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let mut child = cli_command(env, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn cli_command(env: &[(String, String)], args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
         .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("GATEHOUSE_LOG", "warn")
-        .output()
-        .unwrap()
+        .env("GATEHOUSE_LOG", "warn");
+    command
 }
 
 /// Parses a successful CLI run's stdout as JSON.

@@ -1,0 +1,122 @@
+//! `/admin/users`: create, list, read, update, disable, enable and delete users.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::{AdminCaller, ApiJson};
+use crate::app::AppState;
+use crate::http::Error;
+use crate::users::{self, NewUser, UserPatch, UserView};
+
+/// List every user.
+#[utoipa::path(get, path = "/admin/users", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = [UserView]), (status = 401), (status = 403)))]
+pub async fn list(
+    _: AdminCaller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<UserView>>, Error> {
+    let users = users::list(&state.store).await?;
+    Ok(Json(users.iter().map(|u| u.view()).collect()))
+}
+
+/// Create a user. The password, if given, is kept only as an argon2id hash.
+#[utoipa::path(post, path = "/admin/users", tag = "users", security(("bearer" = [])),
+    request_body = NewUser,
+    responses((status = 201, body = UserView), (status = 400), (status = 401), (status = 403),
+        (status = 409, description = "the email is taken"),
+        (status = 503, description = "password hashing is saturated; retry")))]
+pub async fn create(
+    caller: AdminCaller,
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<UserView>), Error> {
+    let user = users::create(&state.store, &state.passwords, state.clock.now(), new).await?;
+    tracing::info!(admin = %caller.client_id, user_id = %user.id, "admin created a user");
+    Ok((StatusCode::CREATED, Json(user.view())))
+}
+
+/// Read one user.
+#[utoipa::path(get, path = "/admin/users/{user_id}", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 401), (status = 403), (status = 404)))]
+pub async fn show(
+    _: AdminCaller,
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> Result<Json<UserView>, Error> {
+    Ok(Json(users::find(&state.store, &user_id).await?.view()))
+}
+
+/// Change some fields of a user, the password included.
+#[utoipa::path(patch, path = "/admin/users/{user_id}", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)), request_body = UserPatch,
+    responses((status = 200, body = UserView), (status = 400), (status = 401), (status = 403),
+        (status = 404), (status = 409, description = "the email is taken"),
+        (status = 503, description = "password hashing is saturated; retry")))]
+pub async fn update(
+    caller: AdminCaller,
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    ApiJson(patch): ApiJson<UserPatch>,
+) -> Result<Json<UserView>, Error> {
+    let user = users::update(
+        &state.store,
+        &state.passwords,
+        state.clock.now(),
+        &user_id,
+        patch,
+    )
+    .await?;
+    tracing::info!(admin = %caller.client_id, %user_id, "admin updated a user");
+    Ok(Json(user.view()))
+}
+
+/// Delete a user.
+#[utoipa::path(delete, path = "/admin/users/{user_id}", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404)))]
+pub async fn delete(
+    caller: AdminCaller,
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, Error> {
+    users::delete(&state.store, &user_id).await?;
+    tracing::info!(admin = %caller.client_id, %user_id, "admin deleted a user");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuse sign-in for a user until enabled again.
+#[utoipa::path(post, path = "/admin/users/{user_id}/disable", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 401), (status = 403), (status = 404)))]
+pub async fn disable(
+    caller: AdminCaller,
+    state: State<AppState>,
+    user_id: Path<String>,
+) -> Result<Json<UserView>, Error> {
+    set_disabled(caller, state, user_id, true).await
+}
+
+/// Allow a disabled user to sign in again.
+#[utoipa::path(post, path = "/admin/users/{user_id}/enable", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 401), (status = 403), (status = 404)))]
+pub async fn enable(
+    caller: AdminCaller,
+    state: State<AppState>,
+    user_id: Path<String>,
+) -> Result<Json<UserView>, Error> {
+    set_disabled(caller, state, user_id, false).await
+}
+
+async fn set_disabled(
+    caller: AdminCaller,
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    disabled: bool,
+) -> Result<Json<UserView>, Error> {
+    let user = users::set_disabled(&state.store, state.clock.now(), &user_id, disabled).await?;
+    tracing::info!(admin = %caller.client_id, %user_id, disabled, "admin changed a user's sign-in status");
+    Ok(Json(user.view()))
+}

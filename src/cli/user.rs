@@ -1,0 +1,223 @@
+//! `gatehouse user …`: create and manage the people who sign in. Passwords are
+//! read from standard input (typed twice without echo at a terminal, one line
+//! when piped), never from arguments, which other local users can see.
+
+use std::io::{BufRead, IsTerminal};
+
+use clap::{Args, Subcommand};
+
+use super::{CliResult, print_json};
+use crate::app::open_store;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::password::PasswordHasher;
+use crate::users::{self, NewUser, UserPatch, UserView};
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    ///
+    /// At a terminal the password is typed twice without echo; when piped, the first
+    /// line is used, e.g. `printf '%s\n' "$PW" | gatehouse user create --email ada@example.com`.
+    /// It is never taken from an argument, where other local users could see it.
+    /// Passwords are 8 to 1024 bytes; --no-password creates an account without one.
+    Create(CreateArgs),
+    /// List every user.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user.
+    Show {
+        /// The user's id (the `sub` of their tokens).
+        user_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse sign-in for a user until enabled again.
+    Disable {
+        /// The user's id.
+        user_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Allow a disabled user to sign in again.
+    Enable {
+        /// The user's id.
+        user_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a user.
+    Delete {
+        /// The user's id.
+        user_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a user's password, read from standard input.
+    ///
+    /// At a terminal the password is typed twice without echo; when piped, the first
+    /// line is used. It is never taken from an argument.
+    SetPassword {
+        /// The user's id.
+        user_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Email address; stored lowercased and unique.
+    #[arg(long)]
+    email: String,
+    /// Full name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Preferred username (the `preferred_username` claim).
+    #[arg(long)]
+    username: Option<String>,
+    /// Mark the email address as already verified.
+    #[arg(long)]
+    email_verified: bool,
+    /// Create the user without a password (nothing is read from standard input).
+    #[arg(long)]
+    no_password: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs a `user` subcommand against the configured database.
+pub async fn run(config: &Config, command: UserCommand) -> CliResult {
+    let store = open_store(config).await?;
+    let now = Clock::System.now();
+    let (view, json) = match command {
+        UserCommand::Create(args) => {
+            let password = if args.no_password {
+                None
+            } else {
+                Some(read_password()?)
+            };
+            let hasher = PasswordHasher::new(config)?;
+            let new = NewUser {
+                email: args.email,
+                password,
+                email_verified: args.email_verified,
+                name: args.name,
+                preferred_username: args.username,
+            };
+            let user = users::create(&store, &hasher, now, new).await?;
+            if !args.json {
+                println!("user created");
+            }
+            (user.view(), args.json)
+        }
+        UserCommand::List { json } => {
+            let views: Vec<UserView> = users::list(&store)
+                .await?
+                .iter()
+                .map(|u| u.view())
+                .collect();
+            if json {
+                return print_json(&views);
+            }
+            if views.is_empty() {
+                println!("no users");
+            }
+            for view in views {
+                println!(
+                    "{:<24} {:<9} {:<40} {}",
+                    view.user_id,
+                    if view.disabled { "disabled" } else { "active" },
+                    view.email,
+                    view.name.as_deref().unwrap_or("-"),
+                );
+            }
+            return Ok(());
+        }
+        UserCommand::Show { user_id, json } => (users::find(&store, &user_id).await?.view(), json),
+        UserCommand::Disable { user_id, json } => {
+            let user = users::set_disabled(&store, now, &user_id, true).await?;
+            (user.view(), json)
+        }
+        UserCommand::Enable { user_id, json } => {
+            let user = users::set_disabled(&store, now, &user_id, false).await?;
+            (user.view(), json)
+        }
+        UserCommand::Delete { user_id, json } => {
+            users::delete(&store, &user_id).await?;
+            if json {
+                return print_json(&serde_json::json!({ "deleted": user_id }));
+            }
+            println!("user {user_id} deleted");
+            return Ok(());
+        }
+        UserCommand::SetPassword { user_id, json } => {
+            let patch = UserPatch {
+                password: Some(read_password()?),
+                ..UserPatch::default()
+            };
+            let hasher = PasswordHasher::new(config)?;
+            let user = users::update(&store, &hasher, now, &user_id, patch).await?;
+            if !json {
+                println!("password changed");
+            }
+            (user.view(), json)
+        }
+    };
+    if json {
+        return print_json(&view);
+    }
+    print_view(&view);
+    Ok(())
+}
+
+/// The password from standard input: typed twice without echo at a terminal,
+/// otherwise the first line, without its line ending.
+fn read_password() -> Result<String, Box<dyn std::error::Error>> {
+    if std::io::stdin().is_terminal() {
+        let password = rpassword::prompt_password("Password: ")?;
+        if rpassword::prompt_password("Repeat password: ")? != password {
+            return Err("the passwords do not match".into());
+        }
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line
+        .strip_suffix('\n')
+        .map_or(line.as_str(), |l| l.strip_suffix('\r').unwrap_or(l));
+    if password.is_empty() {
+        return Err(
+            "no password on standard input (use --no-password for a user without one)".into(),
+        );
+    }
+    Ok(password.to_owned())
+}
+
+fn print_view(view: &UserView) {
+    let rows = [
+        ("user_id", view.user_id.clone()),
+        ("email", view.email.clone()),
+        ("email_verified", view.email_verified.to_string()),
+        ("name", view.name.clone().unwrap_or_else(|| "-".into())),
+        (
+            "preferred_username",
+            view.preferred_username
+                .clone()
+                .unwrap_or_else(|| "-".into()),
+        ),
+        ("disabled", view.disabled.to_string()),
+    ];
+    for (key, value) in rows {
+        println!("  {key:<20} {value}");
+    }
+}

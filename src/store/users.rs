@@ -1,0 +1,135 @@
+//! SQL for the `users` table. Rows are plain columns; `crate::users` turns
+//! them into the domain type.
+
+use super::{Store, StoreError};
+
+/// One `users` row. `email` is already normalised; flags are 0 or 1.
+#[derive(Clone, sqlx::FromRow)]
+pub struct UserRow {
+    /// The stable subject identifier.
+    pub id: String,
+    /// Trimmed, lowercased email address; unique.
+    pub email: String,
+    /// 1 when the address is known to belong to the person.
+    pub email_verified: i64,
+    /// Full name, if known.
+    pub name: Option<String>,
+    /// The name the person likes to be called by (OIDC `preferred_username`).
+    pub preferred_username: Option<String>,
+    /// argon2id PHC string; none for accounts without a password.
+    pub password_hash: Option<String>,
+    /// 1 when the account may not sign in.
+    pub disabled: i64,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Last change, Unix seconds.
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+const COLUMNS: &str = "id, email, email_verified, name, preferred_username, password_hash, \
+     disabled, created_at, updated_at";
+
+impl Store {
+    /// Adds a new user; [`StoreError::Duplicate`] when the email is taken.
+    #[tracing::instrument(skip_all)]
+    pub async fn insert_user(&self, row: &UserRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into users (id, email, email_verified, name, preferred_username, \
+             password_hash, disabled, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&row.id)
+        .bind(&row.email)
+        .bind(row.email_verified)
+        .bind(&row.name)
+        .bind(&row.preferred_username)
+        .bind(&row.password_hash)
+        .bind(row.disabled)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(())
+    }
+
+    /// One user by id.
+    #[tracing::instrument(skip_all)]
+    pub async fn get_user(&self, id: &str) -> Result<UserRow, StoreError> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {COLUMNS} from users where id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// The user with this (already normalised) email, if any.
+    #[tracing::instrument(skip_all)]
+    pub async fn get_user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {COLUMNS} from users where email = $1"
+        )))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Every user, oldest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {COLUMNS} from users order by created_at, id"
+        )))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Overwrites every column of an existing user but `created_at`;
+    /// [`StoreError::Duplicate`] when the new email is taken.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_user(&self, row: &UserRow) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "update users set email = $2, email_verified = $3, name = $4, \
+             preferred_username = $5, password_hash = $6, disabled = $7, updated_at = $8 \
+             where id = $1",
+        )
+        .bind(&row.id)
+        .bind(&row.email)
+        .bind(row.email_verified)
+        .bind(&row.name)
+        .bind(&row.preferred_username)
+        .bind(&row.password_hash)
+        .bind(row.disabled)
+        .bind(row.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?;
+        match result.rows_affected() {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes a user.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+        let result = sqlx::query("delete from users where id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        match result.rows_affected() {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! People who sign in: the stored [`User`], the rules an email address, a
+//! password and a display name must follow, and the operations the admin API
+//! and the CLI share. A user's `id` is the stable OIDC subject; the email can
+//! change, the id never does.
+
+mod model;
+mod registry;
+mod validate;
+
+pub use model::{NewUser, User, UserPatch, UserView};
+pub use registry::{UserError, create, delete, find, find_by_email, list, set_disabled, update};
+pub use validate::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
