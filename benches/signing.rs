@@ -26,6 +26,7 @@ fn main() {
         iat: 1_800_000_000,
         exp: 1_800_000_600,
         jti: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+        gid: None,
     };
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();

@@ -56,11 +56,14 @@ cargo build --release --quiet
 cargo bench --bench signing --no-run --quiet
 
 # --- raw signing rate, before the server runs, on the server's core ----------
+# `time` appends "real user sys" seconds: a share of core 0 well under 100 %
+# means other processes slowed the benchmark down.
 log "raw signing rate (taskset -c $SERVER_CORE cargo bench --bench signing)"
-sign_output=$(taskset -c "$SERVER_CORE" cargo bench --bench signing --quiet 2>&1)
+sign_output=$( { TIMEFORMAT='%R %U %S'; time taskset -c "$SERVER_CORE" cargo bench --bench signing --quiet; } 2>&1)
 printf '%s\n' "$sign_output"
 sign_rate=$(sed -n 's/.*: \([0-9.]*\) signs\/s.*/\1/p' <<<"$sign_output")
 [[ -n $sign_rate ]] || die "no 'signs/s' line in the signing benchmark's output"
+sign_share=$(tail -n1 <<<"$sign_output" | awk '{ printf "%.0f", 100 * ($2 + $3) / $1 }')
 
 # --- server in a fresh data directory ----------------------------------------
 tmp=$(mktemp -d -t gatehouse-bench.XXXXXX)
@@ -113,18 +116,34 @@ active=$(curl -fsS -H "Authorization: $authorization" \
 [[ $active == true ]] || die "introspection of a fresh token did not answer active=true"
 
 # --- load --------------------------------------------------------------------
+# CPU time (clock ticks) spent in user and kernel code on the server's core, and
+# by the server itself: their difference during a run is other processes' share.
+core_ticks() { awk -v cpu="cpu$SERVER_CORE" '$1 == cpu { print $2 + $3 + $4 }' /proc/stat; }
+server_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+tick_hz=$(getconf CLK_TCK)
+shared_runs=0
+
 # run NAME CONNECTIONS PATH [wrk options…]: warm up, measure, and record
-# "NAME|req/s|p50 ms|p99 ms" in $results. Fails on any error or non-2xx answer.
+# "NAME|req/s|p50 ms|p99 ms|mark" in $results, mark "*" when other processes took
+# over 5 % of the server's core. Fails on any error or non-2xx answer.
 results=()
 run() {
-    local name=$1 connections=$2 path=$3 out
+    local name=$1 connections=$2 path=$3 out core0 server0 foreign mark=""
     shift 3
     log "$name: $connections connections, ${DURATION}s (after ${WARMUP}s warm-up)"
     if ((WARMUP > 0)); then
         taskset -c "$LOAD_CORE" wrk -t1 -c"$connections" -d"${WARMUP}s" "$@" "$BASE$path" >/dev/null
     fi
+    core0=$(core_ticks) server0=$(server_ticks)
     out=$(taskset -c "$LOAD_CORE" wrk -t1 -c"$connections" -d"${DURATION}s" --latency "$@" "$BASE$path")
-    printf '%s\n\n' "$out"
+    foreign=$(($(core_ticks) - core0 - ($(server_ticks) - server0)))
+    printf '%s\n' "$out"
+    printf 'other processes on core %d: %d.%02d s of %d s\n\n' "$SERVER_CORE" \
+        $((foreign / tick_hz)) $((foreign % tick_hz * 100 / tick_hz)) "$DURATION"
+    if ((foreign * 20 > DURATION * tick_hz)); then
+        mark="*"
+        shared_runs=$((shared_runs + 1))
+    fi
     if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
         die "$name: wrk saw errors (above); the figures would not mean anything"
     fi
@@ -140,7 +159,7 @@ run() {
         $1 == "50%" { p50 = ms($2) }
         $1 == "99%" { p99 = ms($2) }
         $1 == "Requests/sec:" { rps = $2 }
-        END { printf "%s|%.0f|%.3f|%.3f", name, rps, p50, p99 }' <<<"$out")")
+        END { printf "%s|%.0f|%.3f|%.3f|", name, rps, p50, p99 }' <<<"$out")$mark")
 }
 
 run discovery "$CONNECTIONS" /.well-known/openid-configuration
@@ -168,12 +187,18 @@ echo "Gatehouse load benchmark: server on core $SERVER_CORE, wrk -t1 on core $LO
     "${DURATION}s per endpoint"
 printf '%-28s %10s %10s %10s %6s\n' endpoint "req/s" "p50 ms" "p99 ms" conns
 for row in "${results[@]}"; do
-    IFS='|' read -r name rps p50 p99 <<<"$row"
+    IFS='|' read -r name rps p50 p99 mark <<<"$row"
     conns=$CONNECTIONS
     [[ $name == token* ]] && conns=$TOKEN_CONNECTIONS
-    printf '%-28s %10s %10s %10s %6s\n' "$name" "$rps" "$p50" "$p99" "$conns"
+    printf '%-28s %10s %10s %10s %6s %s\n' "$name" "$rps" "$p50" "$p99" "$conns" "$mark"
 done
+if ((shared_runs)); then
+    echo "* other processes used over 5 % of core $SERVER_CORE during this run: its figures are low; rerun on an idle machine"
+fi
 printf 'raw sign rate: %.0f/s ; token issuance / raw sign = %s %%\n' "$sign_rate" "$token_percent"
+if ((sign_share < 95)); then
+    echo "* the signing benchmark had only $sign_share % of core $SERVER_CORE: the raw sign rate is low; rerun on an idle machine"
+fi
 printf 'idle RSS: %s MiB\n' "$rss_mib"
 echo
 echo "targets (reported, not enforced):"

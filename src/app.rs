@@ -170,7 +170,10 @@ impl App {
         let mut servers = tokio::task::JoinSet::new();
         for listener in listeners {
             let mut stop = stop_rx.clone();
-            let server = axum::serve(listener, router.clone()).with_graceful_shutdown(async move {
+            let service = router
+                .clone()
+                .into_make_service_with_connect_info::<SocketAddr>();
+            let server = axum::serve(listener, service).with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
             });
             servers.spawn(async move { server.await });

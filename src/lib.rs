@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod login;
 pub mod oauth;
 pub mod oidc;
 pub mod store;

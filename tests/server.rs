@@ -24,27 +24,75 @@ async fn discovery_lists_what_is_implemented_and_every_endpoint_answers() {
     assert_eq!(response.headers()["cache-control"], "public, max-age=300");
     let doc = json_body(response, StatusCode::OK).await;
     assert_eq!(doc["issuer"], server.base);
-    assert_eq!(
-        doc["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
-    );
-    assert_eq!(
-        doc["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    let expected = [
+        (
+            "grant_types_supported",
+            serde_json::json!(["authorization_code", "refresh_token", "client_credentials"]),
+        ),
+        (
+            "token_endpoint_auth_methods_supported",
+            serde_json::json!(["client_secret_basic", "client_secret_post", "none"]),
+        ),
+        ("response_types_supported", serde_json::json!(["code"])),
+        (
+            "response_modes_supported",
+            serde_json::json!(["query", "form_post"]),
+        ),
+        (
+            "code_challenge_methods_supported",
+            serde_json::json!(["S256"]),
+        ),
+        (
+            "id_token_signing_alg_values_supported",
+            serde_json::json!(["RS256"]),
+        ),
+        ("subject_types_supported", serde_json::json!(["public"])),
+        (
+            "authorization_response_iss_parameter_supported",
+            serde_json::json!(true),
+        ),
+    ];
+    for (key, value) in expected {
+        assert_eq!(doc[key], value, "{key}");
+    }
+    assert!(
+        doc["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"openid".into())
     );
 
-    for key in [
+    let post_endpoints = [
         "token_endpoint",
         "introspection_endpoint",
         "revocation_endpoint",
-    ] {
+        "userinfo_endpoint",
+        "end_session_endpoint",
+    ];
+    for key in post_endpoints {
         let url = doc[key].as_str().unwrap();
         assert!(url.starts_with(&server.base), "{key}");
         let status = server.http.post(url).send().await.unwrap().status();
-        assert_ne!(
-            status,
-            StatusCode::NOT_FOUND,
-            "{key} is advertised but missing"
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{key} does not take POST"
+        );
+    }
+    for key in [
+        "authorization_endpoint",
+        "userinfo_endpoint",
+        "end_session_endpoint",
+    ] {
+        let status = server
+            .http
+            .get(doc[key].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{key} does not take GET"
         );
     }
     let jwks = server

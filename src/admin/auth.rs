@@ -36,7 +36,7 @@ impl FromRequestParts<AppState> for AdminCaller {
             .ok_or(Error::InvalidToken)?;
         let scope = Scope::parse(&claims.scope).map_err(|_| Error::InvalidToken)?;
         if !scope.contains(ADMIN_SCOPE) {
-            return Err(Error::InsufficientScope);
+            return Err(Error::InsufficientScope(ADMIN_SCOPE));
         }
         match clients::find(&state.store, &claims.client_id).await {
             Ok(_) => Ok(AdminCaller {

@@ -6,7 +6,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use super::CryptoError;
+use super::keyring::KeySet;
 use super::signing_key::{ALGORITHM, SigningKey};
 
 /// The protected header of every JWT we issue.
@@ -56,6 +59,23 @@ pub fn sign<T: Serialize>(key: &SigningKey, typ: &str, claims: &T) -> Result<Str
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
     Ok(token)
+}
+
+/// Signs `claims` with the active key of `keys` on the blocking pool, so the RSA
+/// operation (about a millisecond) never stalls the async workers.
+pub async fn sign_in_background<T: Serialize + Send + 'static>(
+    keys: Arc<KeySet>,
+    typ: &'static str,
+    claims: T,
+) -> Result<String, CryptoError> {
+    tokio::task::spawn_blocking(move || {
+        let signer = keys
+            .signer()
+            .ok_or(CryptoError::Key("no signing key is active"))?;
+        sign(signer, typ, &claims)
+    })
+    .await
+    .map_err(|_| CryptoError::Key("signing task failed"))?
 }
 
 /// Verifies `token`'s signature with the key `find_key` returns for its `kid`,

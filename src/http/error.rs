@@ -12,15 +12,15 @@ use crate::clients::RegistryError;
 use crate::crypto::password::PasswordError;
 use crate::users::UserError;
 
-/// A failed admin API request.
+/// A failed request to a JSON API (admin API, userinfo).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Missing, malformed, expired or revoked bearer token: 401 (RFC 6750 §3.1).
     #[error("invalid or missing bearer token")]
     InvalidToken,
-    /// The token lacks the admin scope: 403 (RFC 6750 §3.1).
-    #[error("the token lacks the gatehouse:admin scope")]
-    InsufficientScope,
+    /// The token lacks the scope named: 403 (RFC 6750 §3.1).
+    #[error("the token lacks the {0} scope")]
+    InsufficientScope(&'static str),
     /// No such resource: 404.
     #[error("not found")]
     NotFound,
@@ -50,7 +50,7 @@ impl Error {
     fn status(&self) -> StatusCode {
         match self {
             Error::InvalidToken => StatusCode::UNAUTHORIZED,
-            Error::InsufficientScope => StatusCode::FORBIDDEN,
+            Error::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::Conflict { .. } => StatusCode::CONFLICT,
@@ -62,7 +62,7 @@ impl Error {
     fn code(&self) -> &'static str {
         match self {
             Error::InvalidToken => "invalid_token",
-            Error::InsufficientScope => "insufficient_scope",
+            Error::InsufficientScope(_) => "insufficient_scope",
             Error::NotFound => "not_found",
             Error::BadRequest { code, .. } => code,
             Error::Conflict { .. } => "conflict",
@@ -89,19 +89,19 @@ impl IntoResponse for Error {
         let header = match self {
             Error::InvalidToken => Some((
                 WWW_AUTHENTICATE,
-                r#"Bearer realm="gatehouse", error="invalid_token""#,
+                r#"Bearer realm="gatehouse", error="invalid_token""#.to_owned(),
             )),
-            Error::InsufficientScope => Some((
+            Error::InsufficientScope(scope) => Some((
                 WWW_AUTHENTICATE,
-                r#"Bearer realm="gatehouse", error="insufficient_scope", scope="gatehouse:admin""#,
+                format!(r#"Bearer realm="gatehouse", error="insufficient_scope", scope="{scope}""#),
             )),
-            Error::Unavailable => Some((RETRY_AFTER, "1")),
+            Error::Unavailable => Some((RETRY_AFTER, "1".to_owned())),
             _ => None,
         };
-        if let Some((name, value)) = header {
-            response
-                .headers_mut()
-                .insert(name, HeaderValue::from_static(value));
+        if let Some((name, value)) = header
+            && let Ok(value) = HeaderValue::from_str(&value)
+        {
+            response.headers_mut().insert(name, value);
         }
         response
     }

@@ -5,6 +5,7 @@
 pub mod error;
 mod health;
 mod middleware;
+pub mod pages;
 pub mod paths;
 
 use axum::Router;
@@ -24,6 +25,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::oauth::router())
         .merge(crate::admin::router())
         .merge(health::router())
+        .merge(pages::router())
+        .merge(crate::login::router())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state);

@@ -7,8 +7,14 @@ pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
 /// The public signing keys (RFC 7517).
 pub const JWKS: &str = "/jwks";
+/// RFC 6749 §3.1.
+pub const AUTHORIZE: &str = "/authorize";
 /// RFC 6749 §3.2.
 pub const TOKEN: &str = "/token";
+/// OIDC Core §5.3.
+pub const USERINFO: &str = "/userinfo";
+/// OpenID Connect RP-Initiated Logout 1.0.
+pub const END_SESSION: &str = "/logout";
 /// RFC 7662.
 pub const INTROSPECT: &str = "/introspect";
 /// RFC 7009.

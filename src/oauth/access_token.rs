@@ -31,6 +31,9 @@ pub struct AccessTokenClaims {
     pub exp: i64,
     /// Unique token id; what revocation records.
     pub jti: String,
+    /// The grant (token family) a user's token belongs to; revoking the grant revokes the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
 }
 
 /// A freshly minted access token.
@@ -42,13 +45,14 @@ pub struct MintedToken {
     pub expires_in: i64,
 }
 
-/// Signs a new access token for `client_id` acting for `sub` with `scope`.
-/// The RSA signature runs on the blocking pool so it never stalls other requests.
+/// Signs a new access token for `client_id` acting for `sub` with `scope`;
+/// `grant_id` ties a user's token to its grant.
 pub async fn mint(
     state: &AppState,
     client_id: &str,
     sub: &str,
     scope: &Scope,
+    grant_id: Option<&str>,
 ) -> Result<MintedToken, CryptoError> {
     let now = state.clock.now();
     let ttl = state.config.access_token_ttl_secs;
@@ -61,16 +65,9 @@ pub async fn mint(
         iat: now,
         exp: now + ttl,
         jti: random_string(16)?,
+        gid: grant_id.map(str::to_owned),
     };
-    let keys = state.keys.at(now);
-    let token = tokio::task::spawn_blocking(move || {
-        let signer = keys
-            .signer()
-            .ok_or(CryptoError::Key("no signing key is active"))?;
-        jwt::sign(signer, TOKEN_TYPE, &claims)
-    })
-    .await
-    .map_err(|_| CryptoError::Key("signing task failed"))??;
+    let token = jwt::sign_in_background(state.keys.at(now), TOKEN_TYPE, claims).await?;
     Ok(MintedToken {
         token,
         expires_in: ttl,
@@ -90,7 +87,12 @@ pub async fn active_claims(
         tracing::debug!("access token expired");
         return Ok(None);
     }
-    if state.store.is_access_token_revoked(&claims.jti).await? {
+    let grant_marker = claims.gid.as_deref().map(grant_revocation_id);
+    if state
+        .store
+        .is_access_token_revoked(&claims.jti, grant_marker.as_deref())
+        .await?
+    {
         tracing::debug!("access token revoked");
         return Ok(None);
     }
@@ -112,4 +114,10 @@ pub fn verified_claims(state: &AppState, token: &str) -> Option<AccessTokenClaim
             None
         }
     }
+}
+
+/// The id under which a revoked grant is recorded in the revocation list, so
+/// every access token carrying that `gid` is refused with the same lookup.
+pub fn grant_revocation_id(grant_id: &str) -> String {
+    format!("grant:{grant_id}")
 }

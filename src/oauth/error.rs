@@ -27,6 +27,20 @@ pub enum ErrorCode {
     InvalidScope,
     /// Something failed on our side; details are only in the log.
     ServerError,
+    /// Authorization endpoint (RFC 6749 §4.1.2.1): the response type is not supported.
+    UnsupportedResponseType,
+    /// The person (or policy) refused (RFC 6749 §4.1.2.1).
+    AccessDenied,
+    /// Overloaded; try again shortly (RFC 6749 §4.1.2.1).
+    TemporarilyUnavailable,
+    /// `prompt=none` but the person must sign in (OIDC Core §3.1.2.6).
+    LoginRequired,
+    /// `prompt=none` but the person must consent (OIDC Core §3.1.2.6).
+    ConsentRequired,
+    /// Request objects are not supported (OIDC Core §3.1.2.6).
+    RequestNotSupported,
+    /// `request_uri` is not supported (OIDC Core §3.1.2.6).
+    RequestUriNotSupported,
 }
 
 /// An OAuth error as sent to the client.

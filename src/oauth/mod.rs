@@ -3,27 +3,35 @@
 //! tokens (RFC 9068) they issue and check.
 
 pub mod access_token;
+pub mod authorize;
 pub mod client_auth;
 pub mod error;
 pub mod grants;
 mod introspect;
 pub mod params;
+pub mod pkce;
 mod revoke;
 pub mod scope;
 mod token;
+pub mod tokens;
 
 use axum::Router;
 use axum::http::HeaderValue;
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
-use axum::routing::post;
+use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::AppState;
 use crate::http::paths;
 
-/// The token, introspection and revocation endpoints. Every response,
-/// errors included, carries `Cache-Control: no-store` (DESIGN.md rule 10).
+/// The authorization endpoint, plus the token, introspection and revocation
+/// endpoints, whose every response (errors included) carries
+/// `Cache-Control: no-store` (DESIGN.md rule 10).
 pub fn router() -> Router<AppState> {
+    let authorize = Router::new().route(
+        paths::AUTHORIZE,
+        get(authorize::authorize_get).post(authorize::authorize_post),
+    );
     Router::new()
         .route(paths::TOKEN, post(token::token))
         .route(paths::INTROSPECT, post(introspect::introspect))
@@ -36,4 +44,5 @@ pub fn router() -> Router<AppState> {
             PRAGMA,
             HeaderValue::from_static("no-cache"),
         ))
+        .merge(authorize)
 }

@@ -8,7 +8,7 @@ use axum::http::header::AUTHORIZATION;
 
 use super::client_auth::ClientCredentials;
 use super::error::{ErrorCode, OAuthError};
-use super::grants::{TokenResponse, client_credentials};
+use super::grants::{TokenResponse, authorization_code, client_credentials, refresh_token};
 use super::params::FormParams;
 use crate::app::AppState;
 
@@ -22,6 +22,8 @@ pub async fn token(
         .authenticate(&state.store)
         .await?;
     let response = match params.required("grant_type")? {
+        "authorization_code" => authorization_code::grant(&state, &client, &params).await?,
+        "refresh_token" => refresh_token::grant(&state, &client, &params).await?,
         "client_credentials" => client_credentials::grant(&state, &client, &params).await?,
         other => {
             return Err(OAuthError::new(
@@ -30,6 +32,5 @@ pub async fn token(
             ));
         }
     };
-    tracing::info!(client_id = %client.id, "access token issued");
     Ok(Json(response))
 }

@@ -1,7 +1,10 @@
-//! OpenID Connect: the discovery document and the published keys.
+//! OpenID Connect: discovery, published keys, ID tokens, userinfo and logout.
 
 mod discovery;
+pub mod id_token;
 mod jwks;
+mod logout;
+mod userinfo;
 
 use axum::Router;
 use axum::routing::get;
@@ -11,10 +14,12 @@ use crate::http::paths;
 
 pub use discovery::document;
 
-/// Discovery (OIDC and RFC 8414 paths) and the JWKS.
+/// Discovery (OIDC and RFC 8414 paths), JWKS, userinfo and end-session.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(paths::DISCOVERY, get(discovery::discovery))
         .route(paths::OAUTH_METADATA, get(discovery::discovery))
         .route(paths::JWKS, get(jwks::jwks))
+        .route(paths::USERINFO, get(userinfo::get).post(userinfo::post))
+        .route(paths::END_SESSION, get(logout::get).post(logout::post))
 }

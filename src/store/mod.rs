@@ -6,7 +6,10 @@
 //! flags), and each backend has its own migrations. See
 //! `docs/decisions/0003-storage.md`.
 
+mod audit;
 mod clients;
+mod consents;
+mod grants;
 mod keys;
 mod revocations;
 mod users;
@@ -18,7 +21,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
+pub use audit::{AuditEvent, AuditRow};
 pub use clients::ClientRow;
+pub use grants::{GrantFilter, GrantRow, RefreshUse};
 pub use keys::KeyRow;
 pub use users::UserRow;
 

@@ -18,12 +18,18 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the access token `jti` was revoked.
+    /// Whether the access token `jti`, or the grant it belongs to (recorded under
+    /// `grant_marker`), was revoked.
     #[tracing::instrument(skip_all)]
-    pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+    pub async fn is_access_token_revoked(
+        &self,
+        jti: &str,
+        grant_marker: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let row: Option<(String,)> =
-            sqlx::query_as("select jti from revoked_tokens where jti = $1")
+            sqlx::query_as("select jti from revoked_tokens where jti = $1 or jti = $2 limit 1")
                 .bind(jti)
+                .bind(grant_marker.unwrap_or(jti))
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.is_some())

@@ -8,5 +8,7 @@ mod registry;
 mod validate;
 
 pub use model::{NewUser, User, UserPatch, UserView};
-pub use registry::{UserError, create, delete, find, find_by_email, list, set_disabled, update};
+pub use registry::{
+    UserError, create, delete, find, find_by_email, is_active, list, set_disabled, update,
+};
 pub use validate::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};

@@ -79,6 +79,16 @@ pub async fn find(store: &Store, id: &str) -> Result<User, UserError> {
     Ok(from_row(store.get_user(id).await?))
 }
 
+/// Whether `id` names an account that exists and is not disabled: tokens of
+/// anyone else stop working.
+pub async fn is_active(store: &Store, id: &str) -> Result<bool, UserError> {
+    match find(store, id).await {
+        Ok(user) => Ok(!user.disabled),
+        Err(UserError::NotFound) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// The user with this email (compared trimmed and case-insensitively), if any.
 pub async fn find_by_email(store: &Store, email: &str) -> Result<Option<User>, UserError> {
     Ok(store

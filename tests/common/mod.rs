@@ -6,6 +6,8 @@
 //! tests never see each other's keys (an unreachable Redis fails the test too).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod browser;
+
 use std::process::Output;
 
 use gatehouse::cache::Cache;
@@ -351,8 +353,10 @@ pub fn cli_json(output: &Output) -> Value {
 
 /// The JSON body of a response, asserting its status.
 pub async fn json_body(response: reqwest::Response, status: StatusCode) -> Value {
-    assert_eq!(response.status(), status, "unexpected status");
-    response.json().await.unwrap()
+    let actual = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
 }
 
 /// Verifies an access token with the independent `jsonwebtoken` library against

@@ -22,17 +22,20 @@ pub async fn grant(
         ));
     }
     let scope = granted_scope(client, params.get("scope"))?;
-    let minted = access_token::mint(state, &client.id, &client.id, &scope)
+    let minted = access_token::mint(state, &client.id, &client.id, &scope, None)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "could not sign an access token");
             OAuthError::server_error()
         })?;
+    tracing::info!(client_id = %client.id, "access token issued");
     Ok(TokenResponse {
         access_token: minted.token,
         token_type: "Bearer",
         expires_in: minted.expires_in,
         scope: scope.to_string(),
+        id_token: None,
+        refresh_token: None,
     })
 }
 

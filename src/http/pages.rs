@@ -1,0 +1,126 @@
+//! HTML pages: rendering askama templates under a strict Content-Security-Policy
+//! (no inline script or style), the error page that never redirects, and the
+//! static assets the pages use.
+
+use askama::Template;
+use axum::Router;
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use url::Url;
+
+use crate::app::AppState;
+
+const STYLESHEET: &str = include_str!("../../templates/static/gatehouse.css");
+const FORM_POST_SCRIPT: &str = include_str!("../../templates/static/form_post.js");
+
+/// The error page (DESIGN.md rule 5: shown instead of redirecting when the
+/// client or redirect URI cannot be trusted).
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// What a page may do beyond showing itself.
+#[derive(Debug, Default)]
+pub struct PagePolicy {
+    /// Origins (besides our own) its forms may submit to — or be redirected to
+    /// after submission, which browsers also check against `form-action`.
+    pub form_targets: Vec<String>,
+    /// Whether it loads our own script (the form_post auto-submit).
+    pub script: bool,
+}
+
+/// Renders `template` with `status`, `Cache-Control: no-store` (pages carry
+/// CSRF tokens) and a CSP allowing only what `policy` names.
+pub fn render(template: &impl Template, status: StatusCode, policy: &PagePolicy) -> Response {
+    let html = match template.render() {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    let mut csp = String::from(
+        "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    );
+    for target in &policy.form_targets {
+        csp.push(' ');
+        csp.push_str(target);
+    }
+    if policy.script {
+        csp.push_str("; script-src 'self'");
+    }
+    let mut response = (status, [(CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+/// The CSP source for where `uri` points: its origin, or `scheme:` for a
+/// native app's private-use scheme.
+pub fn csp_source(uri: &str) -> Option<String> {
+    let url = Url::parse(uri).ok()?;
+    match url.origin() {
+        origin @ url::Origin::Tuple(..) => Some(origin.ascii_serialization()),
+        url::Origin::Opaque(_) => Some(format!("{}:", url.scheme())),
+    }
+}
+
+/// An error page with `status`, a short title and a message for the person.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    tracing::info!(%status, reason = ?message, "error page shown");
+    render(
+        &ErrorPage { title, message },
+        status,
+        &PagePolicy::default(),
+    )
+}
+
+/// The stylesheet and the form_post script, cacheable for a day.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/static/gatehouse.css",
+            get(|| asset("text/css; charset=utf-8", STYLESHEET)),
+        )
+        .route(
+            "/static/form_post.js",
+            get(|| asset("text/javascript; charset=utf-8", FORM_POST_SCRIPT)),
+        )
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (CONTENT_TYPE, content_type),
+            (CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csp_sources_name_origins_or_schemes() {
+        assert_eq!(
+            csp_source("https://app.example:8443/cb?x=1").as_deref(),
+            Some("https://app.example:8443")
+        );
+        assert_eq!(
+            csp_source("com.example.app:/cb").as_deref(),
+            Some("com.example.app:")
+        );
+        assert_eq!(csp_source("not a url"), None);
+    }
+}

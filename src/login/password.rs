@@ -1,0 +1,144 @@
+//! `POST /login`: email and password sign-in for a pending authorization request.
+//! Unknown email, wrong password and disabled account get the same answer after
+//! the same work (DESIGN.md rule 8).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{RETRY_AFTER, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+
+use super::throttle::{self, Verdict};
+use super::{ClientIp, csrf, pages, session};
+use crate::app::AppState;
+use crate::clients;
+use crate::crypto::password::PasswordError;
+use crate::http::pages::error_page;
+use crate::oauth::authorize::{self, Flow, pending};
+use crate::oauth::params::FormParams;
+
+const WRONG_CREDENTIALS: &str = "Incorrect email or password.";
+
+/// Handles the sign-in form.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(form) = FormParams::parse(&body) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The form was malformed.",
+        );
+    };
+    if !csrf::verify(&state.config, &headers, form.get("csrf")) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Please try again",
+            "The form expired or did not come from this site. Go back to the application and start again.",
+        );
+    }
+    let request_id = form.get("request").unwrap_or_default();
+    let request = match pending::load(&state, request_id).await {
+        Ok(Some(request)) => request,
+        Ok(None) => return expired(),
+        Err(e) => return failure(&e.to_string()),
+    };
+    let Ok(client) = clients::find(&state.store, &request.client_id).await else {
+        return expired();
+    };
+    let email = form.get("email").unwrap_or_default();
+    let password = form.get("password").unwrap_or_default();
+    let retry = |message: &str, status: StatusCode| {
+        pages::sign_in(
+            &state,
+            &headers,
+            &client,
+            &request,
+            request_id,
+            Some(message),
+            status,
+        )
+    };
+
+    let attempt = match throttle::attempt(&state, email, &ip).await {
+        Ok(Verdict::Allowed(attempt)) => attempt,
+        Ok(Verdict::Refused) => {
+            return retry(
+                "Too many sign-in attempts. Wait a few minutes and try again.",
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+        }
+        Err(e) => return failure(&e.to_string()),
+    };
+    let user = match crate::users::find_by_email(&state.store, email).await {
+        Ok(user) => user.filter(|u| !u.disabled),
+        Err(e) => return failure(&e.to_string()),
+    };
+    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    match state.passwords.verify(password, stored).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tokio::time::sleep(throttle::delay_after_failure(attempt)).await;
+            tracing::info!(attempt, "sign-in failed");
+            return retry(WRONG_CREDENTIALS, StatusCode::OK);
+        }
+        Err(PasswordError::Overloaded) => {
+            let mut response = retry(
+                "The service is busy. Please try again in a moment.",
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+        Err(e) => return failure(&e.to_string()),
+    }
+    let Some(user) = user else {
+        return retry(WRONG_CREDENTIALS, StatusCode::OK);
+    };
+    if let Err(e) = throttle::succeeded(&state, email).await {
+        tracing::warn!(error = %e, "could not reset the attempt counter");
+    }
+    let (session, cookie) =
+        match session::start(&state, &headers, &user.id, vec!["pwd".into()], &ip).await {
+            Ok(started) => started,
+            Err(e) => return failure(&e.to_string()),
+        };
+    tracing::info!(user_id = %user.id, client_id = %client.id, "signed in");
+    let flow = Flow {
+        request,
+        client,
+        pending_id: Some(request_id.to_owned()),
+        session: Some(session),
+        signed_in_for_request: true,
+        consented: false,
+    };
+    let mut response = authorize::proceed(&state, &headers, flow).await;
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The page for a request that is gone (expired, finished, or never existed).
+pub fn expired() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "Return to the application and start again.",
+    )
+}
+
+/// The page for a failure on our side.
+pub fn failure(detail: &str) -> Response {
+    tracing::error!(%detail, "sign-in failed on the server side");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Something went wrong",
+        "Please try again in a moment.",
+    )
+}

@@ -1,0 +1,195 @@
+//! The browser session: a small server-side record in the cache, found through
+//! a 256-bit random id in a cookie; only the id's hash is a cache key. Idle and
+//! absolute timeouts are checked against the injectable clock; the id changes
+//! at every sign-in (DESIGN.md rules 1 and 10).
+
+use axum::http::{HeaderMap, HeaderValue};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use super::FlowError;
+use super::cookies::{CookieKind, CookiePolicy};
+use crate::app::AppState;
+use crate::cache::CacheError;
+use crate::clock::UnixTime;
+use crate::crypto::secret::{hash_secret, new_secret, random_id};
+
+/// Seconds between writes that only refresh `last_seen`.
+const TOUCH_INTERVAL: i64 = 60;
+
+/// What the server remembers about a signed-in browser (≈ 150 bytes as JSON);
+/// everything else is loaded on demand.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Session {
+    /// The person.
+    #[serde(rename = "u")]
+    pub user_id: String,
+    /// Public session id, shared with clients as the ID token's `sid`.
+    #[serde(rename = "s")]
+    pub sid: String,
+    /// When the person authenticated.
+    #[serde(rename = "a")]
+    pub auth_time: UnixTime,
+    /// When the session began.
+    #[serde(rename = "c")]
+    pub created_at: UnixTime,
+    /// Last time it was used.
+    #[serde(rename = "l")]
+    pub last_seen: UnixTime,
+    /// How the person authenticated (RFC 8176), e.g. `["pwd"]`.
+    #[serde(rename = "m")]
+    pub amr: Vec<String>,
+    /// Truncated hash of the client IP at sign-in.
+    #[serde(rename = "i")]
+    pub ip_hash: String,
+    /// Truncated hash of the user agent at sign-in.
+    #[serde(rename = "g")]
+    pub agent_hash: String,
+}
+
+fn cache_key(cookie_value: &str) -> String {
+    format!(
+        "session:{}",
+        URL_SAFE_NO_PAD.encode(hash_secret(cookie_value))
+    )
+}
+
+fn short_hash(value: &str) -> String {
+    URL_SAFE_NO_PAD.encode(hash_secret(value).get(..8).unwrap_or_default())
+}
+
+impl Session {
+    fn is_live(&self, state: &AppState, now: UnixTime) -> bool {
+        now - self.last_seen <= state.config.session_idle_timeout_secs
+            && now - self.created_at <= state.config.session_absolute_timeout_secs
+    }
+
+    fn ttl(&self, state: &AppState, now: UnixTime) -> u64 {
+        let absolute_left = self.created_at + state.config.session_absolute_timeout_secs - now;
+        u64::try_from(
+            state
+                .config
+                .session_idle_timeout_secs
+                .min(absolute_left)
+                .max(1),
+        )
+        .unwrap_or(1)
+    }
+}
+
+/// Starts a session for `user_id`, ending the browser's previous one (the id is
+/// never reused across sign-ins). Returns it with the `Set-Cookie` to send.
+pub async fn start(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: &str,
+    amr: Vec<String>,
+    client_ip: &str,
+) -> Result<(Session, Option<HeaderValue>), FlowError> {
+    let policy = CookiePolicy::for_config(&state.config);
+    if let Some(previous) = policy.get(headers, CookieKind::Session) {
+        state.cache.delete(&cache_key(&previous)).await?;
+    }
+    let now = state.clock.now();
+    let agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let session = Session {
+        user_id: user_id.to_owned(),
+        sid: random_id(22)?,
+        auth_time: now,
+        created_at: now,
+        last_seen: now,
+        amr,
+        ip_hash: short_hash(client_ip),
+        agent_hash: short_hash(agent),
+    };
+    let secret = new_secret()?;
+    store(state, &secret, &session, now).await?;
+    let cookie = policy.set(
+        CookieKind::Session,
+        &secret,
+        state.config.session_absolute_timeout_secs,
+    );
+    Ok((session, cookie))
+}
+
+async fn store(
+    state: &AppState,
+    secret: &str,
+    session: &Session,
+    now: UnixTime,
+) -> Result<(), CacheError> {
+    let bytes = serde_json::to_vec(session).unwrap_or_default();
+    state
+        .cache
+        .put(&cache_key(secret), &bytes, session.ttl(state, now))
+        .await
+}
+
+/// The live session of this browser, if any; refreshes its idle timer.
+pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, CacheError> {
+    let policy = CookiePolicy::for_config(&state.config);
+    let Some(secret) = policy.get(headers, CookieKind::Session) else {
+        return Ok(None);
+    };
+    let key = cache_key(&secret);
+    let Some(bytes) = state.cache.get(&key).await? else {
+        return Ok(None);
+    };
+    let Ok(mut session) = serde_json::from_slice::<Session>(&bytes) else {
+        state.cache.delete(&key).await?;
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    if !session.is_live(state, now) {
+        state.cache.delete(&key).await?;
+        return Ok(None);
+    }
+    if now - session.last_seen >= TOUCH_INTERVAL {
+        session.last_seen = now;
+        store(state, &secret, &session, now).await?;
+    }
+    Ok(Some(session))
+}
+
+/// Ends this browser's session; returns it (if there was one) and the
+/// `Set-Cookie` that clears the cookie.
+pub async fn end(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Option<Session>, Option<HeaderValue>), CacheError> {
+    let policy = CookiePolicy::for_config(&state.config);
+    let Some(secret) = policy.get(headers, CookieKind::Session) else {
+        return Ok((None, None));
+    };
+    let ended = state
+        .cache
+        .take(&cache_key(&secret))
+        .await?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    Ok((ended, policy.set(CookieKind::Session, "", 0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_stays_small() {
+        let session = Session {
+            user_id: "a".repeat(22),
+            sid: "b".repeat(22),
+            auth_time: 1_800_000_000,
+            created_at: 1_800_000_000,
+            last_seen: 1_800_000_000,
+            amr: vec!["pwd".into()],
+            ip_hash: short_hash("203.0.113.9"),
+            agent_hash: short_hash("Mozilla/5.0"),
+        };
+        let size = serde_json::to_vec(&session).unwrap().len();
+        assert!(size <= 200, "session record is {size} bytes");
+    }
+}

@@ -1,0 +1,231 @@
+//! The authorization endpoint (RFC 6749 §4.1, OIDC Core §3.1.2): validate the
+//! request, make sure the right person is signed in recently enough and has
+//! consented, then send a code back to the verified redirect URI.
+
+pub mod code;
+pub mod pending;
+pub mod request;
+pub mod response;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use self::request::{AuthorizationRequest, Refusal};
+use crate::app::AppState;
+use crate::clients::Client;
+use crate::http::pages::error_page;
+use crate::login::{self, session::Session};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::FormParams;
+use crate::oauth::scope::Scope;
+
+/// `GET /authorize`.
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    run(&state, &headers, query.as_bytes()).await
+}
+
+/// `POST /authorize` (form-encoded, OIDC Core §3.1.2.1).
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_form = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The request is not a form submission.",
+        );
+    }
+    run(&state, &headers, &body).await
+}
+
+async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
+    let Ok(params) = FormParams::parse(raw) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "A parameter of the request is repeated.",
+        );
+    };
+    let (request, client) = match request::validate(state, &params).await {
+        Ok(valid) => valid,
+        Err(Refusal::Page { status, message }) => {
+            return error_page(status, "Cannot continue", &message);
+        }
+        Err(Refusal::Redirect(target, error)) => return target.error(&state.config.issuer, &error),
+    };
+    let session = match login::session::current(state, headers).await {
+        Ok(session) => session,
+        Err(e) => return unavailable(state, &request, &e.to_string()),
+    };
+    proceed(
+        state,
+        headers,
+        Flow {
+            request,
+            client,
+            pending_id: None,
+            session,
+            signed_in_for_request: false,
+            consented: false,
+        },
+    )
+    .await
+}
+
+/// An authorization request on its way through sign-in and consent.
+pub struct Flow {
+    /// The validated request.
+    pub request: AuthorizationRequest,
+    /// Its client.
+    pub client: Client,
+    /// Its id when already stored as pending.
+    pub pending_id: Option<String>,
+    /// The browser's session, if signed in.
+    pub session: Option<Session>,
+    /// Sign-in was already settled for this request (just signed in, or checked before consent).
+    pub signed_in_for_request: bool,
+    /// The person just consented for this request.
+    pub consented: bool,
+}
+
+/// Takes the request as far as it can go: sign-in page, consent page, or code.
+pub async fn proceed(state: &AppState, headers: &HeaderMap, flow: Flow) -> Response {
+    let issuer = &state.config.issuer;
+    let now = state.clock.now();
+    let Flow {
+        request,
+        client,
+        pending_id,
+        session,
+        signed_in_for_request,
+        consented,
+    } = flow;
+    let session = match session {
+        Some(session)
+            if signed_in_for_request || !needs_reauthentication(&request, &session, now) =>
+        {
+            session
+        }
+        _ if request.no_prompt => {
+            return request.target.error(
+                issuer,
+                &OAuthError::new(ErrorCode::LoginRequired, "the person must sign in"),
+            );
+        }
+        _ => {
+            return match keep_pending(state, &request, pending_id).await {
+                Ok(id) => login::pages::sign_in(
+                    state,
+                    headers,
+                    &client,
+                    &request,
+                    &id,
+                    None,
+                    StatusCode::OK,
+                ),
+                Err(e) => unavailable(state, &request, &e),
+            };
+        }
+    };
+
+    if !consented && needs_consent(state, &client, &request, &session).await {
+        if request.no_prompt {
+            return request.target.error(
+                issuer,
+                &OAuthError::new(ErrorCode::ConsentRequired, "the person must consent"),
+            );
+        }
+        return match keep_pending(state, &request, pending_id).await {
+            Ok(id) => login::pages::consent(state, headers, &client, &request, &session, &id).await,
+            Err(e) => unavailable(state, &request, &e),
+        };
+    }
+
+    if let Some(id) = &pending_id
+        && let Err(e) = pending::discard(state, id).await
+    {
+        tracing::warn!(error = %e, "could not discard a finished authorization request");
+    }
+    match code::issue(state, &request, &session).await {
+        Ok(code) => {
+            tracing::info!(client_id = %client.id, "authorization code issued");
+            request.target.code(issuer, &code)
+        }
+        Err(e) => unavailable(state, &request, &e.to_string()),
+    }
+}
+
+/// Whether the session is too old or belongs to someone else than the request wants.
+fn needs_reauthentication(request: &AuthorizationRequest, session: &Session, now: i64) -> bool {
+    let too_old = request
+        .max_age
+        .is_some_and(|max_age| max_age == 0 || now - session.auth_time > max_age);
+    let other_person = request
+        .hinted_sub
+        .as_ref()
+        .is_some_and(|sub| *sub != session.user_id);
+    request.force_login || too_old || other_person
+}
+
+/// Whether the consent page must be shown: never for first-party clients;
+/// otherwise when asked for, or when the scope goes beyond what was agreed before.
+async fn needs_consent(
+    state: &AppState,
+    client: &Client,
+    request: &AuthorizationRequest,
+    session: &Session,
+) -> bool {
+    if client.first_party {
+        return false;
+    }
+    if request.force_consent {
+        return true;
+    }
+    let given = match state.store.get_consent(&session.user_id, &client.id).await {
+        Ok(given) => given,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read consent; asking again");
+            return true;
+        }
+    };
+    let requested = Scope::parse(&request.scope).unwrap_or_default();
+    !given
+        .and_then(|text| Scope::parse(&text).ok())
+        .is_some_and(|given| requested.is_subset_of(&given))
+}
+
+async fn keep_pending(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    id: Option<String>,
+) -> Result<String, String> {
+    match id {
+        Some(id) => Ok(id),
+        None => pending::save(state, request)
+            .await
+            .map_err(|e| e.to_string()),
+    }
+}
+
+fn unavailable(state: &AppState, request: &AuthorizationRequest, detail: &str) -> Response {
+    tracing::error!(%detail, "authorization request failed");
+    let error = OAuthError::new(
+        ErrorCode::TemporarilyUnavailable,
+        "please try again in a moment",
+    );
+    request.target.error(&state.config.issuer, &error)
+}

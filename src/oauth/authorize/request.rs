@@ -1,0 +1,322 @@
+//! Parsing and validating an authorization request (RFC 6749 §4.1.1, OIDC Core
+//! §3.1.2.1). Until the client and its redirect URI are verified, every problem
+//! is an error page; after that, errors go back to the client (DESIGN.md rule 5).
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::response::{ResponseMode, ResponseTarget};
+use crate::app::AppState;
+use crate::clients::{self, Client, ClientKind, GrantType, RegistryError};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::FormParams;
+use crate::oauth::pkce;
+use crate::oauth::scope::Scope;
+use crate::oidc::id_token;
+
+/// A validated authorization request, kept server-side while the person signs in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    /// Where and how to answer.
+    pub target: ResponseTarget,
+    /// The client.
+    pub client_id: String,
+    /// Requested scope, space-separated (validated).
+    pub scope: String,
+    /// OIDC nonce, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// `prompt=login` (or `max_age`/hint) demands a fresh sign-in.
+    pub force_login: bool,
+    /// `prompt=consent`.
+    pub force_consent: bool,
+    /// `prompt=none`: never show a page.
+    pub no_prompt: bool,
+    /// `max_age` in seconds.
+    pub max_age: Option<i64>,
+    /// Email to prefill on the sign-in page.
+    pub login_hint: Option<String>,
+    /// The `sub` of a valid `id_token_hint`.
+    pub hinted_sub: Option<String>,
+}
+
+/// Why a request was refused, and how to say so.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The client or redirect URI cannot be trusted: show a page, never redirect.
+    Page {
+        /// HTTP status of the page.
+        status: StatusCode,
+        /// What the person is told.
+        message: String,
+    },
+    /// Send the error back to the verified redirect URI.
+    Redirect(Box<ResponseTarget>, OAuthError),
+}
+
+fn page(message: impl Into<String>) -> Refusal {
+    Refusal::Page {
+        status: StatusCode::BAD_REQUEST,
+        message: message.into(),
+    }
+}
+
+/// Validates `params` into an [`AuthorizationRequest`] for `client`.
+pub async fn validate(
+    state: &AppState,
+    params: &FormParams,
+) -> Result<(AuthorizationRequest, Client), Refusal> {
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| page("The request does not name an application (client_id is missing)."))?;
+    let client = match clients::find(&state.store, client_id).await {
+        Ok(client) => client,
+        Err(RegistryError::NotFound) => {
+            return Err(page(
+                "The application that sent you here is not registered.",
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "client lookup failed");
+            return Err(Refusal::Page {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: "Something went wrong on our side. Please try again.".into(),
+            });
+        }
+    };
+    let redirect_uri = params.get("redirect_uri").ok_or_else(|| {
+        page("The request does not say where to return (redirect_uri is missing).")
+    })?;
+    if !client
+        .redirect_uris
+        .iter()
+        .any(|registered| redirect_uri_matches(registered, redirect_uri))
+    {
+        return Err(page(
+            "The return address in the request is not registered for this application.",
+        ));
+    }
+    let response_mode = match params.get("response_mode") {
+        None | Some("query") => ResponseMode::Query,
+        Some("form_post") => ResponseMode::FormPost,
+        Some(_) => return Err(page("The request asks for an unsupported response mode.")),
+    };
+    let target = ResponseTarget {
+        redirect_uri: redirect_uri.to_owned(),
+        state: params.get("state").map(str::to_owned),
+        mode: response_mode,
+    };
+    let refuse = |code: ErrorCode, description: &'static str| {
+        Refusal::Redirect(Box::new(target.clone()), OAuthError::new(code, description))
+    };
+
+    if params.get("request").is_some() {
+        return Err(refuse(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(refuse(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        None => {
+            return Err(refuse(
+                ErrorCode::InvalidRequest,
+                "response_type is required",
+            ));
+        }
+        Some(_) => {
+            return Err(refuse(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(refuse(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        ));
+    }
+    let scope = Scope::parse(params.get("scope").unwrap_or_default()).map_err(|_| {
+        refuse(
+            ErrorCode::InvalidScope,
+            "the scope contains invalid characters",
+        )
+    })?;
+    if scope.is_empty() {
+        return Err(refuse(ErrorCode::InvalidScope, "scope is required"));
+    }
+    if !scope.is_subset_of(&client.scope) {
+        return Err(refuse(
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds what this client may ask for",
+        ));
+    }
+
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (Some(challenge), Some("S256")) if pkce::is_valid_challenge(challenge) => {
+            Some(challenge.to_owned())
+        }
+        (Some(_), Some("S256")) => {
+            return Err(refuse(
+                ErrorCode::InvalidRequest,
+                "code_challenge is malformed",
+            ));
+        }
+        (Some(_), Some(_) | None) => {
+            return Err(refuse(
+                ErrorCode::InvalidRequest,
+                "only code_challenge_method=S256 is supported",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(refuse(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method without code_challenge",
+            ));
+        }
+        (None, None) => None,
+    };
+    if code_challenge.is_none() && (client.kind == ClientKind::Public || state.config.require_pkce)
+    {
+        return Err(refuse(
+            ErrorCode::InvalidRequest,
+            "PKCE (code_challenge with S256) is required",
+        ));
+    }
+
+    let prompts: Vec<&str> = params
+        .get("prompt")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    for prompt in &prompts {
+        if !matches!(*prompt, "none" | "login" | "consent") {
+            return Err(refuse(
+                ErrorCode::InvalidRequest,
+                "unsupported prompt value",
+            ));
+        }
+    }
+    let no_prompt = prompts.contains(&"none");
+    if no_prompt && prompts.len() > 1 {
+        return Err(refuse(
+            ErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(text) => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|age| *age >= 0)
+                .ok_or_else(|| {
+                    refuse(
+                        ErrorCode::InvalidRequest,
+                        "max_age must be a non-negative integer",
+                    )
+                })?,
+        ),
+    };
+    let hinted_sub = match params.get("id_token_hint") {
+        None => None,
+        Some(hint) => match id_token::verify_hint(state, hint) {
+            Some(claims) if claims.aud == client.id => Some(claims.sub),
+            _ => {
+                return Err(refuse(
+                    ErrorCode::InvalidRequest,
+                    "id_token_hint is not a valid ID token for this client",
+                ));
+            }
+        },
+    };
+
+    let request = AuthorizationRequest {
+        target,
+        client_id: client.id.clone(),
+        scope: scope.to_string(),
+        nonce: params.get("nonce").map(str::to_owned),
+        code_challenge,
+        force_login: prompts.contains(&"login"),
+        force_consent: prompts.contains(&"consent"),
+        no_prompt,
+        max_age,
+        login_hint: params.get("login_hint").map(str::to_owned),
+        hinted_sub,
+    };
+    Ok((request, client))
+}
+
+/// Exact match, except that the port of a loopback `http` redirect URI may
+/// differ (RFC 8252 §7.3: native apps listen on an ephemeral port).
+pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(mut registered), Ok(mut requested)) =
+        (url::Url::parse(registered), url::Url::parse(requested))
+    else {
+        return false;
+    };
+    let loopback =
+        |u: &url::Url| u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]"));
+    if !(loopback(&registered) && loopback(&requested)) {
+        return false;
+    }
+    let _ = registered.set_port(None);
+    let _ = requested.set_port(None);
+    registered == requested
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_uri_matches;
+
+    #[test]
+    fn redirect_uris_match_exactly_except_loopback_ports() {
+        assert!(redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb/x"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb?x=1"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example:444/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:51234/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://[::1]:80/cb",
+            "http://[::1]:9/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5/other"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://localhost/cb",
+            "http://localhost:5/cb"
+        ));
+    }
+}

@@ -1,0 +1,95 @@
+//! The UserInfo endpoint (OIDC Core §5.3): claims about the signed-in person,
+//! for the scopes the access token carries. GET or POST, Bearer header, or
+//! (POST only) `access_token` in a form body (RFC 6750 §2.2).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL};
+use axum::response::IntoResponse;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::http::Error;
+use crate::oauth::access_token;
+use crate::oauth::params::FormParams;
+use crate::oauth::scope::Scope;
+
+/// The claims we release (OIDC Core §5.1), by scope.
+#[derive(Debug, Serialize)]
+pub struct UserInfo {
+    sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+}
+
+/// `GET /userinfo`.
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, Error> {
+    let token = bearer(&headers).ok_or(Error::InvalidToken)?;
+    respond(&state, token).await
+}
+
+/// `POST /userinfo`: Bearer header, or `access_token` in a form body (not both).
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, Error> {
+    let form = FormParams::parse(&body).map_err(|_| Error::InvalidToken)?;
+    let token = match (bearer(&headers), form.get("access_token")) {
+        (Some(token), None) => token.to_owned(),
+        (None, Some(token)) => token.to_owned(),
+        _ => return Err(Error::InvalidToken),
+    };
+    respond(&state, &token).await
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+}
+
+async fn respond(state: &AppState, token: &str) -> Result<impl IntoResponse + use<>, Error> {
+    let claims = access_token::active_claims(state, token)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .filter(|claims| claims.gid.is_some())
+        .ok_or(Error::InvalidToken)?;
+    let scope = Scope::parse(&claims.scope).unwrap_or_default();
+    if !scope.contains("openid") {
+        return Err(Error::InsufficientScope("openid"));
+    }
+    let user = match crate::users::find(&state.store, &claims.sub).await {
+        Ok(user) if !user.disabled => user,
+        Ok(_) | Err(crate::users::UserError::NotFound) => return Err(Error::InvalidToken),
+        Err(e) => return Err(Error::Internal(e.to_string())),
+    };
+    let profile = scope.contains("profile");
+    let email = scope.contains("email");
+    let info = UserInfo {
+        sub: user.id,
+        name: user.name.filter(|_| profile),
+        preferred_username: user.preferred_username.filter(|_| profile),
+        updated_at: profile.then_some(user.updated_at),
+        email: email.then_some(user.email),
+        email_verified: email.then_some(user.email_verified),
+    };
+    Ok(([(CACHE_CONTROL, "no-store")], Json(info)))
+}

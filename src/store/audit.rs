@@ -1,0 +1,58 @@
+//! SQL for `audit_events`: a durable record of security-relevant events.
+
+use super::{Store, StoreError};
+
+/// A security-relevant event to record.
+#[derive(Debug)]
+pub struct AuditEvent<'a> {
+    /// What happened, e.g. `refresh_token_reuse`.
+    pub kind: &'a str,
+    /// The person concerned, if known.
+    pub user_id: Option<&'a str>,
+    /// The client concerned, if known.
+    pub client_id: Option<&'a str>,
+    /// Free-form detail (never a secret).
+    pub detail: &'a str,
+}
+
+/// A stored audit event.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct AuditRow {
+    /// When it happened.
+    pub at: i64,
+    /// What happened.
+    pub kind: String,
+    /// The person concerned.
+    pub user_id: Option<String>,
+    /// The client concerned.
+    pub client_id: Option<String>,
+    /// Detail.
+    pub detail: String,
+}
+
+impl Store {
+    /// Appends an event.
+    #[tracing::instrument(skip_all)]
+    pub async fn record_audit(&self, event: &AuditEvent<'_>, now: i64) -> Result<(), StoreError> {
+        sqlx::query("insert into audit_events (at, kind, user_id, client_id, detail) values ($1, $2, $3, $4, $5)")
+            .bind(now)
+            .bind(event.kind)
+            .bind(event.user_id)
+            .bind(event.client_id)
+            .bind(event.detail)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The most recent events, newest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "select at, kind, user_id, client_id, detail from audit_events order by id desc limit $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
