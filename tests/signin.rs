@@ -822,3 +822,103 @@ async fn userinfo_refuses_tokens_without_a_person_or_openid() {
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Signs in with offline access; returns the browser, the RP and the tokens.
+async fn signed_in_offline(
+    server: &TestServer,
+    id: &str,
+    secret: &str,
+) -> (Browser, Rp, CoreTokenResponse) {
+    let rp = relying_party(server, id, Some(secret.to_owned())).await;
+    let (browser, back, started) = signed_in_code(server, &rp, &["offline_access"]).await;
+    let tokens = exchange(&rp, &back, started).await;
+    (browser, rp, tokens)
+}
+
+async fn assert_signed_out_everywhere(
+    server: &TestServer,
+    browser: &mut Browser,
+    rp: &Rp,
+    tokens: &CoreTokenResponse,
+    id: &str,
+    secret: &str,
+) {
+    let refresh = tokens.refresh_token().unwrap().secret();
+    let refused = token_request(
+        server,
+        id,
+        secret,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        json_body(refused, StatusCode::BAD_REQUEST).await["error"],
+        "invalid_grant",
+        "offline refresh tokens end too"
+    );
+    let userinfo = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        userinfo.status(),
+        StatusCode::UNAUTHORIZED,
+        "access tokens stop working at once"
+    );
+    let silent = start(rp, &[]);
+    let after = browser.get(&format!("{}&prompt=none", silent.url)).await;
+    assert_eq!(
+        after.redirect_param("error").as_deref(),
+        Some("login_required"),
+        "the session is over"
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_by_an_admin_ends_sessions_and_every_token() {
+    let server = TestServer::start().await;
+    let user_id = seed_user(&server).await;
+    let (id, secret) = web_app(&server, json!({"first_party": true})).await;
+    let secret = secret.unwrap();
+    let (mut browser, rp, tokens) = signed_in_offline(&server, &id, &secret).await;
+
+    server.clock.advance(1);
+    let admin = server.admin_token().await;
+    let changed = server
+        .http
+        .patch(server.url(&format!("/admin/users/{user_id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"password": "a brand new passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_signed_out_everywhere(&server, &mut browser, &rp, &tokens, &id, &secret).await;
+    let events = server.state.store.recent_audit(5).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "user_signed_out_everywhere")
+    );
+}
+
+#[tokio::test]
+async fn disabling_a_user_from_the_cli_ends_their_sessions_and_tokens() {
+    let server = TestServer::start().await;
+    let user_id = seed_user(&server).await;
+    let (id, secret) = web_app(&server, json!({"first_party": true})).await;
+    let secret = secret.unwrap();
+    let (mut browser, rp, tokens) = signed_in_offline(&server, &id, &secret).await;
+
+    server.clock.advance(1);
+    let disabled = server.cli(&["user", "disable", &user_id, "--json"]);
+    assert!(
+        disabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disabled.stderr)
+    );
+    assert_signed_out_everywhere(&server, &mut browser, &rp, &tokens, &id, &secret).await;
+}

@@ -69,6 +69,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(users::show, users::update, users::delete))
         .routes(routes!(users::disable))
         .routes(routes!(users::enable))
+        .routes(routes!(users::sign_out))
         .split_for_parts();
     let document = Bytes::from(api.to_pretty_json().unwrap_or_default());
     router.route(

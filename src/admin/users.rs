@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use super::{AdminCaller, ApiJson};
 use crate::app::AppState;
 use crate::http::Error;
+use crate::oauth::tokens;
 use crate::users::{self, NewUser, UserPatch, UserView};
 
 /// List every user.
@@ -60,6 +61,7 @@ pub async fn update(
     Path(user_id): Path<String>,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> Result<Json<UserView>, Error> {
+    let password_changed = patch.password.is_some();
     let user = users::update(
         &state.store,
         &state.passwords,
@@ -69,6 +71,9 @@ pub async fn update(
     )
     .await?;
     tracing::info!(admin = %caller.client_id, %user_id, "admin updated a user");
+    if password_changed {
+        end_access(&state, &user_id, "password changed by an admin").await?;
+    }
     Ok(Json(user.view()))
 }
 
@@ -82,6 +87,7 @@ pub async fn delete(
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, Error> {
     users::delete(&state.store, &user_id).await?;
+    end_access(&state, &user_id, "account deleted by an admin").await?;
     tracing::info!(admin = %caller.client_id, %user_id, "admin deleted a user");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -117,6 +123,38 @@ async fn set_disabled(
     disabled: bool,
 ) -> Result<Json<UserView>, Error> {
     let user = users::set_disabled(&state.store, state.clock.now(), &user_id, disabled).await?;
+    if disabled {
+        end_access(&state, &user_id, "account disabled by an admin").await?;
+    }
     tracing::info!(admin = %caller.client_id, %user_id, disabled, "admin changed a user's sign-in status");
     Ok(Json(user.view()))
+}
+
+/// Sign a user out everywhere: every session ends and every refresh and access
+/// token of the user stops working at once.
+#[utoipa::path(post, path = "/admin/users/{user_id}/sign-out", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404)))]
+pub async fn sign_out(
+    caller: AdminCaller,
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, Error> {
+    users::find(&state.store, &user_id).await?;
+    end_access(&state, &user_id, "signed out everywhere by an admin").await?;
+    tracing::info!(admin = %caller.client_id, %user_id, "admin signed a user out everywhere");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn end_access(state: &AppState, user_id: &str, reason: &str) -> Result<(), Error> {
+    tokens::end_user_access(
+        &state.store,
+        &state.config,
+        state.clock.now(),
+        user_id,
+        reason,
+    )
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(())
 }

@@ -144,7 +144,7 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
         return Ok(None);
     };
     let now = state.clock.now();
-    if !session.is_live(state, now) {
+    if !session.is_live(state, now) || !still_allowed(state, &session).await {
         state.cache.delete(&key).await?;
         return Ok(None);
     }
@@ -153,6 +153,26 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
         store(state, &secret, &session, now).await?;
     }
     Ok(Some(session))
+}
+
+/// Whether the person may still use this session: the account is active and
+/// was not signed out everywhere since the session began.
+async fn still_allowed(state: &AppState, session: &Session) -> bool {
+    let active = crate::users::is_active(&state.store, &session.user_id).await;
+    let signed_out = state.store.last_sign_out(&session.user_id).await;
+    match (active, signed_out) {
+        (Ok(active), Ok(signed_out)) => {
+            active && signed_out.is_none_or(|at| session.created_at > at)
+        }
+        (Err(e), _) => {
+            tracing::warn!(error = %e, "could not check the session's account; treating it as signed out");
+            false
+        }
+        (_, Err(e)) => {
+            tracing::warn!(error = %e, "could not check sign-outs; treating the session as signed out");
+            false
+        }
+    }
 }
 
 /// Ends this browser's session; returns it (if there was one) and the

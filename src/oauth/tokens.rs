@@ -6,9 +6,10 @@ use super::error::OAuthError;
 use super::scope::Scope;
 use crate::app::AppState;
 use crate::clients::{Client, GrantType};
+use crate::config::Config;
 use crate::crypto::secret::{hash_secret, new_secret};
 use crate::oidc::id_token::{self, ACR, IdTokenClaims};
-use crate::store::{AuditEvent, GrantFilter, GrantRow, StoreError};
+use crate::store::{AuditEvent, GrantFilter, GrantRow, Store, StoreError};
 
 /// What one token request hands out.
 #[derive(Debug)]
@@ -91,20 +92,56 @@ pub async fn revoke_grants(
     filter: GrantFilter<'_>,
     audit: Option<AuditEvent<'_>>,
 ) -> Result<usize, StoreError> {
-    let now = state.clock.now();
-    let revoked = state.store.revoke_grants(filter, now).await?;
-    let access_tokens_end = now + state.config.access_token_ttl_secs;
+    revoke_grants_in(
+        &state.store,
+        &state.config,
+        state.clock.now(),
+        filter,
+        audit,
+    )
+    .await
+}
+
+/// [`revoke_grants`] for callers without a running server (the CLI).
+pub async fn revoke_grants_in(
+    store: &Store,
+    config: &Config,
+    now: i64,
+    filter: GrantFilter<'_>,
+    audit: Option<AuditEvent<'_>>,
+) -> Result<usize, StoreError> {
+    let revoked = store.revoke_grants(filter, now).await?;
+    let access_tokens_end = now + config.access_token_ttl_secs;
     for grant_id in &revoked {
-        state
-            .store
+        store
             .revoke_access_token(&grant_revocation_id(grant_id), access_tokens_end)
             .await?;
     }
     if let Some(event) = audit {
-        state.store.record_audit(&event, now).await?;
+        store.record_audit(&event, now).await?;
         tracing::warn!(kind = event.kind, grants = revoked.len(), "grants revoked");
     }
     Ok(revoked.len())
+}
+
+/// Ends everything a person is signed in with (DESIGN.md rule 7): every browser
+/// session, every grant (refresh tokens and access tokens with them, offline
+/// ones included). `reason` is recorded as an audit event.
+pub async fn end_user_access(
+    store: &Store,
+    config: &Config,
+    now: i64,
+    user_id: &str,
+    reason: &str,
+) -> Result<usize, StoreError> {
+    store.sign_out_everywhere(user_id, now).await?;
+    let event = AuditEvent {
+        kind: "user_signed_out_everywhere",
+        user_id: Some(user_id),
+        client_id: None,
+        detail: reason,
+    };
+    revoke_grants_in(store, config, now, GrantFilter::User(user_id), Some(event)).await
 }
 
 fn signing_failed(e: crate::crypto::CryptoError) -> OAuthError {

@@ -12,6 +12,7 @@ mod consents;
 mod grants;
 mod keys;
 mod revocations;
+mod signouts;
 mod users;
 
 use std::str::FromStr;
