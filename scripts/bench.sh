@@ -116,31 +116,34 @@ active=$(curl -fsS -H "Authorization: $authorization" \
 [[ $active == true ]] || die "introspection of a fresh token did not answer active=true"
 
 # --- load --------------------------------------------------------------------
-# CPU time (clock ticks) spent in user and kernel code on the server's core, and
-# by the server itself: their difference during a run is other processes' share.
-core_ticks() { awk -v cpu="cpu$SERVER_CORE" '$1 == cpu { print $2 + $3 + $4 }' /proc/stat; }
-server_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
-tick_hz=$(getconf CLK_TCK)
+# Busy CPU seconds of the whole machine, and of the server. During a run, what
+# neither the server nor wrk used went to other processes, which skews figures.
+busy_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { print ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat
+}
+server_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$server_pid/stat"; }
 shared_runs=0
 
 # run NAME CONNECTIONS PATH [wrk options…]: warm up, measure, and record
-# "NAME|req/s|p50 ms|p99 ms|mark" in $results, mark "*" when other processes took
-# over 5 % of the server's core. Fails on any error or non-2xx answer.
+# "NAME|req/s|p50 ms|p99 ms|mark" in $results, mark "*" when other processes
+# used over 5 % of a core. Fails on any error or non-2xx answer.
 results=()
 run() {
-    local name=$1 connections=$2 path=$3 out core0 server0 foreign mark=""
+    local name=$1 connections=$2 path=$3 out busy0 server0 foreign mark=""
     shift 3
     log "$name: $connections connections, ${DURATION}s (after ${WARMUP}s warm-up)"
     if ((WARMUP > 0)); then
         taskset -c "$LOAD_CORE" wrk -t1 -c"$connections" -d"${WARMUP}s" "$@" "$BASE$path" >/dev/null
     fi
-    core0=$(core_ticks) server0=$(server_ticks)
-    out=$(taskset -c "$LOAD_CORE" wrk -t1 -c"$connections" -d"${DURATION}s" --latency "$@" "$BASE$path")
-    foreign=$(($(core_ticks) - core0 - ($(server_ticks) - server0)))
-    printf '%s\n' "$out"
-    printf 'other processes on core %d: %d.%02d s of %d s\n\n' "$SERVER_CORE" \
-        $((foreign / tick_hz)) $((foreign % tick_hz * 100 / tick_hz)) "$DURATION"
-    if ((foreign * 20 > DURATION * tick_hz)); then
+    busy0=$(busy_seconds) server0=$(server_seconds)
+    # `time` appends wrk's own "user sys" CPU seconds to its output.
+    out=$( { TIMEFORMAT='%U %S'; time taskset -c "$LOAD_CORE" \
+        wrk -t1 -c"$connections" -d"${DURATION}s" --latency "$@" "$BASE$path"; } 2>&1)
+    foreign=$(awk -v b0="$busy0" -v b1="$(busy_seconds)" -v s0="$server0" -v s1="$(server_seconds)" \
+        '{ f = (b1 - b0) - (s1 - s0) - ($1 + $2); printf "%.2f", f < 0 ? 0 : f }' <<<"$(tail -n1 <<<"$out")")
+    out=$(sed '$d' <<<"$out")
+    printf '%s\nother processes: %s CPU seconds in %d s\n\n' "$out" "$foreign" "$DURATION"
+    if awk -v f="$foreign" -v d="$DURATION" 'BEGIN { exit !(f > 0.05 * d) }'; then
         mark="*"
         shared_runs=$((shared_runs + 1))
     fi
@@ -193,7 +196,7 @@ for row in "${results[@]}"; do
     printf '%-28s %10s %10s %10s %6s %s\n' "$name" "$rps" "$p50" "$p99" "$conns" "$mark"
 done
 if ((shared_runs)); then
-    echo "* other processes used over 5 % of core $SERVER_CORE during this run: its figures are low; rerun on an idle machine"
+    echo "* other processes used over 5 % of a core during this run: its figures are low; rerun on an idle machine"
 fi
 printf 'raw sign rate: %.0f/s ; token issuance / raw sign = %s %%\n' "$sign_rate" "$token_percent"
 if ((sign_share < 95)); then
