@@ -922,3 +922,45 @@ async fn disabling_a_user_from_the_cli_ends_their_sessions_and_tokens() {
     );
     assert_signed_out_everywhere(&server, &mut browser, &rp, &tokens, &id, &secret).await;
 }
+
+#[tokio::test]
+async fn a_sign_in_flood_beyond_the_hashing_queue_is_shed_with_503() {
+    let server = TestServer::start_with(|c| {
+        c.password_hash_concurrency = 1;
+        c.password_hash_queue = 0;
+        c.argon2_memory_kib = 19_456;
+        c.argon2_iterations = 2;
+    })
+    .await;
+    seed_user(&server).await;
+    let (id, secret) = web_app(&server, json!({})).await;
+    let rp = relying_party(&server, &id, secret).await;
+
+    let mut attempts = Vec::new();
+    for _ in 0..6 {
+        let mut browser = Browser::new();
+        let page = browser.get(&start(&rp, &[]).url).await;
+        let base = server.base.clone();
+        attempts.push(tokio::spawn(async move {
+            browser
+                .sign_in(&base, &page, "nobody@example.com", "wrong")
+                .await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        let seen = attempt.await.unwrap();
+        if seen.status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(seen.headers["retry-after"], "1");
+        }
+        statuses.push(seen.status);
+    }
+    assert!(
+        statuses.contains(&StatusCode::SERVICE_UNAVAILABLE),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&StatusCode::OK),
+        "some attempts are still answered: {statuses:?}"
+    );
+}
