@@ -4,6 +4,7 @@
 mod consent;
 pub mod cookies;
 pub mod csrf;
+mod form;
 pub mod pages;
 mod password;
 pub mod session;

@@ -8,14 +8,12 @@ use axum::http::header::{RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
+use super::form::{PendingForm, failure};
 use super::throttle::{self, Verdict};
-use super::{ClientIp, csrf, pages, session};
+use super::{ClientIp, pages, session};
 use crate::app::AppState;
-use crate::clients;
 use crate::crypto::password::PasswordError;
-use crate::http::pages::error_page;
-use crate::oauth::authorize::{self, Flow, pending};
-use crate::oauth::params::FormParams;
+use crate::oauth::authorize::{self, Flow};
 
 const WRONG_CREDENTIALS: &str = "Incorrect email or password.";
 
@@ -26,28 +24,14 @@ pub async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Ok(form) = FormParams::parse(&body) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The form was malformed.",
-        );
-    };
-    if !csrf::verify(&state.config, &headers, form.get("csrf")) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Please try again",
-            "The form expired or did not come from this site. Go back to the application and start again.",
-        );
-    }
-    let request_id = form.get("request").unwrap_or_default();
-    let request = match pending::load(&state, request_id).await {
-        Ok(Some(request)) => request,
-        Ok(None) => return expired(),
-        Err(e) => return failure(&e.to_string()),
-    };
-    let Ok(client) = clients::find(&state.store, &request.client_id).await else {
-        return expired();
+    let PendingForm {
+        fields: form,
+        request_id,
+        request,
+        client,
+    } = match PendingForm::read(&state, &headers, &body).await {
+        Ok(form) => form,
+        Err(page) => return page,
     };
     let email = form.get("email").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
@@ -57,7 +41,7 @@ pub async fn sign_in(
             &headers,
             &client,
             &request,
-            request_id,
+            &request_id,
             Some(message),
             status,
         )
@@ -112,7 +96,7 @@ pub async fn sign_in(
     let flow = Flow {
         request,
         client,
-        pending_id: Some(request_id.to_owned()),
+        pending_id: Some(request_id.clone()),
         session: Some(session),
         signed_in_for_request: true,
         consented: false,
@@ -122,23 +106,4 @@ pub async fn sign_in(
         response.headers_mut().append(SET_COOKIE, cookie);
     }
     response
-}
-
-/// The page for a request that is gone (expired, finished, or never existed).
-pub fn expired() -> Response {
-    error_page(
-        StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "Return to the application and start again.",
-    )
-}
-
-/// The page for a failure on our side.
-pub fn failure(detail: &str) -> Response {
-    tracing::error!(%detail, "sign-in failed on the server side");
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Something went wrong",
-        "Please try again in a moment.",
-    )
 }
