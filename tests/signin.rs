@@ -964,3 +964,40 @@ async fn a_sign_in_flood_beyond_the_hashing_queue_is_shed_with_503() {
         "some attempts are still answered: {statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn idle_sessions_and_idle_refresh_tokens_expire() {
+    let server = TestServer::start_with(|c| {
+        c.session_idle_timeout_secs = 600;
+        c.refresh_token_idle_ttl_secs = 900;
+    })
+    .await;
+    seed_user(&server).await;
+    let (id, secret) = web_app(&server, json!({"first_party": true})).await;
+    let secret = secret.unwrap();
+    let (mut browser, rp, tokens) = signed_in_offline(&server, &id, &secret).await;
+
+    server.clock.advance(601);
+    let silent = start(&rp, &[]);
+    let after = browser.get(&format!("{}&prompt=none", silent.url)).await;
+    assert_eq!(
+        after.redirect_param("error").as_deref(),
+        Some("login_required"),
+        "an idle session ends"
+    );
+
+    server.clock.advance(300);
+    let refresh = tokens.refresh_token().unwrap().secret();
+    let expired = token_request(
+        &server,
+        &id,
+        &secret,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        json_body(expired, StatusCode::BAD_REQUEST).await["error"],
+        "invalid_grant",
+        "an idle refresh token expires"
+    );
+}
