@@ -60,7 +60,7 @@ cargo bench --bench signing --no-run --quiet
 # means other processes slowed the benchmark down.
 log "raw signing rate (taskset -c $SERVER_CORE cargo bench --bench signing)"
 sign_output=$( { TIMEFORMAT='%R %U %S'; time taskset -c "$SERVER_CORE" cargo bench --bench signing --quiet; } 2>&1)
-printf '%s\n' "$sign_output"
+sed '$d' <<<"$sign_output"
 sign_rate=$(sed -n 's/.*: \([0-9.]*\) signs\/s.*/\1/p' <<<"$sign_output")
 [[ -n $sign_rate ]] || die "no 'signs/s' line in the signing benchmark's output"
 sign_share=$(tail -n1 <<<"$sign_output" | awk '{ printf "%.0f", 100 * ($2 + $3) / $1 }')
