@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cache::{Cache, CacheError};
+use crate::clients::ClientCache;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::CryptoError;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Durable state.
     pub store: Store,
+    /// Clients read in the last few seconds.
+    pub clients: Arc<ClientCache>,
     /// Hot, TTL'd state (sessions, codes, rate counters): in-process or Redis.
     pub cache: Cache,
     /// Signing and published keys.
@@ -135,6 +138,7 @@ impl App {
             .map_err(|e| StartError::Io(e.to_string()))?;
         let passwords = Arc::new(PasswordHasher::new(&config)?);
         let state = AppState {
+            clients: Arc::default(),
             discovery: crate::oidc::document(&config.issuer),
             jwks_cache_control,
             keys: Arc::new(KeyRing::new(keys, now, retention)),

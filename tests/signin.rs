@@ -936,17 +936,24 @@ async fn a_sign_in_flood_beyond_the_hashing_queue_is_shed_with_503() {
     let (id, secret) = web_app(&server, json!({})).await;
     let rp = relying_party(&server, &id, secret).await;
 
-    let mut attempts = Vec::new();
-    for _ in 0..6 {
+    // Load every sign-in page first, then submit all at once, so the attempts overlap.
+    let mut ready = Vec::new();
+    for _ in 0..12 {
         let mut browser = Browser::new();
         let page = browser.get(&start(&rp, &[]).url).await;
-        let base = server.base.clone();
-        attempts.push(tokio::spawn(async move {
-            browser
-                .sign_in(&base, &page, "nobody@example.com", "wrong")
-                .await
-        }));
+        ready.push((browser, page));
     }
+    let attempts: Vec<_> = ready
+        .into_iter()
+        .map(|(mut browser, page)| {
+            let base = server.base.clone();
+            tokio::spawn(async move {
+                browser
+                    .sign_in(&base, &page, "nobody@example.com", "wrong")
+                    .await
+            })
+        })
+        .collect();
     let mut statuses = Vec::new();
     for attempt in attempts {
         let seen = attempt.await.unwrap();

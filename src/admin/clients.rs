@@ -66,6 +66,7 @@ pub async fn update(
     ApiJson(patch): ApiJson<ClientPatch>,
 ) -> Result<Json<ClientView>, Error> {
     let client = clients::update(&state.store, state.clock.now(), &client_id, patch).await?;
+    state.clients.forget(&client_id);
     tracing::info!(admin = %caller.client_id, %client_id, "admin updated a client");
     Ok(Json(client.view()))
 }
@@ -81,6 +82,7 @@ pub async fn delete(
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, Error> {
     clients::delete(&state.store, &client_id).await?;
+    state.clients.forget(&client_id);
     tracing::info!(admin = %caller.client_id, %client_id, "admin deleted a client");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -95,6 +97,7 @@ pub async fn rotate_secret(
     Path(client_id): Path<String>,
 ) -> Result<Json<NewSecret>, Error> {
     let client_secret = clients::rotate_secret(&state.store, state.clock.now(), &client_id).await?;
+    state.clients.forget(&client_id);
     tracing::info!(admin = %caller.client_id, %client_id, "admin rotated a client secret");
     Ok(Json(NewSecret {
         client_id,

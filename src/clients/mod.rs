@@ -1,10 +1,12 @@
 //! The client registry: what a registered application is allowed to do, how it
 //! is validated, and the operations the admin API and the CLI share.
 
+mod cache;
 mod model;
 mod registry;
 mod validate;
 
+pub use cache::{CLIENT_CACHE_SECS, ClientCache};
 pub use model::{AuthMethod, Client, ClientKind, ClientPatch, ClientSpec, ClientView, GrantType};
 pub use registry::{
     Registered, RegistryError, delete, find, list, register, rotate_secret, update,

@@ -1,6 +1,8 @@
 //! Password hashing (DESIGN.md rules 1 and 8): argon2id with the configured
-//! cost, computed on tokio's blocking pool so the async workers keep serving,
-//! under a fixed number of hashing slots with a bounded queue in front. When the
+//! cost, computed on a small pool of its own threads that run at the lowest
+//! scheduling priority, so a sign-in flood takes only the CPU time other
+//! requests leave over; a fixed number of hashing slots has a bounded queue in
+//! front. When the
 //! queue is full a check fails at once with [`PasswordError::Overloaded`] (the
 //! HTTP layer answers 503) instead of piling up memory and latency.
 
@@ -35,6 +37,7 @@ pub enum PasswordError {
 /// shared by every request; its `Debug` shows only the cost settings.
 pub struct PasswordHasher {
     inner: Arc<Inner>,
+    pool: std::sync::mpsc::Sender<Job>,
     slots: Arc<Semaphore>,
     in_flight: Arc<AtomicUsize>,
     concurrency: usize,
@@ -69,6 +72,7 @@ impl PasswordHasher {
         };
         Ok(Self {
             inner: Arc::new(Inner { argon2, dummy }),
+            pool: start_pool(concurrency)?,
             slots: Arc::new(Semaphore::new(concurrency)),
             in_flight: Arc::new(AtomicUsize::new(0)),
             concurrency,
@@ -112,14 +116,22 @@ impl PasswordHasher {
             .await
             .map_err(|_| PasswordError::Internal("the hashing slots are closed".into()))?;
         let inner = Arc::clone(&self.inner);
-        // The slot and the admission travel with the task: a caller that goes
+        let (done, result) = tokio::sync::oneshot::channel();
+        // The slot and the admission travel with the job: a caller that goes
         // away does not free them while the hash is still being computed.
-        tokio::task::spawn_blocking(move || {
-            let _held = (admitted, slot);
-            job(&inner)
-        })
-        .await
-        .map_err(|e| PasswordError::Internal(format!("the hashing task failed: {e}")))
+        let job: Job = Box::new(move || {
+            let result = job(&inner);
+            // Give the slot back before answering, so a caller that retries at
+            // once finds it free.
+            drop((admitted, slot));
+            let _ = done.send(result);
+        });
+        self.pool
+            .send(job)
+            .map_err(|_| PasswordError::Internal("the hashing threads are gone".into()))?;
+        result
+            .await
+            .map_err(|_| PasswordError::Internal("the hashing job was lost".into()))
     }
 
     /// Counts one more request in flight, or refuses if that would exceed the
@@ -156,6 +168,45 @@ impl Inner {
                 false
             }
         }
+    }
+}
+
+/// A unit of hashing work for the pool.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `threads` hashing threads at the lowest priority; they end when the
+/// hasher (the sending side) is dropped.
+fn start_pool(threads: usize) -> Result<std::sync::mpsc::Sender<Job>, PasswordError> {
+    let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+    let receiver = Arc::new(std::sync::Mutex::new(receiver));
+    for n in 0..threads {
+        let receiver = Arc::clone(&receiver);
+        std::thread::Builder::new()
+            .name(format!("gatehouse-argon2-{n}"))
+            .spawn(move || {
+                lower_own_priority();
+                loop {
+                    let next = match receiver.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    match next {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|e| PasswordError::Internal(format!("cannot start a hashing thread: {e}")))?;
+    }
+    Ok(sender)
+}
+
+/// Nice 19 for the calling thread (on Linux, priorities are per thread), so
+/// the async workers win every contended time slice.
+fn lower_own_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(None, 19) {
+        tracing::warn!(error = %e, "could not lower the priority of a hashing thread");
     }
 }
 

@@ -2,6 +2,8 @@
 //! (RFC 6749 §2.3): HTTP Basic or form-body secrets, exactly one method per
 //! request, the method the client registered, secrets compared in constant time.
 
+use std::sync::Arc;
+
 use axum::http::HeaderValue;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -9,9 +11,9 @@ use percent_encoding::percent_decode_str;
 
 use super::error::OAuthError;
 use super::params::FormParams;
-use crate::clients::{self, AuthMethod, Client, RegistryError};
+use crate::app::AppState;
+use crate::clients::{AuthMethod, Client, RegistryError};
 use crate::crypto::secret::verify_secret;
-use crate::store::Store;
 
 /// What a request presented to identify its client. Its `Debug` never shows the secret.
 pub struct ClientCredentials {
@@ -74,8 +76,8 @@ impl ClientCredentials {
 
     /// Looks the client up and checks the credentials against its registration.
     /// Every failure is the same `invalid_client`; the reason goes to the log.
-    pub async fn authenticate(self, store: &Store) -> Result<Client, OAuthError> {
-        let client = match clients::find(store, &self.client_id).await {
+    pub async fn authenticate(self, state: &AppState) -> Result<Arc<Client>, OAuthError> {
+        let client = match state.clients.get(&state.store, &self.client_id).await {
             Ok(client) => client,
             Err(RegistryError::NotFound) => {
                 // Spend the same work as a known client would, then refuse.

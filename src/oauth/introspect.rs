@@ -31,7 +31,7 @@ pub async fn introspect(
     params: FormParams,
 ) -> Result<Json<Introspection>, OAuthError> {
     let client = ClientCredentials::from_request(headers.get(AUTHORIZATION), &params)?
-        .authenticate(&state.store)
+        .authenticate(&state)
         .await?;
     if client.kind != ClientKind::Confidential {
         tracing::info!(client_id = %client.id, "public client tried to introspect");

@@ -19,7 +19,7 @@ pub async fn revoke(
     params: FormParams,
 ) -> Result<StatusCode, OAuthError> {
     let client = ClientCredentials::from_request(headers.get(AUTHORIZATION), &params)?
-        .authenticate(&state.store)
+        .authenticate(&state)
         .await?;
     let token = params.required("token")?;
     let Some(claims) = access_token::verified_claims(&state, token) else {

@@ -19,7 +19,7 @@ pub async fn token(
     params: FormParams,
 ) -> Result<Json<TokenResponse>, OAuthError> {
     let client = ClientCredentials::from_request(headers.get(AUTHORIZATION), &params)?
-        .authenticate(&state.store)
+        .authenticate(&state)
         .await?;
     let response = match params.required("grant_type")? {
         "authorization_code" => authorization_code::grant(&state, &client, &params).await?,
