@@ -212,3 +212,9 @@ printf '  JWKS      >= %d req/s on one core: %s\n' "$TARGET_STATIC_RPS" \
 printf '  token issuance >= %d %% of raw sign rate: %s\n' "$TARGET_SIGN_PERCENT" \
     "$(verdict "$token_percent" '>=' "$TARGET_SIGN_PERCENT")"
 printf '  idle RSS < %d MiB: %s\n' "$TARGET_RSS_MIB" "$(verdict "$rss_mib" '<' "$TARGET_RSS_MIB")"
+
+# --- sign-in side (issue: refresh, userinfo, complete sign-ins, flood) ---------
+echo
+cleanup
+server_pid=
+bash scripts/bench/signin.sh

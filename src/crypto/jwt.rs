@@ -62,7 +62,8 @@ pub fn sign<T: Serialize>(key: &SigningKey, typ: &str, claims: &T) -> Result<Str
 }
 
 /// Signs `claims` with the active key of `keys` on the blocking pool, so the RSA
-/// operation (about a millisecond) never stalls the async workers.
+/// operation (about 0.2 ms per 2048-bit signature here) never stalls the async
+/// workers.
 pub async fn sign_in_background<T: Serialize + Send + 'static>(
     keys: Arc<KeySet>,
     typ: &'static str,
