@@ -1008,3 +1008,36 @@ async fn idle_sessions_and_idle_refresh_tokens_expire() {
         "an idle refresh token expires"
     );
 }
+
+#[tokio::test]
+async fn only_failures_count_toward_the_per_address_limit() {
+    let server = TestServer::start_with(|c| c.login_attempts_per_ip = 2).await;
+    seed_user(&server).await;
+    let (id, secret) = web_app(&server, json!({"first_party": true})).await;
+    let rp = relying_party(&server, &id, secret).await;
+    for _ in 0..4 {
+        let (_, back, _) = signed_in_code(&server, &rp, &[]).await;
+        assert!(
+            back.redirect_param("code").is_some(),
+            "people signing in from one address are not refused"
+        );
+    }
+    let mut browser = Browser::new();
+    for stranger in ["a@example.com", "b@example.com"] {
+        let page = browser.get(&start(&rp, &[]).url).await;
+        assert_eq!(
+            browser
+                .sign_in(&server.base, &page, stranger, "guess")
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let page = browser.get(&start(&rp, &[]).url).await;
+    let refused = browser.sign_in(&server.base, &page, EMAIL, PASSWORD).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "failures across accounts from one address are limited"
+    );
+}

@@ -47,8 +47,8 @@ pub async fn sign_in(
         )
     };
 
-    let attempt = match throttle::attempt(&state, email, &ip).await {
-        Ok(Verdict::Allowed(attempt)) => attempt,
+    match throttle::check(&state, email, &ip).await {
+        Ok(Verdict::Allowed) => {}
         Ok(Verdict::Refused) => {
             return retry(
                 "Too many sign-in attempts. Wait a few minutes and try again.",
@@ -65,8 +65,12 @@ pub async fn sign_in(
     match state.passwords.verify(password, stored).await {
         Ok(true) => {}
         Ok(false) => {
-            tokio::time::sleep(throttle::delay_after_failure(attempt)).await;
-            tracing::info!(attempt, "sign-in failed");
+            let failures = match throttle::failed(&state, email, &ip).await {
+                Ok(failures) => failures,
+                Err(e) => return failure(&e.to_string()),
+            };
+            tokio::time::sleep(throttle::delay_after_failure(failures)).await;
+            tracing::info!(failures, "sign-in failed");
             return retry(WRONG_CREDENTIALS, StatusCode::OK);
         }
         Err(PasswordError::Overloaded) => {

@@ -1,6 +1,6 @@
-//! Sign-in attempt limits (DESIGN.md rule 9): counters per account and per
-//! client IP in a fixed window, a refusal past the limit, and a progressive
-//! delay before answering a failed attempt. The bounded hashing queue is the
+//! Sign-in attempt limits (DESIGN.md rule 9): counters of failures per account
+//! and per client IP in a fixed window, a refusal past the limit, and a
+//! progressive delay before answering a failed attempt. The bounded hashing queue is the
 //! global breaker.
 
 use std::time::Duration;
@@ -15,9 +15,9 @@ use crate::crypto::secret::hash_secret;
 /// Whether an attempt may go ahead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Go ahead; this is the account's n-th attempt in the window.
-    Allowed(u64),
-    /// Too many attempts in the window.
+    /// Go ahead.
+    Allowed,
+    /// Too many failures in the window.
     Refused,
 }
 
@@ -29,19 +29,41 @@ fn account_key(email: &str) -> String {
     )
 }
 
-/// Counts an attempt for `email` from `ip` and says whether it may proceed.
-pub async fn attempt(state: &AppState, email: &str, ip: &str) -> Result<Verdict, CacheError> {
+fn ip_key(ip: &str) -> String {
+    format!("login:ip:{ip}")
+}
+
+async fn count(state: &AppState, key: &str) -> Result<u64, CacheError> {
+    Ok(state
+        .cache
+        .get(key)
+        .await?
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Whether `email` may try to sign in from `ip`: only failures count, so many
+/// people signing in from one address (an office, a NAT) are never refused for
+/// succeeding.
+pub async fn check(state: &AppState, email: &str, ip: &str) -> Result<Verdict, CacheError> {
     let config = &state.config;
-    let window = config.login_window_secs;
-    let per_ip = state.cache.incr(&format!("login:ip:{ip}"), window).await?;
-    let per_account = state.cache.incr(&account_key(email), window).await?;
-    if per_account > u64::from(config.login_attempts_per_account)
-        || per_ip > u64::from(config.login_attempts_per_ip)
+    let per_account = count(state, &account_key(email)).await?;
+    let per_ip = count(state, &ip_key(ip)).await?;
+    if per_account >= u64::from(config.login_attempts_per_account)
+        || per_ip >= u64::from(config.login_attempts_per_ip)
     {
-        tracing::warn!(per_account, per_ip, "sign-in attempts over the limit");
+        tracing::warn!(per_account, per_ip, "sign-in failures over the limit");
         return Ok(Verdict::Refused);
     }
-    Ok(Verdict::Allowed(per_account))
+    Ok(Verdict::Allowed)
+}
+
+/// Counts a failed attempt; returns the account's failures in the window.
+pub async fn failed(state: &AppState, email: &str, ip: &str) -> Result<u64, CacheError> {
+    let window = state.config.login_window_secs;
+    state.cache.incr(&ip_key(ip), window).await?;
+    state.cache.incr(&account_key(email), window).await
 }
 
 /// Forgets the account's failures after a successful sign-in.
@@ -49,7 +71,7 @@ pub async fn succeeded(state: &AppState, email: &str) -> Result<(), CacheError> 
     state.cache.delete(&account_key(email)).await
 }
 
-/// How long to wait before answering the `attempt`-th failed attempt: nothing
+/// How long to wait before answering the `failures`-th failed attempt: nothing
 /// for the first three, then doubling from 250 ms up to 4 s.
 pub fn delay_after_failure(attempt: u64) -> Duration {
     match attempt {
