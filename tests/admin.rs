@@ -384,3 +384,47 @@ async fn a_copy_of_the_database_does_not_reveal_client_secrets() {
         );
     }
 }
+
+#[tokio::test]
+async fn audit_events_are_readable_through_the_admin_api() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token().await;
+    let user = server
+        .http
+        .post(server.url("/admin/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"email": "grace@example.com", "password": "a long enough password"}))
+        .send()
+        .await
+        .unwrap();
+    let user_id = json_body(user, StatusCode::CREATED).await["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let signed_out = server
+        .http
+        .post(server.url(&format!("/admin/users/{user_id}/sign-out")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
+
+    let events = server
+        .http
+        .get(server.url("/admin/audit-events?limit=5"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let events = json_body(events, StatusCode::OK).await;
+    assert_eq!(events[0]["kind"], "user_signed_out_everywhere");
+    assert_eq!(events[0]["user_id"], user_id.as_str());
+    let anonymous = server
+        .http
+        .get(server.url("/admin/audit-events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}

@@ -1041,3 +1041,92 @@ async fn only_failures_count_toward_the_per_address_limit() {
         "failures across accounts from one address are limited"
     );
 }
+
+#[tokio::test]
+async fn pkce_plain_is_refused() {
+    let server = TestServer::start().await;
+    let (id, _) = web_app(&server, json!({"client_type": "public"})).await;
+    let mut browser = Browser::new();
+    let plain = browser
+        .get(&format!(
+            "{}/authorize?response_type=code&client_id={id}&redirect_uri={CALLBACK}&scope=openid&state=p\
+             &code_challenge={}&code_challenge_method=plain",
+            server.base,
+            "a".repeat(43)
+        ))
+        .await;
+    assert_eq!(
+        plain.redirect_param("error").as_deref(),
+        Some("invalid_request")
+    );
+    assert!(plain.redirect_param("code").is_none());
+}
+
+fn sha256_b64(value: &str) -> String {
+    use base64::Engine;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+#[tokio::test]
+async fn session_ids_and_codes_are_kept_only_as_hashes_and_codes_expire() {
+    let server = TestServer::start().await;
+    seed_user(&server).await;
+    let (id, secret) = web_app(&server, json!({"first_party": true})).await;
+    let rp = relying_party(&server, &id, secret).await;
+    let (browser, back, started) = signed_in_code(&server, &rp, &[]).await;
+
+    let session = browser
+        .cookies
+        .iter()
+        .find(|(k, _)| k.contains("session"))
+        .unwrap()
+        .1
+        .clone();
+    assert!(
+        server
+            .state
+            .cache
+            .get(&format!("session:{session}"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        server
+            .state
+            .cache
+            .get(&format!("session:{}", sha256_b64(&session)))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let code = back.redirect_param("code").unwrap();
+    assert!(
+        server
+            .state
+            .cache
+            .get(&format!("code:{code}"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        server
+            .state
+            .cache
+            .get(&format!("code:{}", sha256_b64(&code)))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    server.clock.advance(61);
+    let late = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(started.verifier)
+        .request_async(&rp_http)
+        .await;
+    assert!(late.is_err(), "a code older than 60 s must not work");
+}

@@ -2,6 +2,7 @@
 //! `gatehouse:admin` scope. Its OpenAPI document is generated from the handlers'
 //! annotations and served at `/admin/openapi.json`.
 
+mod audit;
 mod auth;
 mod clients;
 mod users;
@@ -32,7 +33,8 @@ pub use auth::AdminCaller;
     modifiers(&BearerAuth),
     tags(
         (name = "clients", description = "OAuth client registry"),
-        (name = "users", description = "People who sign in")
+        (name = "users", description = "People who sign in"),
+        (name = "audit", description = "Security-relevant events")
     )
 )]
 struct AdminApi;
@@ -70,6 +72,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(users::disable))
         .routes(routes!(users::enable))
         .routes(routes!(users::sign_out))
+        .routes(routes!(audit::list))
         .split_for_parts();
     let document = Bytes::from(api.to_pretty_json().unwrap_or_default());
     router.route(

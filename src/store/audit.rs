@@ -16,7 +16,7 @@ pub struct AuditEvent<'a> {
 }
 
 /// A stored audit event.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditRow {
     /// When it happened.
     pub at: i64,
