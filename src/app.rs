@@ -18,6 +18,7 @@ use crate::clients::ClientCache;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::CryptoError;
+use crate::crypto::kek_source::{self, KekError, KekOrigin};
 use crate::crypto::key_encryption::KeyEncryptionKey;
 use crate::crypto::keyring::KeyRing;
 use crate::crypto::password::{PasswordError, PasswordHasher};
@@ -82,6 +83,9 @@ pub enum StartError {
     /// The key-encryption key could not be derived.
     #[error("key encryption: {0}")]
     Crypto(#[from] CryptoError),
+    /// The key-encryption key could not be read or generated.
+    #[error("key encryption: {0}")]
+    Kek(#[from] KekError),
     /// The password hasher could not be set up.
     #[error("password hashing: {0}")]
     Password(#[from] PasswordError),
@@ -104,13 +108,34 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     Ok(Store::connect(&config.database_url()).await?)
 }
 
-/// The key-encryption key, if one is configured.
-pub fn key_encryption_key(config: &Config) -> Result<Option<KeyEncryptionKey>, CryptoError> {
-    config
-        .key_encryption_key
-        .as_deref()
-        .map(KeyEncryptionKey::derive)
-        .transpose()
+/// The key-encryption key to seal and open signing keys with (see
+/// [`kek_source`]): configured, or generated into the data directory, or none
+/// when the operator allowed plaintext keys. Keys sealed with a generated key
+/// that a configured one replaces are re-sealed, and plaintext keys are sealed,
+/// so after this every stored key opens with the returned one.
+pub async fn prepare_key_encryption(
+    config: &Config,
+    store: &Store,
+) -> Result<Option<KeyEncryptionKey>, StartError> {
+    let choice = kek_source::choose(config)?;
+    match &choice.origin {
+        KekOrigin::Configured => {
+            tracing::info!("signing keys at rest: sealed with the configured key_encryption_key")
+        }
+        KekOrigin::Generated(path) => {
+            tracing::info!(path = %path.display(), "signing keys at rest: sealed with the generated key-encryption key (set key_encryption_key to manage it yourself)")
+        }
+        KekOrigin::PlaintextAllowed => tracing::warn!(
+            "signing keys at rest: NOT encrypted (allow_plaintext_keys is set); a copy of the database holds usable signing keys"
+        ),
+    }
+    if let Some(kek) = &choice.key {
+        if let Some(previous) = &choice.superseded {
+            rotation::reseal(store, previous, kek).await?;
+        }
+        rotation::seal_plaintext_keys(store, kek).await?;
+    }
+    Ok(choice.key)
 }
 
 /// A built server, ready to serve.
@@ -125,10 +150,7 @@ impl App {
     pub async fn build(config: Config, clock: Clock) -> Result<Self, StartError> {
         let store = open_store(&config).await?;
         let cache = Cache::connect(config.redis_url.as_deref(), &config.cache_namespace).await?;
-        let kek = key_encryption_key(&config)?;
-        if let Some(kek) = &kek {
-            rotation::seal_plaintext_keys(&store, kek).await?;
-        }
+        let kek = prepare_key_encryption(&config, &store).await?;
         let now = clock.now();
         rotation::ensure_signing_key(&store, kek.as_ref(), config.signing_key_bits, now).await?;
         let retention = config.max_token_ttl_secs();

@@ -43,8 +43,12 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Prefix of every cache key, so several deployments (or tests) can share one Redis.
     pub cache_namespace: String,
-    /// Secret that encrypts private signing keys at rest.
+    /// Secret that encrypts private signing keys at rest. Without it, a secret is
+    /// generated into `data_dir` (SQLite); PostgreSQL requires it.
     pub key_encryption_key: Option<String>,
+    /// Store signing keys unencrypted when no `key_encryption_key` is set, instead
+    /// of generating one (SQLite) or refusing to start (PostgreSQL). Not recommended.
+    pub allow_plaintext_keys: bool,
     /// RSA modulus size for new signing keys: 2048, 3072 or 4096.
     pub signing_key_bits: u32,
     /// Seconds a rotated-in key is published before it signs.
@@ -102,6 +106,7 @@ impl Default for Config {
             redis_url: None,
             cache_namespace: "gatehouse:".into(),
             key_encryption_key: None,
+            allow_plaintext_keys: false,
             signing_key_bits: 2048,
             key_publish_delay_secs: 3600,
             key_refresh_interval_secs: 60,
@@ -223,6 +228,22 @@ impl Config {
             return Err(invalid(
                 "key_encryption_key",
                 "must be at least 16 characters",
+            ));
+        }
+        if self.key_encryption_key.is_none()
+            && !self.allow_plaintext_keys
+            && self
+                .database_url
+                .as_deref()
+                .and_then(Backend::from_url)
+                .is_some_and(|backend| backend == Backend::Postgres)
+        {
+            return Err(invalid(
+                "key_encryption_key",
+                "is required with PostgreSQL: every instance sharing the database must seal signing keys \
+                 with the same secret (set GATEHOUSE_KEY_ENCRYPTION_KEY to at least 32 random characters, \
+                 the same on every instance), or set allow_plaintext_keys = true to store them unencrypted \
+                 (not recommended: a copy of the database would then hold usable signing keys)",
             ));
         }
         if !ALLOWED_BITS.contains(&self.signing_key_bits) {
@@ -398,6 +419,26 @@ mod tests {
         .validated()
         .unwrap_err();
         assert!(err.to_string().contains("`cache_namespace`"), "{err}");
+    }
+
+    #[test]
+    fn postgresql_needs_a_key_encryption_key_unless_plaintext_is_allowed() {
+        let postgres = Config {
+            database_url: Some("postgres://db/gatehouse".into()),
+            ..Config::default()
+        };
+        let err = postgres.clone().validated().unwrap_err().to_string();
+        assert!(err.contains("`key_encryption_key`"), "{err}");
+        let allowed = Config {
+            allow_plaintext_keys: true,
+            ..postgres.clone()
+        };
+        assert!(allowed.validated().is_ok());
+        let configured = Config {
+            key_encryption_key: Some("a secret of enough length".into()),
+            ..postgres
+        };
+        assert!(configured.validated().is_ok());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! The library holds everything; the `gatehouse` binary only calls [`cli::main`].
 //! Requests flow one way: `http` → a feature's handler (`oauth`, `oidc`,
 //! `admin`, `login`) → domain code (`clients`, `users`, `crypto`) → `store`
-//! (durable) and `cache` (hot, TTL'd). See `../shared/DESIGN.md` for the
-//! intended architecture and security rules.
+//! (durable) and `cache` (hot, TTL'd). `docs/architecture.md` describes the
+//! layers and the security rules, each with the test that guards it.
 
 pub mod admin;
 pub mod app;

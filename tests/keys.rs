@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestServer, cli_json, verify_with_jwks};
+use common::{TestDatabase, TestServer, cli_json, verify_with_jwks};
 use gatehouse::crypto::signing_key::SigningKey;
 use reqwest::StatusCode;
 use reqwest::header::CACHE_CONTROL;
@@ -140,9 +140,15 @@ async fn private_keys_are_encrypted_at_rest_when_a_key_encryption_key_is_set() {
 }
 
 #[tokio::test]
-async fn setting_a_key_encryption_key_later_seals_existing_keys() {
-    let server = TestServer::start().await;
-    assert_eq!(stored_key(&server).await.1, 0);
+async fn with_plaintext_allowed_keys_are_plaintext_until_a_key_encryption_key_is_set() {
+    let server = TestServer::start_with(|c| {
+        c.key_encryption_key = None;
+        c.allow_plaintext_keys = true;
+    })
+    .await;
+    let (material, encrypted) = stored_key(&server).await;
+    assert_eq!(encrypted, 0);
+    assert!(SigningKey::from_pkcs8(&material).is_ok());
     let restarted = TestServer::start_on(server.stop().await, |c| {
         c.key_encryption_key = Some("a-new-secret-of-some-length".into())
     })
@@ -150,4 +156,87 @@ async fn setting_a_key_encryption_key_later_seals_existing_keys() {
     let (material, encrypted) = stored_key(&restarted).await;
     assert_eq!(encrypted, 1);
     assert!(SigningKey::from_pkcs8(&material).is_err());
+}
+
+/// The zero-configuration default (rule 1): no key is ever stored in
+/// plaintext, and the database without the data directory's generated secret
+/// starts nothing and signs nothing.
+#[tokio::test]
+async fn by_default_keys_are_sealed_with_a_generated_secret_kept_out_of_the_database() {
+    let db = TestDatabase::new().await;
+    if db.url.is_none() {
+        let server = TestServer::start_on(db, |c| c.key_encryption_key = None).await;
+        let (id, secret) = server.machine_client("x").await;
+        let kid = kid_of(&server.token(&id, &secret, None).await);
+        let (material, encrypted) = stored_key(&server).await;
+        assert_eq!(encrypted, 1);
+        assert!(SigningKey::from_pkcs8(&material).is_err());
+        let file = server.config.data_dir.join("key-encryption-key");
+        let mode = std::fs::metadata(&file).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        let db = server.stop().await;
+
+        // A copy of the database file alone, in a data directory of its own.
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            db.dir.path().join("gatehouse.db"),
+            copy.path().join("gatehouse.db"),
+        )
+        .unwrap();
+        let mut stolen = db.config("http://localhost:8080");
+        stolen.data_dir = copy.path().to_owned();
+        let refused = gatehouse::App::build(stolen, gatehouse::clock::Clock::System).await;
+        let message = refused.err().expect("the copy must not start").to_string();
+        assert!(message.contains("cannot be decrypted"), "{message}");
+
+        // The real data directory still starts, with the same key.
+        let restarted = TestServer::start_on(db, |c| c.key_encryption_key = None).await;
+        assert_eq!(kid_of(&restarted.token(&id, &secret, None).await), kid);
+
+        // An operator who later configures a key takes over: keys are re-sealed
+        // under it, and the generated file is no longer needed.
+        let db = restarted.stop().await;
+        let chosen = "an operator-managed secret of some length";
+        let managed =
+            TestServer::start_on(db, |c| c.key_encryption_key = Some(chosen.into())).await;
+        let db = managed.stop().await;
+        std::fs::remove_file(&file).unwrap();
+        let without_file =
+            TestServer::start_on(db, |c| c.key_encryption_key = Some(chosen.into())).await;
+        assert_eq!(kid_of(&without_file.token(&id, &secret, None).await), kid);
+    } else {
+        // PostgreSQL: several instances share the database, so a key must be
+        // configured; without one (and without the opt-out) nothing starts.
+        let mut config = db.config("http://localhost:8080");
+        config.key_encryption_key = None;
+        let message = config.validated().expect_err("refused").to_string();
+        assert!(message.contains("`key_encryption_key`"), "{message}");
+        assert!(message.contains("allow_plaintext_keys"), "{message}");
+    }
+}
+
+#[test]
+fn serve_on_postgresql_without_a_key_encryption_key_stops_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        (
+            "GATEHOUSE_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
+        // Nothing listens there: the refusal must come before any connection.
+        (
+            "DATABASE_URL".to_owned(),
+            "postgres://postgres@127.0.0.1:9/gatehouse".to_owned(),
+        ),
+    ];
+    let output = common::run_cli(&env, &["serve"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`key_encryption_key`") && stderr.contains("allow_plaintext_keys"),
+        "{stderr}"
+    );
 }

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use super::{CliResult, print_json};
-use crate::app::{key_encryption_key, open_store};
+use crate::app::{open_store, prepare_key_encryption};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::rotation;
@@ -52,7 +52,7 @@ pub async fn run(config: &Config, command: KeysCommand) -> CliResult {
             }
         }
         KeysCommand::Rotate { delay, json } => {
-            let kek = key_encryption_key(config)?;
+            let kek = prepare_key_encryption(config, &store).await?;
             let delay = delay.map_or(config.key_publish_delay_secs, i64::from);
             let kid =
                 rotation::rotate(&store, kek.as_ref(), config.signing_key_bits, now, delay).await?;

@@ -5,6 +5,7 @@
 //! `docs/decisions/0002-signing-backend.md`).
 
 pub mod jwt;
+pub mod kek_source;
 pub mod key_encryption;
 pub mod keyring;
 pub mod password;

@@ -26,6 +26,11 @@ pub enum KeyError {
         "signing key {0} is encrypted at rest; set GATEHOUSE_KEY_ENCRYPTION_KEY (or key_encryption_key) to the secret it was sealed with"
     )]
     MissingKeyEncryptionKey(String),
+    /// A key is sealed under another key-encryption key than the one in use.
+    #[error(
+        "signing key {0} cannot be decrypted with the key-encryption key in use; set GATEHOUSE_KEY_ENCRYPTION_KEY (or key_encryption_key) to the secret it was sealed with, or restore the data directory's key-encryption-key file"
+    )]
+    WrongKeyEncryptionKey(String),
 }
 
 /// A key as `gatehouse keys list` shows it (no key material).
@@ -139,6 +144,35 @@ pub async fn seal_plaintext_keys(store: &Store, kek: &KeyEncryptionKey) -> Resul
     Ok(sealed)
 }
 
+/// Re-seals under `to` every key that only `from` opens: run at start when a
+/// configured key-encryption key takes over from the generated one, so the
+/// operator can then remove the generated file. Returns how many were moved.
+pub async fn reseal(
+    store: &Store,
+    from: &KeyEncryptionKey,
+    to: &KeyEncryptionKey,
+) -> Result<usize, KeyError> {
+    let mut moved = 0;
+    for row in store.list_keys().await? {
+        if row.encrypted == 0 || to.open(&row.kid, &row.private_key).is_ok() {
+            continue;
+        }
+        let Ok(der) = from.open(&row.kid, &row.private_key) else {
+            continue;
+        };
+        let ciphertext = to.seal(&row.kid, &der)?;
+        store.update_key_material(&row.kid, &ciphertext, 1).await?;
+        moved += 1;
+    }
+    if moved > 0 {
+        tracing::info!(
+            moved,
+            "re-sealed signing keys under the configured key-encryption key; the generated key-encryption-key file is no longer needed"
+        );
+    }
+    Ok(moved)
+}
+
 /// Loads every key still published at `now`, decrypting as needed, for the [`KeyRing`](super::keyring::KeyRing).
 pub async fn load_ring_keys(
     store: &Store,
@@ -156,7 +190,9 @@ pub async fn load_ring_keys(
         }
         let der = match (row.encrypted != 0, kek) {
             (false, _) => row.private_key,
-            (true, Some(kek)) => kek.open(&row.kid, &row.private_key)?,
+            (true, Some(kek)) => kek
+                .open(&row.kid, &row.private_key)
+                .map_err(|_| KeyError::WrongKeyEncryptionKey(row.kid.clone()))?,
             (true, None) => return Err(KeyError::MissingKeyEncryptionKey(row.kid)),
         };
         let key = SigningKey::from_pkcs8(&der)?;

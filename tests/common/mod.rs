@@ -25,6 +25,9 @@ use tokio::sync::oneshot;
 pub const TEST_ARGON2_MEMORY_KIB: u32 = 1024;
 /// Argon2 passes for tests.
 pub const TEST_ARGON2_ITERATIONS: u32 = 1;
+/// The key-encryption key of PostgreSQL test deployments, which (like real
+/// ones) may not start without one; SQLite tests use the generated default.
+pub const TEST_POSTGRES_KEK: &str = "test key-encryption key shared by every instance";
 
 /// A running server and what a test needs to drive it.
 pub struct TestServer {
@@ -126,6 +129,9 @@ impl TestDatabase {
             config.redis_url = Some(url.clone());
             config.cache_namespace = namespace.clone();
         }
+        if self.postgres.is_some() {
+            config.key_encryption_key = Some(TEST_POSTGRES_KEK.into());
+        }
         config
     }
 
@@ -148,6 +154,10 @@ impl TestDatabase {
         ];
         if let Some(url) = &self.url {
             env.push(("DATABASE_URL".into(), url.clone()));
+            env.push((
+                "GATEHOUSE_KEY_ENCRYPTION_KEY".into(),
+                TEST_POSTGRES_KEK.into(),
+            ));
         }
         if let Some((url, namespace)) = &self.redis {
             env.push(("REDIS_URL".into(), url.clone()));
