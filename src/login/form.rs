@@ -38,7 +38,7 @@ impl PendingForm {
                 "The form was malformed.",
             ));
         };
-        if !csrf::verify(&state.config, headers, fields.get("csrf")) {
+        if !csrf::verify(state.cookies, headers, fields.get("csrf")) {
             return Err(error_page(
                 StatusCode::FORBIDDEN,
                 "Please try again",

@@ -54,7 +54,7 @@ pub fn sign_in(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let Ok((csrf, cookie)) = csrf::token(&state.config, headers) else {
+    let Ok((csrf, cookie)) = csrf::token(state.cookies, headers) else {
         return error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
@@ -95,7 +95,7 @@ pub async fn consent(
             );
         }
     };
-    let Ok((csrf, cookie)) = csrf::token(&state.config, headers) else {
+    let Ok((csrf, cookie)) = csrf::token(state.cookies, headers) else {
         return error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
