@@ -4,7 +4,8 @@
 //! is then redeemed for an ID token. Along the way it checks what only a real
 //! browser shows — the stylesheet is not blocked by the CSP, the cookies
 //! (neither `Secure` nor `__Host-` on an http issuer) are kept, the form-action CSP lets the
-//! redirect through, nothing overflows a phone-sized window — and saves
+//! redirect through (after sign-in, and after the logout confirmation's
+//! button), nothing overflows a phone-sized window — and saves
 //! screenshots of both pages at desktop and phone sizes under
 //! `<target>/test-artifacts/`.
 //!
@@ -214,7 +215,7 @@ async fn chromium_signs_in_through_the_pages_and_is_redirected_back() {
     let (client_id, secret) = server
         .seed_client(json!({"client_name": "Reports",
             "grant_types": ["authorization_code"], "redirect_uris": [callback.url],
-            "scope": "openid profile email"}))
+            "post_logout_redirect_uris": [callback.url], "scope": "openid profile email"}))
         .await;
     let provider = CoreProviderMetadata::discover_async(
         IssuerUrl::new(server.base.clone()).unwrap(),
@@ -224,7 +225,7 @@ async fn chromium_signs_in_through_the_pages_and_is_redirected_back() {
     .unwrap();
     let rp = CoreClient::from_provider_metadata(
         provider,
-        ClientId::new(client_id),
+        ClientId::new(client_id.clone()),
         secret.map(ClientSecret::new),
     )
     .set_redirect_uri(RedirectUrl::new(callback.url.clone()).unwrap());
@@ -314,6 +315,38 @@ async fn chromium_signs_in_through_the_pages_and_is_redirected_back() {
     assert_eq!(param("state"), *state.secret());
     assert_eq!(param("iss"), server.base, "RFC 9207 iss");
     let code = param("code");
+
+    // A logout without an id_token_hint asks first; the confirmation's button
+    // signs out and the redirect back passes the page's CSP form-action.
+    let mut logout = url::Url::parse(&server.url("/logout")).unwrap();
+    logout
+        .query_pairs_mut()
+        .append_pair("client_id", &client_id)
+        .append_pair("post_logout_redirect_uri", &callback.url)
+        .append_pair("state", "bye");
+    browser.goto(logout.as_str()).await;
+    wait_for_title(&browser, "Sign out? · Gatehouse").await;
+    assert_styled(&browser, "logout").await;
+    assert!(
+        browser
+            .cookies()
+            .await
+            .iter()
+            .any(|c| c["name"] == "gatehouse_session"),
+        "still signed in until the button is pressed"
+    );
+    browser
+        .click(&browser.find("button[type=submit]").await)
+        .await;
+    let back = browser
+        .wait_for_url(WAIT, |url| url.starts_with(&callback.url))
+        .await;
+    assert!(back.ends_with("?state=bye"), "{back}");
+    let cookies = browser.cookies().await;
+    assert!(
+        !cookies.iter().any(|c| c["name"] == "gatehouse_session"),
+        "signed out: {cookies:?}"
+    );
     browser.quit().await;
     drop(driver);
 

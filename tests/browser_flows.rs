@@ -413,6 +413,11 @@ async fn a_logout_without_proof_of_the_session_asks_first_with_a_csrf_protected_
             ],
         ))
         .await;
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://app.example"),
+        "the redirect after the button is allowed: {csp}"
+    );
     let fields = [
         ("csrf", page.field("csrf")),
         ("client_id", page.field("client_id")),

@@ -183,7 +183,19 @@ fn logout_page(
             fields,
         },
     };
-    let mut response = pages::render(&page, status, &PagePolicy::default());
+    // Browsers check the redirect that follows the form's submission against
+    // `form-action`, so the page allows the return address it carries on.
+    let policy = PagePolicy {
+        form_targets: page
+            .form
+            .fields
+            .iter()
+            .filter(|(name, _)| *name == "post_logout_redirect_uri")
+            .filter_map(|(_, uri)| pages::csp_source(uri))
+            .collect(),
+        script: false,
+    };
+    let mut response = pages::render(&page, status, &policy);
     if let Some(cookie) = cookie {
         response.headers_mut().append(SET_COOKIE, cookie);
     }
