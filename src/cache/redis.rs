@@ -24,11 +24,15 @@ return count",
 });
 
 /// Gives one count back to a live counter above zero, keeping its TTL (DECR
-/// does); never creates the key.
+/// does); never creates the key; a value that is not a count is an error, as
+/// for INCR.
 static DECR_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r"local count = tonumber(redis.call('GET', KEYS[1]))
-if count and count > 0 then return redis.call('DECR', KEYS[1]) end
+        r"local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+local count = tonumber(value)
+if not count then return redis.error_reply('not a counter') end
+if count > 0 then return redis.call('DECR', KEYS[1]) end
 return 0",
     )
 });
