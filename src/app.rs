@@ -23,6 +23,7 @@ use crate::crypto::key_encryption::KeyEncryptionKey;
 use crate::crypto::keyring::KeyRing;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::rotation::{self, KeyError};
+use crate::login::cookies::CookiePolicy;
 use crate::store::{Store, StoreError};
 
 /// How often expired revocation records are purged.
@@ -49,6 +50,8 @@ pub struct AppState {
     pub discovery: Bytes,
     /// `Cache-Control` for the JWKS, bounded by the key publish delay.
     pub jwks_cache_control: HeaderValue,
+    /// Names and attributes of the browser cookies, decided once from the issuer.
+    pub cookies: CookiePolicy,
     kek: Option<Arc<KeyEncryptionKey>>,
 }
 
@@ -163,6 +166,7 @@ impl App {
             clients: Arc::default(),
             discovery: crate::oidc::document(&config.issuer),
             jwks_cache_control,
+            cookies: CookiePolicy::for_config(&config),
             keys: Arc::new(KeyRing::new(keys, now, retention)),
             config: Arc::new(config),
             store,

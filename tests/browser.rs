@@ -2,9 +2,10 @@
 //! WebDriver by Debian's `chromedriver`, goes through the sign-in and consent
 //! pages and is redirected back to a callback server this test runs; the code
 //! is then redeemed for an ID token. Along the way it checks what only a real
-//! browser shows — the stylesheet is not blocked by the CSP, the `__Host-`
-//! cookies are accepted on http://127.0.0.1, the form-action CSP lets the
-//! redirect through, nothing overflows a phone-sized window — and saves
+//! browser shows — the stylesheet is not blocked by the CSP, the cookies
+//! (neither `Secure` nor `__Host-` on an http issuer) are kept, the form-action CSP lets the
+//! redirect through (after sign-in, and after the logout confirmation's
+//! button), nothing overflows a phone-sized window — and saves
 //! screenshots of both pages at desktop and phone sizes under
 //! `<target>/test-artifacts/`.
 //!
@@ -214,7 +215,7 @@ async fn chromium_signs_in_through_the_pages_and_is_redirected_back() {
     let (client_id, secret) = server
         .seed_client(json!({"client_name": "Reports",
             "grant_types": ["authorization_code"], "redirect_uris": [callback.url],
-            "scope": "openid profile email"}))
+            "post_logout_redirect_uris": [callback.url], "scope": "openid profile email"}))
         .await;
     let provider = CoreProviderMetadata::discover_async(
         IssuerUrl::new(server.base.clone()).unwrap(),
@@ -224,7 +225,7 @@ async fn chromium_signs_in_through_the_pages_and_is_redirected_back() {
     .unwrap();
     let rp = CoreClient::from_provider_metadata(
         provider,
-        ClientId::new(client_id),
+        ClientId::new(client_id.clone()),
         secret.map(ClientSecret::new),
     )
     .set_redirect_uri(RedirectUrl::new(callback.url.clone()).unwrap());
@@ -251,9 +252,12 @@ async fn chromium_signs_in_through_the_pages_and_is_redirected_back() {
     let cookies = browser.cookies().await;
     let csrf = cookies
         .iter()
-        .find(|c| c["name"] == "__Host-gatehouse_csrf")
+        .find(|c| c["name"] == "gatehouse_csrf")
         .unwrap_or_else(|| panic!("Chromium did not keep the CSRF cookie: {cookies:?}"));
-    assert_eq!(csrf["secure"], true, "{csrf}");
+    assert_eq!(
+        csrf["secure"], false,
+        "not Secure on an http issuer: {csrf}"
+    );
     assert_eq!(csrf["httpOnly"], true, "{csrf}");
     screenshots(&browser, &artifacts, "signin").await;
     browser
@@ -280,9 +284,13 @@ async fn chromium_signs_in_through_the_pages_and_is_redirected_back() {
     let cookies = browser.cookies().await;
     let session = cookies
         .iter()
-        .find(|c| c["name"] == "__Host-gatehouse_session")
+        .find(|c| c["name"] == "gatehouse_session")
         .unwrap_or_else(|| panic!("Chromium did not keep the session cookie: {cookies:?}"));
-    assert_eq!(session["secure"], true, "{session}");
+    assert_eq!(
+        session["secure"], false,
+        "not Secure on an http issuer: {session}"
+    );
+    assert_eq!(session["httpOnly"], true, "{session}");
     screenshots(&browser, &artifacts, "consent").await;
     browser
         .click(&browser.find("button[name=decision][value=allow]").await)
@@ -307,6 +315,38 @@ async fn chromium_signs_in_through_the_pages_and_is_redirected_back() {
     assert_eq!(param("state"), *state.secret());
     assert_eq!(param("iss"), server.base, "RFC 9207 iss");
     let code = param("code");
+
+    // A logout without an id_token_hint asks first; the confirmation's button
+    // signs out and the redirect back passes the page's CSP form-action.
+    let mut logout = url::Url::parse(&server.url("/logout")).unwrap();
+    logout
+        .query_pairs_mut()
+        .append_pair("client_id", &client_id)
+        .append_pair("post_logout_redirect_uri", &callback.url)
+        .append_pair("state", "bye");
+    browser.goto(logout.as_str()).await;
+    wait_for_title(&browser, "Sign out? · Gatehouse").await;
+    assert_styled(&browser, "logout").await;
+    assert!(
+        browser
+            .cookies()
+            .await
+            .iter()
+            .any(|c| c["name"] == "gatehouse_session"),
+        "still signed in until the button is pressed"
+    );
+    browser
+        .click(&browser.find("button[type=submit]").await)
+        .await;
+    let back = browser
+        .wait_for_url(WAIT, |url| url.starts_with(&callback.url))
+        .await;
+    assert!(back.ends_with("?state=bye"), "{back}");
+    let cookies = browser.cookies().await;
+    assert!(
+        !cookies.iter().any(|c| c["name"] == "gatehouse_session"),
+        "signed out: {cookies:?}"
+    );
     browser.quit().await;
     drop(driver);
 

@@ -223,3 +223,49 @@ async fn an_unreachable_redis_stops_the_start_naming_redis_url_without_the_passw
     assert!(err.contains("redis_url"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn decr_refunds_a_live_count_and_never_creates_or_extends_a_window() {
+    let caches = caches().await;
+    for (name, cache) in &caches {
+        assert_eq!(cache.decr("absent").await.unwrap(), 0, "{name}");
+        assert_eq!(
+            cache.get("absent").await.unwrap(),
+            None,
+            "{name}: a refund creates nothing"
+        );
+        assert_eq!(cache.incr("window", 1).await.unwrap(), 1, "{name}");
+        assert_eq!(cache.decr("window").await.unwrap(), 0, "{name}");
+        assert_eq!(
+            cache.decr("window").await.unwrap(),
+            0,
+            "{name}: never below zero"
+        );
+        // Interleaved increments and refunds from many tasks cancel out exactly.
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..40 {
+            let cache = cache.clone();
+            tasks.spawn(async move {
+                cache.incr("busy", 60).await.unwrap();
+                cache.decr("busy").await.unwrap();
+            });
+        }
+        tasks.join_all().await;
+        assert_eq!(cache.incr("busy", 60).await.unwrap(), 1, "{name}");
+        cache.put("text", b"not a number", 60).await.unwrap();
+        assert!(cache.decr("text").await.is_err(), "{name}");
+    }
+    outlive_one_second_ttl().await;
+    for (name, cache) in &caches {
+        assert_eq!(
+            cache.decr("window").await.unwrap(),
+            0,
+            "{name}: an expired window stays gone"
+        );
+        assert_eq!(
+            cache.incr("window", 60).await.unwrap(),
+            1,
+            "{name}: the refunds kept the first window's TTL"
+        );
+    }
+}

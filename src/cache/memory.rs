@@ -136,6 +136,24 @@ impl MemoryCache {
     }
 }
 
+impl MemoryCache {
+    /// [`super::Cache::decr`]: under the shard lock, so it never races an `incr`.
+    pub(super) fn decr(&self, key: &str) -> Result<u64, CacheError> {
+        let now = Instant::now();
+        let mut shard = self.shard(key);
+        let Some(entry) = shard.live(key, now) else {
+            return Ok(0);
+        };
+        let count = std::str::from_utf8(&entry.value)
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+            .ok_or(CacheError::NotACounter)?
+            .saturating_sub(1);
+        entry.value = count.to_string().into_bytes();
+        Ok(count)
+    }
+}
+
 impl Default for MemoryCache {
     fn default() -> Self {
         Self::new()

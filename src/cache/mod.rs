@@ -119,6 +119,17 @@ impl Cache {
         }
     }
 
+    /// Gives one count back to a counter made by [`Cache::incr`], atomically: a
+    /// live count above zero goes down by one, keeping its window; an absent or
+    /// expired counter stays absent (a refund never starts a window). Returns
+    /// the count after the refund (0 when there was none).
+    pub async fn decr(&self, key: &str) -> Result<u64, CacheError> {
+        match self {
+            Cache::Memory(memory) => memory.decr(key),
+            Cache::Redis(redis) => redis.decr(key).await,
+        }
+    }
+
     /// Whether the cache answers (for `/readyz`); always true in-process.
     pub async fn ping(&self) -> Result<(), CacheError> {
         match self {

@@ -23,6 +23,20 @@ return count",
     )
 });
 
+/// Gives one count back to a live counter above zero, keeping its TTL (DECR
+/// does); never creates the key; a value that is not a count is an error, as
+/// for INCR.
+static DECR_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+local count = tonumber(value)
+if not count then return redis.error_reply('not a counter') end
+if count > 0 then return redis.call('DECR', KEYS[1]) end
+return 0",
+    )
+});
+
 /// Time allowed to open a connection, and for Redis to answer a command. Generous
 /// for a loaded host, short enough that a dead Redis fails requests quickly.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -102,6 +116,13 @@ impl RedisCache {
         Ok(INCR_SCRIPT
             .key(self.key(key))
             .arg(ttl_secs)
+            .invoke_async(&mut self.connection())
+            .await?)
+    }
+
+    pub(super) async fn decr(&self, key: &str) -> Result<u64, CacheError> {
+        Ok(DECR_SCRIPT
+            .key(self.key(key))
             .invoke_async(&mut self.connection())
             .await?)
     }

@@ -104,6 +104,23 @@ impl PasswordHasher {
             .await
     }
 
+    /// Whether `stored` is an argon2id hash made with exactly the configured
+    /// cost (memory, passes, lanes, version). Parsing only, no hashing: cheap
+    /// enough for the async runtime. An unparseable hash is not current.
+    pub fn is_current(&self, stored: &str) -> bool {
+        let Ok(hash) = PasswordHash::new(stored) else {
+            return false;
+        };
+        let configured = self.inner.argon2.params();
+        hash.algorithm == Algorithm::Argon2id.ident()
+            && hash.version == Some(u32::from(Version::V0x13))
+            && Params::try_from(&hash).is_ok_and(|params| {
+                params.m_cost() == configured.m_cost()
+                    && params.t_cost() == configured.t_cost()
+                    && params.p_cost() == configured.p_cost()
+            })
+    }
+
     /// Runs `job` on the blocking pool once a slot is free, or refuses at once
     /// when the slots and the queue are all taken.
     async fn run<T: Send + 'static>(

@@ -1,4 +1,7 @@
-//! `POST /consent`: the person allows or denies what the client asked for.
+//! `POST /consent`: the person allows or denies what the client asked for. Only
+//! an interaction at its consent step, and only from the session that settled
+//! its sign-in, may be answered: posting a request id that still needs a
+//! (re-)sign-in gets the out-of-date page, never a code.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -6,9 +9,10 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::form::{PendingForm, expired, failure};
-use super::session;
+use super::{pages, session};
 use crate::app::AppState;
-use crate::oauth::authorize::{self, Flow, pending};
+use crate::oauth::authorize::pending::{self, Step};
+use crate::oauth::authorize::{self, Flow, Settled};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope::Scope;
 
@@ -18,18 +22,29 @@ pub async fn decide(State(state): State<AppState>, headers: HeaderMap, body: Byt
         fields: form,
         request_id,
         request,
+        step,
         client,
     } = match PendingForm::read(&state, &headers, &body).await {
         Ok(form) => form,
         Err(page) => return page,
+    };
+    let Step::Consent(signed_in) = step else {
+        return pages::out_of_date();
     };
     let session = match session::current(&state, &headers).await {
         Ok(Some(session)) => session,
         Ok(None) => return expired(),
         Err(e) => return failure(&e.to_string()),
     };
+    if !signed_in.is(&session) {
+        return pages::out_of_date();
+    }
     if form.get("decision") != Some("allow") {
-        let _ = pending::discard(&state, &request_id).await;
+        match pending::finish(&state, &request_id).await {
+            Ok(true) => {}
+            Ok(false) => return pages::out_of_date(),
+            Err(e) => return failure(&e.to_string()),
+        }
         tracing::info!(client_id = %client.id, "consent denied");
         let error = OAuthError::new(ErrorCode::AccessDenied, "the person denied the request");
         return request.target.error(&state.config.issuer, &error);
@@ -70,8 +85,7 @@ pub async fn decide(State(state): State<AppState>, headers: HeaderMap, body: Byt
         client,
         pending_id: Some(request_id),
         session: Some(session),
-        signed_in_for_request: true,
-        consented: true,
+        settled: Settled::Consented,
     };
     authorize::proceed(&state, &headers, flow).await
 }

@@ -1,13 +1,16 @@
 //! Cookie names, attributes and parsing (DESIGN.md rule 10): `HttpOnly`,
-//! `SameSite=Lax`, `__Host-` prefixed and `Secure` whenever the issuer is https
-//! or a loopback host (browsers treat those as secure contexts).
+//! `SameSite=Lax`, and `__Host-` prefixed and `Secure` exactly when the issuer
+//! is https. On an http issuer (the zero-config `http://localhost:8080`) neither:
+//! Safari and RFC 6265 cookie jars drop `Secure` cookies set over http, and a
+//! `__Host-` name without `Secure` is refused by every browser.
 
 use axum::http::header::COOKIE;
 use axum::http::{HeaderMap, HeaderValue};
 
 use crate::config::Config;
 
-/// The names and attributes of our cookies for one deployment.
+/// The names and attributes of our cookies for one deployment, decided once
+/// from the configuration at start (kept in `AppState::cookies`).
 #[derive(Clone, Copy, Debug)]
 pub struct CookiePolicy {
     secure: bool,
@@ -23,12 +26,9 @@ pub enum CookieKind {
 }
 
 impl CookiePolicy {
-    /// The policy for `config`'s issuer.
+    /// The policy for `config`'s issuer: secure cookies when it is https.
     pub fn for_config(config: &Config) -> Self {
-        let secure = url::Url::parse(&config.issuer).is_ok_and(|url| {
-            url.scheme() == "https"
-                || matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
-        });
+        let secure = url::Url::parse(&config.issuer).is_ok_and(|url| url.scheme() == "https");
         Self { secure }
     }
 
@@ -83,22 +83,31 @@ mod tests {
             "__Host-gatehouse_session=abc; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=60"
         );
 
-        let plain = Config {
-            issuer: "http://gatehouse.internal".into(),
-            ..Config::default()
-        };
-        let set = CookiePolicy::for_config(&plain)
-            .set(CookieKind::Session, "abc", 60)
-            .unwrap();
-        assert_eq!(
-            set,
-            "gatehouse_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"
-        );
+        for issuer in [
+            "http://gatehouse.internal",
+            "http://localhost:8080",
+            "http://127.0.0.1:9",
+        ] {
+            let plain = Config {
+                issuer: issuer.into(),
+                ..Config::default()
+            };
+            let set = CookiePolicy::for_config(&plain)
+                .set(CookieKind::Session, "abc", 60)
+                .unwrap();
+            assert_eq!(
+                set, "gatehouse_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60",
+                "{issuer}"
+            );
+        }
     }
 
     #[test]
     fn reads_our_cookie_among_others() {
-        let policy = CookiePolicy::for_config(&Config::default());
+        let policy = CookiePolicy::for_config(&Config {
+            issuer: "https://id.example".into(),
+            ..Config::default()
+        });
         let mut headers = HeaderMap::new();
         headers.insert(
             COOKIE,

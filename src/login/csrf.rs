@@ -1,21 +1,19 @@
 //! CSRF protection for every state-changing form (DESIGN.md rule 10): a random
-//! token in a `__Host-` cookie that the form must repeat (double submit),
+//! token in a cookie (`__Host-` prefixed on https) that the form must repeat (double submit),
 //! compared in constant time. Cross-site pages can neither read nor set it.
 
 use aws_lc_rs::constant_time;
 use axum::http::{HeaderMap, HeaderValue};
 
 use super::cookies::{CookieKind, CookiePolicy};
-use crate::config::Config;
 use crate::crypto::CryptoError;
 use crate::crypto::secret::new_secret;
 
 /// The browser's CSRF token, and a `Set-Cookie` when a new one was made.
 pub fn token(
-    config: &Config,
+    policy: CookiePolicy,
     headers: &HeaderMap,
 ) -> Result<(String, Option<HeaderValue>), CryptoError> {
-    let policy = CookiePolicy::for_config(config);
     if let Some(existing) = policy
         .get(headers, CookieKind::Csrf)
         .filter(|t| t.len() >= 43)
@@ -28,8 +26,7 @@ pub fn token(
 }
 
 /// Whether the form's token matches the cookie.
-pub fn verify(config: &Config, headers: &HeaderMap, form_token: Option<&str>) -> bool {
-    let policy = CookiePolicy::for_config(config);
+pub fn verify(policy: CookiePolicy, headers: &HeaderMap, form_token: Option<&str>) -> bool {
     match (policy.get(headers, CookieKind::Csrf), form_token) {
         (Some(cookie), Some(form)) if cookie.len() >= 43 => {
             constant_time::verify_slices_are_equal(cookie.as_bytes(), form.as_bytes()).is_ok()

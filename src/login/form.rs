@@ -1,5 +1,6 @@
 //! What the sign-in and consent forms share: a well-formed body, a valid CSRF
-//! token, and the pending authorization request (with its client) they belong to.
+//! token, and the pending authorization request (with its client and its
+//! recorded step) they belong to.
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -8,7 +9,7 @@ use super::csrf;
 use crate::app::AppState;
 use crate::clients::{self, Client};
 use crate::http::pages::error_page;
-use crate::oauth::authorize::pending;
+use crate::oauth::authorize::pending::{self, Step};
 use crate::oauth::authorize::request::AuthorizationRequest;
 use crate::oauth::params::FormParams;
 
@@ -20,6 +21,8 @@ pub struct PendingForm {
     pub request_id: String,
     /// The pending request.
     pub request: AuthorizationRequest,
+    /// The step it is in; each form may complete only its own.
+    pub step: Step,
     /// Its client.
     pub client: Client,
 }
@@ -38,7 +41,7 @@ impl PendingForm {
                 "The form was malformed.",
             ));
         };
-        if !csrf::verify(&state.config, headers, fields.get("csrf")) {
+        if !csrf::verify(state.cookies, headers, fields.get("csrf")) {
             return Err(error_page(
                 StatusCode::FORBIDDEN,
                 "Please try again",
@@ -46,18 +49,19 @@ impl PendingForm {
             ));
         }
         let request_id = fields.get("request").unwrap_or_default().to_owned();
-        let request = match pending::load(state, &request_id).await {
-            Ok(Some(request)) => request,
+        let pending = match pending::load(state, &request_id).await {
+            Ok(Some(pending)) => pending,
             Ok(None) => return Err(expired()),
             Err(e) => return Err(failure(&e.to_string())),
         };
-        let Ok(client) = clients::find(&state.store, &request.client_id).await else {
+        let Ok(client) = clients::find(&state.store, &pending.request.client_id).await else {
             return Err(expired());
         };
         Ok(Self {
             fields,
             request_id,
-            request,
+            request: pending.request,
+            step: pending.step,
             client,
         })
     }

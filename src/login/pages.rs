@@ -44,6 +44,17 @@ fn policy(request: &AuthorizationRequest) -> PagePolicy {
     }
 }
 
+/// The page for a form whose step of the interaction is already done or was
+/// replaced (a stale tab, a form re-posted): a clear message, never a code.
+pub fn out_of_date() -> Response {
+    tracing::info!("a sign-in form posted for a step that is not current");
+    error_page(
+        StatusCode::CONFLICT,
+        "This page is out of date",
+        "This step of the sign-in was already completed or replaced in another window. Return to the application and start again.",
+    )
+}
+
 /// The sign-in page for a pending request, with an optional error message.
 pub fn sign_in(
     state: &AppState,
@@ -54,7 +65,7 @@ pub fn sign_in(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let Ok((csrf, cookie)) = csrf::token(&state.config, headers) else {
+    let Ok((csrf, cookie)) = csrf::token(state.cookies, headers) else {
         return error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
@@ -95,7 +106,7 @@ pub async fn consent(
             );
         }
     };
-    let Ok((csrf, cookie)) = csrf::token(&state.config, headers) else {
+    let Ok((csrf, cookie)) = csrf::token(state.cookies, headers) else {
         return error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",

@@ -1,4 +1,5 @@
-//! `POST /login`: email and password sign-in for a pending authorization request.
+//! `POST /login`: email and password sign-in for a pending authorization request
+//! at its sign-in step.
 //! Unknown email, wrong password and disabled account get the same answer after
 //! the same work (DESIGN.md rule 8).
 
@@ -13,11 +14,13 @@ use super::throttle::{self, Verdict};
 use super::{ClientIp, pages, session};
 use crate::app::AppState;
 use crate::crypto::password::PasswordError;
-use crate::oauth::authorize::{self, Flow};
+use crate::oauth::authorize::pending::Step;
+use crate::oauth::authorize::{self, Flow, Settled};
 
 const WRONG_CREDENTIALS: &str = "Incorrect email or password.";
 
-/// Handles the sign-in form.
+/// Handles the sign-in form: only for an interaction at its sign-in step; the
+/// attempt is reserved against the limits before the password is checked.
 pub async fn sign_in(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -28,11 +31,15 @@ pub async fn sign_in(
         fields: form,
         request_id,
         request,
+        step,
         client,
     } = match PendingForm::read(&state, &headers, &body).await {
         Ok(form) => form,
         Err(page) => return page,
     };
+    if step != Step::SignIn {
+        return pages::out_of_date();
+    }
     let email = form.get("email").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
     let retry = |message: &str, status: StatusCode| {
@@ -47,8 +54,8 @@ pub async fn sign_in(
         )
     };
 
-    match throttle::check(&state, email, &ip).await {
-        Ok(Verdict::Allowed) => {}
+    let reservation = match throttle::reserve(&state, email, &ip).await {
+        Ok(Verdict::Allowed(reservation)) => reservation,
         Ok(Verdict::Refused) => {
             return retry(
                 "Too many sign-in attempts. Wait a few minutes and try again.",
@@ -59,37 +66,43 @@ pub async fn sign_in(
     };
     let user = match crate::users::find_by_email(&state.store, email).await {
         Ok(user) => user.filter(|u| !u.disabled),
-        Err(e) => return failure(&e.to_string()),
+        Err(e) => {
+            reservation.release(&state).await;
+            return failure(&e.to_string());
+        }
     };
     let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    match state.passwords.verify(password, stored).await {
-        Ok(true) => {}
-        Ok(false) => {
-            let failures = match throttle::failed(&state, email, &ip).await {
-                Ok(failures) => failures,
-                Err(e) => return failure(&e.to_string()),
+    let user = match state.passwords.verify(password, stored).await {
+        Ok(true) => user,
+        Ok(false) => None,
+        Err(e) => {
+            reservation.release(&state).await;
+            return match e {
+                PasswordError::Overloaded => {
+                    let mut response = retry(
+                        "The service is busy. Please try again in a moment.",
+                        StatusCode::SERVICE_UNAVAILABLE,
+                    );
+                    response
+                        .headers_mut()
+                        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                    response
+                }
+                PasswordError::Internal(detail) => failure(&detail),
             };
-            tokio::time::sleep(throttle::delay_after_failure(failures)).await;
-            tracing::info!(failures, "sign-in failed");
-            return retry(WRONG_CREDENTIALS, StatusCode::OK);
         }
-        Err(PasswordError::Overloaded) => {
-            let mut response = retry(
-                "The service is busy. Please try again in a moment.",
-                StatusCode::SERVICE_UNAVAILABLE,
-            );
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
-        }
-        Err(e) => return failure(&e.to_string()),
-    }
+    };
     let Some(user) = user else {
+        let failures = reservation.failed();
+        tokio::time::sleep(throttle::delay_after_failure(failures)).await;
+        tracing::info!(failures, "sign-in failed");
         return retry(WRONG_CREDENTIALS, StatusCode::OK);
     };
-    if let Err(e) = throttle::succeeded(&state, email).await {
-        tracing::warn!(error = %e, "could not reset the attempt counter");
+    reservation.succeeded(&state).await;
+    if let Err(e) =
+        crate::users::upgrade_password_hash(&state.store, &state.passwords, &user, password).await
+    {
+        tracing::warn!(error = %e, "could not upgrade the password hash; trying again at the next sign-in");
     }
     let (session, cookie) =
         match session::start(&state, &headers, &user.id, vec!["pwd".into()], &ip).await {
@@ -102,8 +115,7 @@ pub async fn sign_in(
         client,
         pending_id: Some(request_id.clone()),
         session: Some(session),
-        signed_in_for_request: true,
-        consented: false,
+        settled: Settled::SignedIn,
     };
     let mut response = authorize::proceed(&state, &headers, flow).await;
     if let Some(cookie) = cookie {

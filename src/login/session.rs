@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use super::FlowError;
-use super::cookies::{CookieKind, CookiePolicy};
+use super::cookies::CookieKind;
 use crate::app::AppState;
 use crate::cache::CacheError;
 use crate::clock::UnixTime;
@@ -87,7 +87,7 @@ pub async fn start(
     amr: Vec<String>,
     client_ip: &str,
 ) -> Result<(Session, Option<HeaderValue>), FlowError> {
-    let policy = CookiePolicy::for_config(&state.config);
+    let policy = state.cookies;
     if let Some(previous) = policy.get(headers, CookieKind::Session) {
         state.cache.delete(&cache_key(&previous)).await?;
     }
@@ -131,7 +131,7 @@ async fn store(
 
 /// The live session of this browser, if any; refreshes its idle timer.
 pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, CacheError> {
-    let policy = CookiePolicy::for_config(&state.config);
+    let policy = state.cookies;
     let Some(secret) = policy.get(headers, CookieKind::Session) else {
         return Ok(None);
     };
@@ -181,7 +181,7 @@ pub async fn end(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(Option<Session>, Option<HeaderValue>), CacheError> {
-    let policy = CookiePolicy::for_config(&state.config);
+    let policy = state.cookies;
     let Some(secret) = policy.get(headers, CookieKind::Session) else {
         return Ok((None, None));
     };

@@ -1,5 +1,6 @@
 //! Sign-in attempt limits (DESIGN.md rule 9): counters of failures per account
-//! and per client IP in a fixed window, a refusal past the limit, and a
+//! and per client IP in a fixed window, reserved before the password is checked
+//! so parallel attempts cannot overrun them, a refusal past the limit, and a
 //! progressive delay before answering a failed attempt. The bounded hashing queue is the
 //! global breaker.
 
@@ -12,13 +13,26 @@ use crate::app::AppState;
 use crate::cache::CacheError;
 use crate::crypto::secret::hash_secret;
 
-/// Whether an attempt may go ahead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The outcome of asking to check a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Go ahead.
-    Allowed,
-    /// Too many failures in the window.
+    /// Go ahead: the attempt holds a reservation on both counters.
+    Allowed(Reservation),
+    /// Too many failures in the window; nothing was reserved.
     Refused,
+}
+
+/// One attempt counted against the account and the client IP before its
+/// password is checked. A failure keeps it ([`Reservation::failed`]); a
+/// success or an attempt that never reached the check gives it back
+/// ([`Reservation::succeeded`], [`Reservation::release`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a reservation is kept by `failed` or given back by `succeeded` / `release`"]
+pub struct Reservation {
+    account: String,
+    ip: String,
+    /// The account's attempts in the window, this one included.
+    pub attempt: u64,
 }
 
 fn account_key(email: &str) -> String {
@@ -33,42 +47,68 @@ fn ip_key(ip: &str) -> String {
     format!("login:ip:{ip}")
 }
 
-async fn count(state: &AppState, key: &str) -> Result<u64, CacheError> {
-    Ok(state
-        .cache
-        .get(key)
-        .await?
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(0))
-}
-
-/// Whether `email` may try to sign in from `ip`: only failures count, so many
-/// people signing in from one address (an office, a NAT) are never refused for
-/// succeeding.
-pub async fn check(state: &AppState, email: &str, ip: &str) -> Result<Verdict, CacheError> {
+/// Reserves an attempt for `email` from `ip`: both counters are incremented
+/// atomically first, and the attempt may go ahead only when neither passed its
+/// limit. So however many attempts race, at most the limit reach the password
+/// check in a window (DESIGN.md rule 9). A refused attempt gives its counts
+/// back, so it never counts as a failure.
+pub async fn reserve(state: &AppState, email: &str, ip: &str) -> Result<Verdict, CacheError> {
     let config = &state.config;
-    let per_account = count(state, &account_key(email)).await?;
-    let per_ip = count(state, &ip_key(ip)).await?;
-    if per_account >= u64::from(config.login_attempts_per_account)
-        || per_ip >= u64::from(config.login_attempts_per_ip)
+    let window = config.login_window_secs;
+    let reservation = Reservation {
+        account: account_key(email),
+        ip: ip_key(ip),
+        attempt: 0,
+    };
+    let per_account = state.cache.incr(&reservation.account, window).await?;
+    let per_ip = match state.cache.incr(&reservation.ip, window).await {
+        Ok(count) => count,
+        Err(e) => {
+            refund(state, &reservation.account).await;
+            return Err(e);
+        }
+    };
+    if per_account > u64::from(config.login_attempts_per_account)
+        || per_ip > u64::from(config.login_attempts_per_ip)
     {
         tracing::warn!(per_account, per_ip, "sign-in failures over the limit");
+        reservation.release(state).await;
         return Ok(Verdict::Refused);
     }
-    Ok(Verdict::Allowed)
+    Ok(Verdict::Allowed(Reservation {
+        attempt: per_account,
+        ..reservation
+    }))
 }
 
-/// Counts a failed attempt; returns the account's failures in the window.
-pub async fn failed(state: &AppState, email: &str, ip: &str) -> Result<u64, CacheError> {
-    let window = state.config.login_window_secs;
-    state.cache.incr(&ip_key(ip), window).await?;
-    state.cache.incr(&account_key(email), window).await
+async fn refund(state: &AppState, key: &str) {
+    if let Err(e) = state.cache.decr(key).await {
+        tracing::warn!(error = %e, "could not give back a sign-in attempt");
+    }
 }
 
-/// Forgets the account's failures after a successful sign-in.
-pub async fn succeeded(state: &AppState, email: &str) -> Result<(), CacheError> {
-    state.cache.delete(&account_key(email)).await
+impl Reservation {
+    /// The password was wrong: the attempt stays counted. Returns the account's
+    /// failures in the window.
+    pub fn failed(self) -> u64 {
+        self.attempt
+    }
+
+    /// The password was right: the account's failures are forgotten and the
+    /// address gets its count back, so successes never count.
+    pub async fn succeeded(self, state: &AppState) {
+        if let Err(e) = state.cache.delete(&self.account).await {
+            tracing::warn!(error = %e, "could not reset the attempt counter");
+        }
+        refund(state, &self.ip).await;
+    }
+
+    /// The password was never checked (busy hasher, a failure on our side):
+    /// both counts are given back.
+    pub async fn release(self, state: &AppState) {
+        refund(state, &self.account).await;
+        refund(state, &self.ip).await;
+    }
 }
 
 /// How long to wait before answering the `failures`-th failed attempt: nothing

@@ -5,6 +5,9 @@ use std::fmt;
 /// The scope that lets a client call the admin API.
 pub const ADMIN_SCOPE: &str = "gatehouse:admin";
 
+/// The scope values Gatehouse itself implements, published as `scopes_supported`.
+pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
 /// An ordered set of valid scope tokens, without duplicates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scope(Vec<String>);
@@ -51,6 +54,25 @@ impl Scope {
         self.0.iter().all(|t| allowed.contains(t))
     }
 
+    /// This scope without the values the provider does not offer at all, which
+    /// an authorization request SHOULD have ignored (OIDC Core §3.1.2.1). A value
+    /// is offered when Gatehouse implements it ([`SUPPORTED_SCOPES`]), it is the
+    /// admin scope, or `registered` (the client's own registration) names it;
+    /// an offered value the client may not ask for stays, to be refused.
+    pub fn without_unknown(&self, registered: &Scope) -> Scope {
+        Scope(
+            self.0
+                .iter()
+                .filter(|t| {
+                    SUPPORTED_SCOPES.contains(&t.as_str())
+                        || *t == ADMIN_SCOPE
+                        || registered.contains(t)
+                })
+                .cloned()
+                .collect(),
+        )
+    }
+
     /// The tokens, in the order given.
     pub fn tokens(&self) -> &[String] {
         &self.0
@@ -80,6 +102,16 @@ mod tests {
         assert!(Scope::parse("a\\b").is_err());
         assert!(Scope::parse("ü").is_err());
         assert!(Scope::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn values_nobody_offers_are_dropped_offered_ones_kept() {
+        let registered = Scope::parse("openid api:read").unwrap();
+        let asked = Scope::parse("openid address api:read email gatehouse:admin x").unwrap();
+        assert_eq!(
+            asked.without_unknown(&registered).to_string(),
+            "openid api:read email gatehouse:admin"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub fn document(issuer: &str) -> Bytes {
         "jwks_uri": url(paths::JWKS),
         "introspection_endpoint": url(paths::INTROSPECT),
         "revocation_endpoint": url(paths::REVOKE),
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "scopes_supported": crate::oauth::scope::SUPPORTED_SCOPES,
         "claims_supported": [
             "sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
             "name", "preferred_username", "updated_at", "email", "email_verified"

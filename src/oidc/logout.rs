@@ -1,7 +1,14 @@
-//! RP-Initiated Logout 1.0: end the browser's session, revoke the refresh tokens
-//! that were not issued for offline access (DESIGN.md rule 7), then go back to a
-//! registered `post_logout_redirect_uri` — only when the request proves which
-//! client sent it (a valid `id_token_hint`, or `client_id`) — or show a page.
+//! RP-Initiated Logout 1.0. A logout is never forced by a page the person did
+//! not choose (§2): the session ends at once only when a valid `id_token_hint`
+//! names this browser's current session (its `sid`); otherwise the person sees a
+//! confirmation page whose "Sign out" button is a CSRF-protected POST back here.
+//! A request that cannot be verified (an `id_token_hint` that is tampered, from
+//! another issuer or signed by a retired key; an unregistered return address)
+//! gets an error page that never redirects, with the same button, so a stale
+//! token never leaves a session alive. After signing out, the refresh tokens not
+//! issued for offline access are revoked (DESIGN.md rule 7) and the browser goes
+//! back to a registered `post_logout_redirect_uri` only when the request names
+//! its client (by a valid `id_token_hint` or `client_id`); else a page says so.
 
 use askama::Template;
 use axum::body::Bytes;
@@ -15,7 +22,8 @@ use super::id_token;
 use crate::app::AppState;
 use crate::clients;
 use crate::http::pages::{self, PagePolicy, error_page};
-use crate::login::session;
+use crate::login::csrf;
+use crate::login::session::{self, Session};
 use crate::oauth::params::FormParams;
 use crate::oauth::tokens;
 use crate::store::GrantFilter;
@@ -23,6 +31,21 @@ use crate::store::GrantFilter;
 #[derive(Template)]
 #[template(path = "oidc_logged_out.html")]
 struct LoggedOutPage;
+
+/// The confirmation page, or an error page offering the same sign-out button.
+#[derive(Template)]
+#[template(path = "oidc_logout.html")]
+struct LogoutPage<'a> {
+    title: &'a str,
+    error: Option<&'a str>,
+    form: SignOutForm<'a>,
+}
+
+/// The CSRF-protected sign-out form and the request parameters it carries on.
+struct SignOutForm<'a> {
+    csrf: String,
+    fields: Vec<(&'a str, &'a str)>,
+}
 
 /// `GET /logout`.
 pub async fn get(
@@ -33,28 +56,33 @@ pub async fn get(
     run(&state, &headers, query.unwrap_or_default().as_bytes()).await
 }
 
-/// `POST /logout` (form-encoded).
+/// `POST /logout` (form-encoded): a relying party's request, or the person's
+/// answer to the confirmation page (which carries the CSRF token).
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     run(&state, &headers, &body).await
 }
 
-fn refuse(message: &str) -> Response {
-    error_page(
-        StatusCode::BAD_REQUEST,
-        "Cannot sign you out from here",
-        message,
-    )
-}
-
 async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
+    let current = match session::current(state, headers).await {
+        Ok(current) => current,
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let refuse = |message: &str| refusal(state, headers, current.as_ref(), message);
     let Ok(params) = FormParams::parse(raw) else {
         return refuse("A parameter of the request is repeated.");
+    };
+    let confirmed = match params.get("csrf") {
+        None => false,
+        Some(token) if csrf::verify(state.cookies, headers, Some(token)) => true,
+        Some(_) => {
+            return refuse("The form expired or did not come from this site.");
+        }
     };
     let hint = match params.get("id_token_hint") {
         None => None,
         Some(token) => match id_token::verify_hint(state, token) {
             Some(claims) => Some(claims),
-            None => return refuse("The request could not be verified."),
+            None => return refuse("The sign-out request could not be verified."),
         },
     };
     let client_id = match (params.get("client_id"), &hint) {
@@ -75,27 +103,32 @@ async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
             Ok(_) | Err(clients::RegistryError::NotFound) => {
                 return refuse("The return address is not registered for this application.");
             }
-            Err(e) => {
-                tracing::error!(error = %e, "client lookup failed");
-                return error_page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Something went wrong",
-                    "Please try again.",
-                );
-            }
+            Err(e) => return unavailable(&e.to_string()),
         },
     };
 
+    let proven = hint
+        .as_ref()
+        .and_then(|claims| claims.sid.as_deref())
+        .zip(current.as_ref())
+        .is_some_and(|(sid, session)| sid == session.sid);
+    if current.is_some() && !confirmed && !proven {
+        let mut fields = Vec::new();
+        if let Some(uri) = &redirect {
+            fields.push(("post_logout_redirect_uri", uri.as_str()));
+        }
+        if let Some(id) = &client_id {
+            fields.push(("client_id", id.as_str()));
+        }
+        if let Some(value) = params.get("state") {
+            fields.push(("state", value));
+        }
+        return logout_page(state, headers, "Sign out?", None, fields, StatusCode::OK);
+    }
+
     let clear_cookie = match end_session(state, headers).await {
         Ok(cookie) => cookie,
-        Err(detail) => {
-            tracing::error!(%detail, "logout failed");
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Something went wrong",
-                "Please try again.",
-            );
-        }
+        Err(detail) => return unavailable(&detail),
     };
     let mut response = match redirect.and_then(|uri| with_state(&uri, params.get("state"))) {
         Some(location) => (StatusCode::FOUND, [(LOCATION, location)]).into_response(),
@@ -105,6 +138,77 @@ async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
         response.headers_mut().append(SET_COOKIE, cookie);
     }
     response
+}
+
+/// The error page for a request that proves nothing; it never redirects, and
+/// offers a signed-in person the CSRF-protected sign-out button.
+fn refusal(
+    state: &AppState,
+    headers: &HeaderMap,
+    current: Option<&Session>,
+    message: &str,
+) -> Response {
+    tracing::info!(%message, "logout request refused");
+    let title = "Cannot sign you out from here";
+    if current.is_none() {
+        return error_page(StatusCode::BAD_REQUEST, title, message);
+    }
+    logout_page(
+        state,
+        headers,
+        title,
+        Some(message),
+        Vec::new(),
+        StatusCode::BAD_REQUEST,
+    )
+}
+
+/// Renders [`LogoutPage`] with a fresh (or the existing) CSRF token.
+fn logout_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    title: &str,
+    error: Option<&str>,
+    fields: Vec<(&str, &str)>,
+    status: StatusCode,
+) -> Response {
+    let Ok((token, cookie)) = csrf::token(state.cookies, headers) else {
+        return unavailable("no randomness for a CSRF token");
+    };
+    let page = LogoutPage {
+        title,
+        error,
+        form: SignOutForm {
+            csrf: token,
+            fields,
+        },
+    };
+    // Browsers check the redirect that follows the form's submission against
+    // `form-action`, so the page allows the return address it carries on.
+    let policy = PagePolicy {
+        form_targets: page
+            .form
+            .fields
+            .iter()
+            .filter(|(name, _)| *name == "post_logout_redirect_uri")
+            .filter_map(|(_, uri)| pages::csp_source(uri))
+            .collect(),
+        script: false,
+    };
+    let mut response = pages::render(&page, status, &policy);
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn unavailable(detail: &str) -> Response {
+    tracing::error!(%detail, "logout failed");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Something went wrong",
+        "Please try again.",
+    )
 }
 
 /// Ends the browser's session and revokes its online grants; returns the cookie-clearing header.

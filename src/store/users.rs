@@ -120,6 +120,27 @@ impl Store {
         }
     }
 
+    /// Replaces the user's password hash with `new` only if it is still
+    /// `old` (compare-and-set), so an upgrade of the hash's parameters can never
+    /// undo a password change that happened meanwhile. Returns whether it did.
+    #[tracing::instrument(skip_all)]
+    pub async fn replace_password_hash(
+        &self,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("update users set password_hash = $3 where id = $1 and password_hash = $2")
+                .bind(id)
+                .bind(old)
+                .bind(new)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::from_write)?;
+        Ok(result.rows_affected() > 0)
+    }
+
     /// Removes a user.
     #[tracing::instrument(skip_all)]
     pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {

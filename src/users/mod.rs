@@ -10,5 +10,6 @@ mod validate;
 pub use model::{NewUser, User, UserPatch, UserView};
 pub use registry::{
     UserError, create, delete, find, find_by_email, is_active, list, set_disabled, update,
+    upgrade_password_hash,
 };
 pub use validate::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};

@@ -142,6 +142,31 @@ pub async fn update(
     Ok(user)
 }
 
+/// After a successful sign-in with `password`: when the stored hash was made
+/// with other argon2 parameters than the configured ones, rehashes it with the
+/// current ones (on the bounded hashing pool) and stores it, unless the hash
+/// changed meanwhile. So every account soon costs the same to check as an
+/// unknown one (DESIGN.md rule 8). Returns whether the hash was upgraded.
+pub async fn upgrade_password_hash(
+    store: &Store,
+    hasher: &PasswordHasher,
+    user: &User,
+    password: &str,
+) -> Result<bool, UserError> {
+    let Some(old) = user.password_hash.as_deref() else {
+        return Ok(false);
+    };
+    if hasher.is_current(old) {
+        return Ok(false);
+    }
+    let new = hasher.hash(password).await?;
+    let upgraded = store.replace_password_hash(&user.id, old, &new).await?;
+    if upgraded {
+        tracing::info!(user_id = %user.id, "password hash upgraded to the configured cost");
+    }
+    Ok(upgraded)
+}
+
 /// Disables (refuses sign-in) or re-enables an account.
 pub async fn set_disabled(
     store: &Store,

@@ -55,6 +55,25 @@ fn assert_not_redirected(answer: &Seen) {
     assert_error_page(answer, &[POST_LOGOUT]);
 }
 
+/// Without proof of the session the OP asks first (RP-Initiated Logout §2): a
+/// confirmation page (no redirect, the module's screenshot) whose CSRF-protected
+/// button signs out. We press it and check the person is then signed out.
+async fn assert_confirmed_then_logged_out(suite: &Suite, browser: &mut Browser, answer: &Seen) {
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_not_redirected(answer);
+    assert!(answer.body.contains("Sign out"), "{}", answer.body);
+    assert!(
+        answer.body.contains("action=\"/logout\""),
+        "{}",
+        answer.body
+    );
+    let csrf = answer.field("csrf");
+    let done = browser
+        .post(&suite.logout_url(&[]), &[("csrf", csrf.as_str())])
+        .await;
+    assert_logged_out_page(suite, browser, &done).await;
+}
+
 /// A page saying the person is signed out (no redirect), and the session gone.
 async fn assert_logged_out_page(suite: &Suite, browser: &mut Browser, answer: &Seen) {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
@@ -167,7 +186,7 @@ async fn rp_initiated_logout_no_id_token_hint() {
 async fn rp_initiated_logout_no_params() {
     let (suite, mut browser, _) = logged_in().await;
     let answer = browser.get(&suite.logout_url(&[])).await;
-    assert_logged_out_page(&suite, &mut browser, &answer).await;
+    assert_confirmed_then_logged_out(&suite, &mut browser, &answer).await;
 }
 
 #[tokio::test]
@@ -184,7 +203,7 @@ async fn rp_initiated_logout_only_state() {
     let answer = browser
         .get(&suite.logout_url(&[("state", &long_state())]))
         .await;
-    assert_logged_out_page(&suite, &mut browser, &answer).await;
+    assert_confirmed_then_logged_out(&suite, &mut browser, &answer).await;
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
+use self::pending::{SignedIn, Step};
 use self::request::{AuthorizationRequest, Refusal};
 use crate::app::AppState;
 use crate::clients::Client;
@@ -79,11 +80,24 @@ async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
             client,
             pending_id: None,
             session,
-            signed_in_for_request: false,
-            consented: false,
+            settled: Settled::Nothing,
         },
     )
     .await
+}
+
+/// What an interaction has already settled, as its server-side step
+/// ([`pending::Step`]) says — never what a form claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// Nothing yet: a request arriving at `/authorize`.
+    Nothing,
+    /// The person has just signed in for this interaction (`POST /login` on its
+    /// sign-in step).
+    SignedIn,
+    /// The person consented from the very session that settled sign-in for
+    /// this interaction (`POST /consent` on its consent step).
+    Consented,
 }
 
 /// An authorization request on its way through sign-in and consent.
@@ -96,13 +110,14 @@ pub struct Flow {
     pub pending_id: Option<String>,
     /// The browser's session, if signed in.
     pub session: Option<Session>,
-    /// Sign-in was already settled for this request (just signed in, or checked before consent).
-    pub signed_in_for_request: bool,
-    /// The person just consented for this request.
-    pub consented: bool,
+    /// What the interaction's recorded step has already settled.
+    pub settled: Settled,
 }
 
 /// Takes the request as far as it can go: sign-in page, consent page, or code.
+/// Each page records the step it completes, bound (for consent) to the session
+/// and authentication time that satisfied sign-in; the code is issued at most
+/// once per interaction.
 pub async fn proceed(state: &AppState, headers: &HeaderMap, flow: Flow) -> Response {
     let issuer = &state.config.issuer;
     let now = state.clock.now();
@@ -111,13 +126,11 @@ pub async fn proceed(state: &AppState, headers: &HeaderMap, flow: Flow) -> Respo
         client,
         pending_id,
         session,
-        signed_in_for_request,
-        consented,
+        settled,
     } = flow;
+    let signed_in_here = settled != Settled::Nothing;
     let session = match session {
-        Some(session)
-            if signed_in_for_request || !needs_reauthentication(&request, &session, now) =>
-        {
+        Some(session) if signed_in_here || !needs_reauthentication(&request, &session, now) => {
             session
         }
         _ if request.no_prompt => {
@@ -127,7 +140,7 @@ pub async fn proceed(state: &AppState, headers: &HeaderMap, flow: Flow) -> Respo
             );
         }
         _ => {
-            return match keep_pending(state, &request, pending_id).await {
+            return match keep_pending(state, &request, pending_id, Step::SignIn).await {
                 Ok(id) => login::pages::sign_in(
                     state,
                     headers,
@@ -141,24 +154,44 @@ pub async fn proceed(state: &AppState, headers: &HeaderMap, flow: Flow) -> Respo
             };
         }
     };
+    if let Some(hinted) = &request.hinted_sub
+        && *hinted != session.user_id
+    {
+        // Only reachable right after a sign-in: someone other than the person
+        // the client named signed in. Never a code for the wrong person.
+        if let Some(id) = &pending_id {
+            let _ = pending::finish(state, id).await;
+        }
+        tracing::info!(client_id = %client.id, "signed in as someone other than the id_token_hint names");
+        return request.target.error(
+            issuer,
+            &OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the person who signed in is not the one id_token_hint names",
+            ),
+        );
+    }
 
-    if !consented && needs_consent(state, &client, &request, &session).await {
+    if settled != Settled::Consented && needs_consent(state, &client, &request, &session).await {
         if request.no_prompt {
             return request.target.error(
                 issuer,
                 &OAuthError::new(ErrorCode::ConsentRequired, "the person must consent"),
             );
         }
-        return match keep_pending(state, &request, pending_id).await {
+        let step = Step::Consent(SignedIn::of(&session));
+        return match keep_pending(state, &request, pending_id, step).await {
             Ok(id) => login::pages::consent(state, headers, &client, &request, &session, &id).await,
             Err(e) => unavailable(state, &request, &e),
         };
     }
 
-    if let Some(id) = &pending_id
-        && let Err(e) = pending::discard(state, id).await
-    {
-        tracing::warn!(error = %e, "could not discard a finished authorization request");
+    if let Some(id) = &pending_id {
+        match pending::finish(state, id).await {
+            Ok(true) => {}
+            Ok(false) => return login::pages::out_of_date(),
+            Err(e) => return unavailable(state, &request, &e.to_string()),
+        }
     }
     match code::issue(state, &request, &session).await {
         Ok(code) => {
@@ -208,14 +241,20 @@ async fn needs_consent(
         .is_some_and(|given| requested.is_subset_of(&given))
 }
 
+/// Records `step` for the interaction: a new one from `/authorize`, or the
+/// next step of the one a form belongs to.
 async fn keep_pending(
     state: &AppState,
     request: &AuthorizationRequest,
     id: Option<String>,
+    step: Step,
 ) -> Result<String, String> {
     match id {
-        Some(id) => Ok(id),
-        None => pending::save(state, request)
+        Some(id) => pending::advance(state, &id, request, step)
+            .await
+            .map(|()| id)
+            .map_err(|e| e.to_string()),
+        None => pending::save(state, request, step)
             .await
             .map_err(|e| e.to_string()),
     }

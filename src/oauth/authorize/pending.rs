@@ -1,11 +1,18 @@
 //! Authorization requests waiting for the person to sign in or consent, kept
-//! server-side under a random id that the sign-in and consent forms carry.
+//! server-side under a random id that the sign-in and consent forms carry,
+//! together with the step the interaction is in. Each form may complete only
+//! its own step (sign-in, then consent, then done), so a stale or forged form
+//! can never skip a re-authentication or hand a code to someone else.
+
+use serde::{Deserialize, Serialize};
 
 use super::request::AuthorizationRequest;
 use crate::app::AppState;
 use crate::cache::CacheError;
+use crate::clock::UnixTime;
 use crate::crypto::secret::random_id;
 use crate::login::FlowError;
+use crate::login::session::Session;
 
 /// How long a person may take to sign in and consent.
 const PENDING_SECS: u64 = 900;
@@ -14,17 +21,91 @@ fn key(id: &str) -> String {
     format!("authorize:{id}")
 }
 
-/// Stores `request`; returns its id.
-pub async fn save(state: &AppState, request: &AuthorizationRequest) -> Result<String, FlowError> {
+/// Where a pending interaction stands, recorded server-side.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// The person must sign in: only `POST /login` can move it on.
+    SignIn,
+    /// Sign-in is settled for this interaction by the session it names; only
+    /// `POST /consent` from that same session can finish it.
+    Consent(SignedIn),
+}
+
+/// The sign-in that settled an interaction's authentication step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIn {
+    /// The public id of the session.
+    pub sid: String,
+    /// The person it belongs to.
+    pub user_id: String,
+    /// The authentication time that satisfied the request.
+    pub auth_time: UnixTime,
+}
+
+impl SignedIn {
+    /// The sign-in `session` stands for.
+    pub fn of(session: &Session) -> Self {
+        Self {
+            sid: session.sid.clone(),
+            user_id: session.user_id.clone(),
+            auth_time: session.auth_time,
+        }
+    }
+
+    /// Whether `session` is the very session (and sign-in) recorded here.
+    pub fn is(&self, session: &Session) -> bool {
+        *self == Self::of(session)
+    }
+}
+
+/// A stored interaction: the validated request and its step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pending {
+    /// The validated request.
+    pub request: AuthorizationRequest,
+    /// Where it stands.
+    pub step: Step,
+}
+
+/// Stores a new interaction at `step`; returns its id.
+pub async fn save(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    step: Step,
+) -> Result<String, FlowError> {
     let id = random_id(22)?;
-    let bytes = serde_json::to_vec(request).unwrap_or_default();
-    state.cache.put(&key(&id), &bytes, PENDING_SECS).await?;
+    write(state, &id, request, step).await?;
     Ok(id)
 }
 
-/// The request stored under `id`, if it has not expired or finished.
-pub async fn load(state: &AppState, id: &str) -> Result<Option<AuthorizationRequest>, CacheError> {
-    if id.is_empty() || id.len() > 64 {
+/// Moves the interaction `id` on to `step` (the caller has checked that its
+/// current step was completed).
+pub async fn advance(
+    state: &AppState,
+    id: &str,
+    request: &AuthorizationRequest,
+    step: Step,
+) -> Result<(), CacheError> {
+    write(state, id, request, step).await
+}
+
+async fn write(
+    state: &AppState,
+    id: &str,
+    request: &AuthorizationRequest,
+    step: Step,
+) -> Result<(), CacheError> {
+    let record = Pending {
+        request: request.clone(),
+        step,
+    };
+    let bytes = serde_json::to_vec(&record).unwrap_or_default();
+    state.cache.put(&key(id), &bytes, PENDING_SECS).await
+}
+
+/// The interaction stored under `id`, if it has not expired or finished.
+pub async fn load(state: &AppState, id: &str) -> Result<Option<Pending>, CacheError> {
+    if !is_plausible_id(id) {
         return Ok(None);
     }
     Ok(state
@@ -34,7 +115,15 @@ pub async fn load(state: &AppState, id: &str) -> Result<Option<AuthorizationRequ
         .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
-/// Forgets a finished request.
-pub async fn discard(state: &AppState, id: &str) -> Result<(), CacheError> {
-    state.cache.delete(&key(id)).await
+/// Ends the interaction `id`, atomically: of two requests finishing it at
+/// once, exactly one gets `true` (and may issue the code).
+pub async fn finish(state: &AppState, id: &str) -> Result<bool, CacheError> {
+    if !is_plausible_id(id) {
+        return Ok(false);
+    }
+    Ok(state.cache.take(&key(id)).await?.is_some())
+}
+
+fn is_plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64
 }

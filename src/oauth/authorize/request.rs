@@ -153,6 +153,15 @@ pub async fn validate(
     if scope.is_empty() {
         return Err(refuse(ErrorCode::InvalidScope, "scope is required"));
     }
+    // Values nobody here offers are ignored (OIDC Core §3.1.2.1); offered ones
+    // beyond the client's registration are refused below.
+    let scope = scope.without_unknown(&client.scope);
+    if scope.is_empty() {
+        return Err(refuse(
+            ErrorCode::InvalidScope,
+            "the request names no scope this server offers",
+        ));
+    }
     if !scope.is_subset_of(&client.scope) {
         return Err(refuse(
             ErrorCode::InvalidScope,
