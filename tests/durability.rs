@@ -795,3 +795,31 @@ async fn the_purge_keeps_the_database_bounded_and_never_touches_live_data() {
     oauth_error(refresh(&server, &id, &secret, &last).await).await;
     assert!(!is_active(&server, &id, &secret, &field(&newer, "access_token")).await);
 }
+
+#[tokio::test]
+async fn a_grant_that_outran_a_sign_out_everywhere_cannot_refresh() {
+    let server = TestServer::start().await;
+    let user_id = flow::seed_user(&server).await;
+    let (id, secret) = flow::web_app(&server, "openid offline_access").await;
+    let mut browser = Browser::new();
+    let code = flow::code(&server, &mut browser, &id, "openid offline_access").await;
+    let issued = tokens(redeem(&server, &id, &secret, &code).await).await;
+    let rotated =
+        tokens(refresh(&server, &id, &secret, &field(&issued, "refresh_token")).await).await;
+
+    // What a redemption racing "sign out everywhere" leaves behind: the sign-out
+    // is recorded, but this grant was written after its revocation ran.
+    server.clock.advance(1);
+    flow::sql(
+        &server,
+        &format!(
+            "insert into user_signouts (user_id, at) values ('{user_id}', {})",
+            server.clock.now()
+        ),
+    )
+    .await;
+    assert_eq!(
+        oauth_error(refresh(&server, &id, &secret, &field(&rotated, "refresh_token")).await).await,
+        "invalid_grant"
+    );
+}

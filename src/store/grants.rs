@@ -2,7 +2,7 @@
 //! Writes are [`Tx`] methods, so a multi-row change (a new grant with its first
 //! refresh token, a rotation) lands whole or not at all.
 
-use super::{Store, StoreError, Tx};
+use super::{AccountStanding, Store, StoreError, Tx};
 
 /// One `grants` row.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -31,7 +31,8 @@ pub struct GrantRow {
 }
 
 /// A presented refresh token with everything deciding whether it may be used,
-/// read in one query: the token, its grant, and its person's account.
+/// read in one query: the token, its grant, and its person's account standing
+/// (so a grant made in a race with "sign out everywhere" is refused too).
 #[derive(Clone, Debug)]
 pub struct RefreshTokenRow {
     /// The grant the token belongs to.
@@ -40,8 +41,8 @@ pub struct RefreshTokenRow {
     pub expires_at: i64,
     /// When it was consumed, if it was (a second use is a reuse).
     pub used_at: Option<i64>,
-    /// Whether the person's account exists and is not disabled.
-    pub account_active: bool,
+    /// The person's account standing; `None` when the account is gone.
+    pub account: Option<AccountStanding>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -59,6 +60,7 @@ struct RefreshJoin {
     expires_at: i64,
     used_at: Option<i64>,
     disabled: Option<i64>,
+    signed_out_at: Option<i64>,
 }
 
 impl Store {
@@ -85,9 +87,10 @@ impl Store {
         let row: Option<RefreshJoin> = sqlx::query_as(
             "select g.id, g.client_id, g.user_id, g.scope, g.session_id, g.offline, \
              g.auth_time, g.amr, g.created_at, g.revoked_at, r.expires_at, r.used_at, \
-             u.disabled \
+             u.disabled, s.at as signed_out_at \
              from refresh_tokens r join grants g on g.id = r.grant_id \
-             left join users u on u.id = g.user_id where r.token_hash = $1",
+             left join users u on u.id = g.user_id \
+             left join user_signouts s on s.user_id = g.user_id where r.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -107,7 +110,10 @@ impl Store {
             },
             expires_at: r.expires_at,
             used_at: r.used_at,
-            account_active: r.disabled == Some(0),
+            account: r.disabled.map(|disabled| AccountStanding {
+                disabled: disabled != 0,
+                signed_out_at: r.signed_out_at,
+            }),
         }))
     }
 }

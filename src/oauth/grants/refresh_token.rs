@@ -57,7 +57,10 @@ pub async fn grant(
     if found.used_at.is_some() {
         return Err(reused(state, grant, client).await);
     }
-    if grant.revoked_at.is_some() || found.expires_at <= now || !found.account_active {
+    let account_allows = found
+        .account
+        .is_some_and(|a| a.allows_session_from(grant.auth_time));
+    if grant.revoked_at.is_some() || found.expires_at <= now || !account_allows {
         return Err(invalid_grant());
     }
     if grant.offline == 0 && !session_live(state, grant).await? {
