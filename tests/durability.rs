@@ -541,6 +541,10 @@ async fn access_tokens_living_too_long_or_naming_no_live_grant_are_refused() {
     oauth_error(refresh(&server, &id, &secret, &field(&issued, "refresh_token")).await).await;
     assert!(!is_active(&server, &id, &secret, &field(&rotated, "access_token")).await);
     assert_eq!(count(&server, "revoked_tokens").await, 0);
+    // Replaying the dead family's token again is refused without another event.
+    oauth_error(refresh(&server, &id, &secret, &field(&issued, "refresh_token")).await).await;
+    let reuse_events = "(select * from audit_events where kind = 'refresh_token_reuse') a";
+    assert_eq!(count(&server, reuse_events).await, 1);
 }
 
 // ---- item 18: every multi-write operation is one transaction ----

@@ -54,13 +54,18 @@ pub async fn grant(
         return Err(invalid_grant());
     }
     let scope = refreshed_scope(grant, client, params.get("scope"))?;
+    // A revoked grant is refused before reuse is considered, so replaying an old
+    // token of a dead family cannot fill the audit log.
+    if grant.revoked_at.is_some() {
+        return Err(invalid_grant());
+    }
     if found.used_at.is_some() {
         return Err(reused(state, grant, client).await);
     }
     let account_allows = found
         .account
         .is_some_and(|a| a.allows_session_from(grant.auth_time));
-    if grant.revoked_at.is_some() || found.expires_at <= now || !account_allows {
+    if found.expires_at <= now || !account_allows {
         return Err(invalid_grant());
     }
     if grant.offline == 0 && !session_live(state, grant).await? {
