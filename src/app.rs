@@ -24,10 +24,20 @@ use crate::crypto::keyring::KeyRing;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::rotation::{self, KeyError};
 use crate::login::cookies::CookiePolicy;
-use crate::store::{Store, StoreError};
+use crate::store::{PurgeCutoffs, Store, StoreError};
 
-/// How often expired revocation records are purged.
+/// How often the background purge runs, seconds.
 const PURGE_INTERVAL_SECS: i64 = 600;
+
+/// Rows deleted per table in one purge batch: small enough that a batch holds
+/// the SQLite writer for a few milliseconds.
+const PURGE_BATCH: i64 = 500;
+
+/// Batches one purge run may take; what is left waits for the next run.
+const PURGE_MAX_BATCHES: u32 = 200;
+
+/// Pause between purge batches, so requests' writes go first.
+const PURGE_PAUSE: Duration = Duration::from_millis(20);
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -249,8 +259,32 @@ pub async fn bind(addresses: &[SocketAddr]) -> Result<Vec<TcpListener>, StartErr
     Ok(listeners)
 }
 
+/// Deletes what nothing can use any more — expired or revoked grants and refresh
+/// tokens, expired redeemed-code records and revocations — and audit events
+/// older than `audit_retention_days`, in bounded batches with a pause between
+/// them so requests never wait behind it. Returns how many rows went. Runs in
+/// the background every [`PURGE_INTERVAL_SECS`]; public so tests can run it.
+pub async fn purge_expired(state: &AppState) -> Result<u64, StoreError> {
+    let now = state.clock.now();
+    let cutoffs = PurgeCutoffs {
+        now,
+        tokens_issued_before: now - state.config.access_token_ttl_secs,
+        audit_before: now - state.config.audit_retention_days * 86_400,
+    };
+    let mut deleted = 0;
+    for _ in 0..PURGE_MAX_BATCHES {
+        let round = state.store.purge_batch(&cutoffs, PURGE_BATCH).await?;
+        deleted += round.deleted;
+        if !round.more {
+            break;
+        }
+        tokio::time::sleep(PURGE_PAUSE).await;
+    }
+    Ok(deleted)
+}
+
 /// Background upkeep: reloads keys so rotations made by the CLI or another
-/// instance take effect, and purges revocations of expired tokens.
+/// instance take effect, and runs [`purge_expired`].
 async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut tick =
         tokio::time::interval(Duration::from_secs(state.config.key_refresh_interval_secs));
@@ -266,12 +300,12 @@ async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         let now = state.clock.now();
         if now.saturating_sub(last_purge) >= PURGE_INTERVAL_SECS {
-            match state.store.purge_expired_revocations(now).await {
+            match purge_expired(&state).await {
                 Ok(purged) => {
                     last_purge = now;
-                    tracing::debug!(purged, "purged expired revocations");
+                    tracing::debug!(purged, "purged expired and revoked rows");
                 }
-                Err(e) => tracing::warn!(error = %e, "could not purge expired revocations"),
+                Err(e) => tracing::warn!(error = %e, "could not purge expired rows"),
             }
         }
     }

@@ -14,6 +14,9 @@ use url::Url;
 use crate::crypto::signing_key::ALLOWED_BITS;
 use crate::store::Backend;
 
+/// The longest audit retention accepted, days (ten years).
+const MAX_AUDIT_RETENTION_DAYS: i64 = 3650;
+
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -91,6 +94,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Largest request body accepted, bytes.
     pub max_body_bytes: usize,
+    /// Days audit events are kept before the background purge deletes them.
+    pub audit_retention_days: i64,
 }
 
 impl Default for Config {
@@ -128,6 +133,7 @@ impl Default for Config {
             login_window_secs: 900,
             log_format: LogFormat::Text,
             max_body_bytes: 64 * 1024,
+            audit_retention_days: 90,
         }
     }
 }
@@ -308,6 +314,12 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return Err(invalid("max_body_bytes", "must be at least 1024"));
+        }
+        if !(1..=MAX_AUDIT_RETENTION_DAYS).contains(&self.audit_retention_days) {
+            return Err(invalid(
+                "audit_retention_days",
+                format!("must be between 1 and {MAX_AUDIT_RETENTION_DAYS}"),
+            ));
         }
         Ok(self)
     }

@@ -316,6 +316,16 @@ async fn chromium_signs_in_through_the_pages_and_is_redirected_back() {
     assert_eq!(param("iss"), server.base, "RFC 9207 iss");
     let code = param("code");
 
+    // The relying party redeems the code with its PKCE verifier (while the
+    // session lives: a code never outlives the session it was issued in).
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&rp_http)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().expect("an ID token");
     // A logout without an id_token_hint asks first; the confirmation's button
     // signs out and the redirect back passes the page's CSP form-action.
     let mut logout = url::Url::parse(&server.url("/logout")).unwrap();
@@ -350,15 +360,6 @@ async fn chromium_signs_in_through_the_pages_and_is_redirected_back() {
     browser.quit().await;
     drop(driver);
 
-    // The relying party redeems the code with its PKCE verifier.
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&rp_http)
-        .await
-        .unwrap();
-    let id_token = tokens.id_token().expect("an ID token");
     let claims = id_token.claims(&rp.id_token_verifier(), &nonce).unwrap();
     assert_eq!(claims.subject().as_str(), user_id);
     println!(

@@ -147,14 +147,8 @@ pub async fn sign_out(
 }
 
 async fn end_access(state: &AppState, user_id: &str, reason: &str) -> Result<(), Error> {
-    tokens::end_user_access(
-        &state.store,
-        &state.config,
-        state.clock.now(),
-        user_id,
-        reason,
-    )
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?;
+    tokens::end_user_access(&state.store, state.clock.now(), user_id, reason)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
     Ok(())
 }

@@ -147,14 +147,7 @@ pub async fn run(config: &Config, command: UserCommand) -> CliResult {
         UserCommand::Show { user_id, json } => (users::find(&store, &user_id).await?.view(), json),
         UserCommand::Disable { user_id, json } => {
             let user = users::set_disabled(&store, now, &user_id, true).await?;
-            tokens::end_user_access(
-                &store,
-                config,
-                now,
-                &user_id,
-                "account disabled from the CLI",
-            )
-            .await?;
+            tokens::end_user_access(&store, now, &user_id, "account disabled from the CLI").await?;
             (user.view(), json)
         }
         UserCommand::Enable { user_id, json } => {
@@ -163,14 +156,7 @@ pub async fn run(config: &Config, command: UserCommand) -> CliResult {
         }
         UserCommand::Delete { user_id, json } => {
             users::delete(&store, &user_id).await?;
-            tokens::end_user_access(
-                &store,
-                config,
-                now,
-                &user_id,
-                "account deleted from the CLI",
-            )
-            .await?;
+            tokens::end_user_access(&store, now, &user_id, "account deleted from the CLI").await?;
             if json {
                 return print_json(&serde_json::json!({ "deleted": user_id }));
             }
@@ -184,14 +170,7 @@ pub async fn run(config: &Config, command: UserCommand) -> CliResult {
             };
             let hasher = PasswordHasher::new(config)?;
             let user = users::update(&store, &hasher, now, &user_id, patch).await?;
-            tokens::end_user_access(
-                &store,
-                config,
-                now,
-                &user_id,
-                "password changed from the CLI",
-            )
-            .await?;
+            tokens::end_user_access(&store, now, &user_id, "password changed from the CLI").await?;
             if !json {
                 println!("password changed; the user is signed out everywhere");
             }

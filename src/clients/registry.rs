@@ -124,9 +124,13 @@ pub async fn update(
     Ok(client)
 }
 
-/// Removes a client.
+/// Removes a client and ends everything issued to it, in one unit of work: its
+/// grants (their access tokens stop passing at once), their refresh tokens, and
+/// the consents people gave it. The admin API and the CLI both delete here.
 pub async fn delete(store: &Store, id: &str) -> Result<(), RegistryError> {
-    store.delete_client(id).await?;
+    let mut tx = store.begin().await?;
+    tx.delete_client(id).await?;
+    tx.commit().await?;
     tracing::info!(client_id = %id, "client deleted");
     Ok(())
 }

@@ -2,6 +2,11 @@
 //! a 256-bit random id in a cookie; only the id's hash is a cache key. Idle and
 //! absolute timeouts are checked against the injectable clock; the id changes
 //! at every sign-in (DESIGN.md rules 1 and 10).
+//!
+//! Beside each session the cache keeps a tiny index entry under its public
+//! `sid` (begin and last use, same TTL, written with it), so what was issued in
+//! a session — codes, refresh tokens without `offline_access` — can ask in one
+//! cache read whether the session is still live.
 
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
@@ -55,14 +60,33 @@ fn cache_key(cookie_value: &str) -> String {
     )
 }
 
+fn sid_key(sid: &str) -> String {
+    format!("session-sid:{sid}")
+}
+
+/// The index entry under a session's `sid`: enough to tell whether it is live.
+#[derive(Serialize, Deserialize)]
+struct SidEntry {
+    #[serde(rename = "c")]
+    created_at: UnixTime,
+    #[serde(rename = "l")]
+    last_seen: UnixTime,
+}
+
 fn short_hash(value: &str) -> String {
     URL_SAFE_NO_PAD.encode(hash_secret(value).get(..8).unwrap_or_default())
 }
 
+/// Whether a session begun at `created_at` and last used at `last_seen` is
+/// within both its idle and absolute timeouts at `now`.
+fn is_live(state: &AppState, created_at: UnixTime, last_seen: UnixTime, now: UnixTime) -> bool {
+    now - last_seen <= state.config.session_idle_timeout_secs
+        && now - created_at <= state.config.session_absolute_timeout_secs
+}
+
 impl Session {
     fn is_live(&self, state: &AppState, now: UnixTime) -> bool {
-        now - self.last_seen <= state.config.session_idle_timeout_secs
-            && now - self.created_at <= state.config.session_absolute_timeout_secs
+        is_live(state, self.created_at, self.last_seen, now)
     }
 
     fn ttl(&self, state: &AppState, now: UnixTime) -> u64 {
@@ -89,7 +113,7 @@ pub async fn start(
 ) -> Result<(Session, Option<HeaderValue>), FlowError> {
     let policy = state.cookies;
     if let Some(previous) = policy.get(headers, CookieKind::Session) {
-        state.cache.delete(&cache_key(&previous)).await?;
+        discard(state, &cache_key(&previous)).await?;
     }
     let now = state.clock.now();
     let agent = headers
@@ -123,10 +147,45 @@ async fn store(
     now: UnixTime,
 ) -> Result<(), CacheError> {
     let bytes = serde_json::to_vec(session).unwrap_or_default();
-    state
+    let ttl = session.ttl(state, now);
+    let entry = SidEntry {
+        created_at: session.created_at,
+        last_seen: session.last_seen,
+    };
+    let index = serde_json::to_vec(&entry).unwrap_or_default();
+    state.cache.put(&sid_key(&session.sid), &index, ttl).await?;
+    state.cache.put(&cache_key(secret), &bytes, ttl).await
+}
+
+/// Removes the session under `key` and its `sid` index entry; returns it.
+async fn discard(state: &AppState, key: &str) -> Result<Option<Session>, CacheError> {
+    let ended = state
         .cache
-        .put(&cache_key(secret), &bytes, session.ttl(state, now))
-        .await
+        .take(key)
+        .await?
+        .and_then(|bytes| serde_json::from_slice::<Session>(&bytes).ok());
+    if let Some(session) = &ended {
+        state.cache.delete(&sid_key(&session.sid)).await?;
+    }
+    Ok(ended)
+}
+
+/// When the session with public id `sid` began, if it is still live: not
+/// logged out, within its idle and absolute timeouts. One cache read, for the
+/// token endpoint; whether the account still allows it is the caller's check
+/// ([`crate::store::AccountStanding::allows_session_from`]).
+pub async fn live_session_start(
+    state: &AppState,
+    sid: &str,
+) -> Result<Option<UnixTime>, CacheError> {
+    let Some(bytes) = state.cache.get(&sid_key(sid)).await? else {
+        return Ok(None);
+    };
+    let Ok(entry) = serde_json::from_slice::<SidEntry>(&bytes) else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    Ok(is_live(state, entry.created_at, entry.last_seen, now).then_some(entry.created_at))
 }
 
 /// The live session of this browser, if any; refreshes its idle timer.
@@ -145,7 +204,7 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
     };
     let now = state.clock.now();
     if !session.is_live(state, now) || !still_allowed(state, &session).await {
-        state.cache.delete(&key).await?;
+        discard(state, &key).await?;
         return Ok(None);
     }
     if now - session.last_seen >= TOUCH_INTERVAL {
@@ -158,18 +217,10 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
 /// Whether the person may still use this session: the account is active and
 /// was not signed out everywhere since the session began.
 async fn still_allowed(state: &AppState, session: &Session) -> bool {
-    let active = crate::users::is_active(&state.store, &session.user_id).await;
-    let signed_out = state.store.last_sign_out(&session.user_id).await;
-    match (active, signed_out) {
-        (Ok(active), Ok(signed_out)) => {
-            active && signed_out.is_none_or(|at| session.created_at > at)
-        }
-        (Err(e), _) => {
+    match state.store.account_standing(&session.user_id).await {
+        Ok(standing) => standing.is_some_and(|s| s.allows_session_from(session.created_at)),
+        Err(e) => {
             tracing::warn!(error = %e, "could not check the session's account; treating it as signed out");
-            false
-        }
-        (_, Err(e)) => {
-            tracing::warn!(error = %e, "could not check sign-outs; treating the session as signed out");
             false
         }
     }
@@ -185,11 +236,7 @@ pub async fn end(
     let Some(secret) = policy.get(headers, CookieKind::Session) else {
         return Ok((None, None));
     };
-    let ended = state
-        .cache
-        .take(&cache_key(&secret))
-        .await?
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let ended = discard(state, &cache_key(&secret)).await?;
     Ok((ended, policy.set(CookieKind::Session, "", 0)))
 }
 

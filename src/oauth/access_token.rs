@@ -1,5 +1,8 @@
 //! JWT access tokens (RFC 9068): minting them, and deciding whether a presented
-//! one is active — signed by a published key, ours, unexpired, not revoked.
+//! one is active — signed by a published key, ours, unexpired, no longer-lived
+//! than we issue, not revoked, its grant live and its client registered. Every
+//! place that accepts access tokens (userinfo, introspection, the admin API)
+//! asks [`active_claims`].
 
 use serde::{Deserialize, Serialize};
 
@@ -74,8 +77,10 @@ pub async fn mint(
     })
 }
 
-/// The claims of `token` if it is active now; `None` for anything else
-/// (bad signature, unknown key, other issuer, expired, revoked).
+/// The claims of `token` if it is active now; `None` for anything else (bad
+/// signature, unknown key, other issuer, expired, a lifetime longer than
+/// `access_token_ttl_secs`, revoked, a `gid` naming no live grant, a client
+/// that is gone). One database round trip.
 pub async fn active_claims(
     state: &AppState,
     token: &str,
@@ -87,13 +92,20 @@ pub async fn active_claims(
         tracing::debug!("access token expired");
         return Ok(None);
     }
-    let grant_marker = claims.gid.as_deref().map(grant_revocation_id);
-    if state
+    if claims.exp.saturating_sub(claims.iat) > state.config.access_token_ttl_secs {
+        tracing::info!("access token living longer than access_token_ttl_secs refused");
+        return Ok(None);
+    }
+    let standing = state
         .store
-        .is_access_token_revoked(&claims.jti, grant_marker.as_deref())
-        .await?
-    {
-        tracing::debug!("access token revoked");
+        .access_token_standing(&claims.jti, claims.gid.as_deref(), &claims.client_id)
+        .await?;
+    if standing.revoked || !standing.client_exists {
+        tracing::debug!("access token revoked or its client is gone");
+        return Ok(None);
+    }
+    if claims.gid.is_some() && !standing.grant_live {
+        tracing::debug!("access token of a revoked or unknown grant");
         return Ok(None);
     }
     Ok(Some(claims))
@@ -114,10 +126,4 @@ pub fn verified_claims(state: &AppState, token: &str) -> Option<AccessTokenClaim
             None
         }
     }
-}
-
-/// The id under which a revoked grant is recorded in the revocation list, so
-/// every access token carrying that `gid` is refused with the same lookup.
-pub fn grant_revocation_id(grant_id: &str) -> String {
-    format!("grant:{grant_id}")
 }

@@ -1,15 +1,15 @@
-//! The tokens of a user grant: issuing a set (access token, ID token, rotating
-//! refresh token) and revoking whole grants (DESIGN.md rules 3, 6, 7).
+//! The tokens of a user grant: signing a set (access token, ID token, rotating
+//! refresh token) that the caller records in its unit of work, and revoking
+//! whole grants (DESIGN.md rules 3, 6, 7).
 
-use super::access_token::{self, grant_revocation_id};
+use super::access_token;
 use super::error::OAuthError;
 use super::scope::Scope;
 use crate::app::AppState;
 use crate::clients::{Client, GrantType};
-use crate::config::Config;
 use crate::crypto::secret::{hash_secret, new_secret};
 use crate::oidc::id_token::{self, ACR, IdTokenClaims};
-use crate::store::{AuditEvent, GrantFilter, GrantRow, Store, StoreError};
+use crate::store::{AuditEvent, GrantFilter, GrantRow, Store, StoreError, Tx};
 
 /// What one token request hands out.
 #[derive(Debug)]
@@ -26,15 +26,50 @@ pub struct TokenSet {
     pub scope: Scope,
 }
 
-/// Issues a token set for `grant` with `scope` (the grant's or narrower).
+/// A token set that is signed but not yet valid: its refresh token exists only
+/// once [`PendingSet::record`] has written it in the caller's unit of work and
+/// that has committed. Signing comes first so that a commit is never followed
+/// by a failure that loses the tokens it made valid.
+#[derive(Debug)]
+pub struct PendingSet {
+    set: TokenSet,
+    refresh: Option<PendingRefresh>,
+}
+
+#[derive(Debug)]
+struct PendingRefresh {
+    hash: Vec<u8>,
+    grant_id: String,
+    expires_at: i64,
+}
+
+impl PendingSet {
+    /// Writes the set's refresh token (if any) into `tx`.
+    pub async fn record(&self, tx: &mut Tx, now: i64) -> Result<(), StoreError> {
+        match &self.refresh {
+            Some(r) => {
+                tx.insert_refresh_token(&r.hash, &r.grant_id, r.expires_at, now)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The tokens to hand out, once the unit of work that recorded them committed.
+    pub fn into_set(self) -> TokenSet {
+        self.set
+    }
+}
+
+/// Signs a token set for `grant` with `scope` (the grant's or narrower).
 /// `nonce` is echoed in the ID token of an authorization-code exchange only.
-pub async fn issue(
+pub async fn mint(
     state: &AppState,
     grant: &GrantRow,
     client: &Client,
     scope: &Scope,
     nonce: Option<String>,
-) -> Result<TokenSet, OAuthError> {
+) -> Result<PendingSet, OAuthError> {
     let now = state.clock.now();
     let config = &state.config;
     let access = access_token::mint(state, &client.id, &grant.user_id, scope, Some(&grant.id))
@@ -63,85 +98,93 @@ pub async fn issue(
     } else {
         None
     };
-    let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
+    let (refresh_token, refresh) = if client.allows_grant(GrantType::RefreshToken) {
         let token = new_secret().map_err(signing_failed)?;
         let absolute_end = grant.created_at + config.refresh_token_absolute_ttl_secs;
-        let expires_at = (now + config.refresh_token_idle_ttl_secs).min(absolute_end);
-        state
-            .store
-            .insert_refresh_token(&hash_secret(&token), &grant.id, expires_at, now)
-            .await
-            .map_err(store_failed)?;
-        Some(token)
+        let pending = PendingRefresh {
+            hash: hash_secret(&token),
+            grant_id: grant.id.clone(),
+            expires_at: (now + config.refresh_token_idle_ttl_secs).min(absolute_end),
+        };
+        (Some(token), Some(pending))
     } else {
-        None
+        (None, None)
     };
-    Ok(TokenSet {
-        access_token: access.token,
-        expires_in: access.expires_in,
-        id_token,
-        refresh_token,
-        scope: scope.clone(),
+    Ok(PendingSet {
+        set: TokenSet {
+            access_token: access.token,
+            expires_in: access.expires_in,
+            id_token,
+            refresh_token,
+            scope: scope.clone(),
+        },
+        refresh,
     })
 }
 
 /// Revokes the grants `filter` selects — their refresh tokens stop working and
 /// their access tokens introspect as inactive at once — and records `audit`.
+/// The one way to revoke grants: the revocation and its audit event are one
+/// unit of work.
 pub async fn revoke_grants(
     state: &AppState,
     filter: GrantFilter<'_>,
     audit: Option<AuditEvent<'_>>,
 ) -> Result<usize, StoreError> {
-    revoke_grants_in(
-        &state.store,
-        &state.config,
-        state.clock.now(),
-        filter,
-        audit,
-    )
-    .await
+    revoke_grants_in(&state.store, state.clock.now(), filter, audit).await
 }
 
 /// [`revoke_grants`] for callers without a running server (the CLI).
 pub async fn revoke_grants_in(
     store: &Store,
-    config: &Config,
     now: i64,
     filter: GrantFilter<'_>,
     audit: Option<AuditEvent<'_>>,
 ) -> Result<usize, StoreError> {
-    let revoked = store.revoke_grants(filter, now).await?;
-    let access_tokens_end = now + config.access_token_ttl_secs;
-    for grant_id in &revoked {
-        store
-            .revoke_access_token(&grant_revocation_id(grant_id), access_tokens_end)
-            .await?;
-    }
+    let mut tx = store.begin().await?;
+    let revoked = revoke_in(&mut tx, now, filter, audit.as_ref()).await?;
+    tx.commit().await?;
     if let Some(event) = audit {
-        store.record_audit(&event, now).await?;
-        tracing::warn!(kind = event.kind, grants = revoked.len(), "grants revoked");
+        tracing::warn!(kind = event.kind, grants = revoked, "grants revoked");
+    }
+    Ok(revoked)
+}
+
+async fn revoke_in(
+    tx: &mut Tx,
+    now: i64,
+    filter: GrantFilter<'_>,
+    audit: Option<&AuditEvent<'_>>,
+) -> Result<usize, StoreError> {
+    let revoked = tx.revoke_grants(filter, now).await?;
+    if let Some(event) = audit {
+        tx.record_audit(event, now).await?;
     }
     Ok(revoked.len())
 }
 
 /// Ends everything a person is signed in with (DESIGN.md rule 7): every browser
 /// session, every grant (refresh tokens and access tokens with them, offline
-/// ones included). `reason` is recorded as an audit event.
+/// ones included), with `reason` recorded as an audit event — all in one unit
+/// of work, so a failure leaves every session and token as it was.
 pub async fn end_user_access(
     store: &Store,
-    config: &Config,
     now: i64,
     user_id: &str,
     reason: &str,
 ) -> Result<usize, StoreError> {
-    store.sign_out_everywhere(user_id, now).await?;
     let event = AuditEvent {
         kind: "user_signed_out_everywhere",
         user_id: Some(user_id),
         client_id: None,
         detail: reason,
     };
-    revoke_grants_in(store, config, now, GrantFilter::User(user_id), Some(event)).await
+    let mut tx = store.begin().await?;
+    tx.sign_out_everywhere(user_id, now).await?;
+    let revoked = revoke_in(&mut tx, now, GrantFilter::User(user_id), Some(&event)).await?;
+    tx.commit().await?;
+    tracing::warn!(kind = event.kind, grants = revoked, "grants revoked");
+    Ok(revoked)
 }
 
 fn signing_failed(e: crate::crypto::CryptoError) -> OAuthError {

@@ -1,6 +1,9 @@
 //! SQL for `audit_events`: a durable record of security-relevant events.
 
-use super::{Store, StoreError};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+
+use super::{Store, StoreError, Tx};
 
 /// A security-relevant event to record.
 #[derive(Debug)]
@@ -30,18 +33,37 @@ pub struct AuditRow {
     pub detail: String,
 }
 
+/// The insert of one event, for the store or a unit of work to run.
+fn insert<'q>(event: &AuditEvent<'q>, now: i64) -> Query<'q, sqlx::Any, AnyArguments> {
+    sqlx::query(
+        "insert into audit_events (at, kind, user_id, client_id, detail) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(now)
+    .bind(event.kind)
+    .bind(event.user_id)
+    .bind(event.client_id)
+    .bind(event.detail)
+}
+
+impl Tx {
+    /// Appends an event as part of this unit of work: it is recorded exactly
+    /// when the change it describes is.
+    #[tracing::instrument(skip_all)]
+    pub async fn record_audit(
+        &mut self,
+        event: &AuditEvent<'_>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        insert(event, now).execute(self.conn()).await?;
+        Ok(())
+    }
+}
+
 impl Store {
-    /// Appends an event.
+    /// Appends an event on its own (nothing else is written with it).
     #[tracing::instrument(skip_all)]
     pub async fn record_audit(&self, event: &AuditEvent<'_>, now: i64) -> Result<(), StoreError> {
-        sqlx::query("insert into audit_events (at, kind, user_id, client_id, detail) values ($1, $2, $3, $4, $5)")
-            .bind(now)
-            .bind(event.kind)
-            .bind(event.user_id)
-            .bind(event.client_id)
-            .bind(event.detail)
-            .execute(&self.pool)
-            .await?;
+        insert(event, now).execute(&self.writer).await?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! SQL for the `clients` table. Rows are plain columns; `crate::clients` turns
 //! them into the domain type.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
 
 /// One `clients` row. List columns hold JSON arrays; `first_party` is 0 or 1.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -57,7 +57,7 @@ impl Store {
         .bind(row.first_party)
         .bind(row.created_at)
         .bind(row.updated_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -104,20 +104,32 @@ impl Store {
         .bind(&row.token_endpoint_auth_method)
         .bind(row.first_party)
         .bind(row.updated_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         match result.rows_affected() {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
         }
     }
+}
 
-    /// Removes a client.
+impl Tx {
+    /// Removes a client with everything issued to it: its grants (so their access
+    /// tokens stop passing), their refresh tokens and redeemed-code records, and
+    /// the consents people gave it.
     #[tracing::instrument(skip_all)]
-    pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
+    pub async fn delete_client(&mut self, id: &str) -> Result<(), StoreError> {
+        for statement in [
+            "delete from refresh_tokens where grant_id in (select id from grants where client_id = $1)",
+            "delete from redeemed_codes where grant_id in (select id from grants where client_id = $1)",
+            "delete from grants where client_id = $1",
+            "delete from consents where client_id = $1",
+        ] {
+            sqlx::query(statement).bind(id).execute(self.conn()).await?;
+        }
         let result = sqlx::query("delete from clients where id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.conn())
             .await?;
         match result.rows_affected() {
             0 => Err(StoreError::NotFound),

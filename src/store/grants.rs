@@ -1,6 +1,8 @@
 //! SQL for `grants` and `refresh_tokens`: token families and their rotation.
+//! Writes are [`Tx`] methods, so a multi-row change (a new grant with its first
+//! refresh token, a rotation) lands whole or not at all.
 
-use super::{Store, StoreError};
+use super::{AccountStanding, Store, StoreError, Tx};
 
 /// One `grants` row.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -13,7 +15,7 @@ pub struct GrantRow {
     pub user_id: String,
     /// Granted scope, space-separated.
     pub scope: String,
-    /// The browser session it came from (hash of the session id).
+    /// The public id (`sid`) of the browser session it came from.
     pub session_id: Option<String>,
     /// 1 when `offline_access` was granted: the grant outlives the session.
     pub offline: i64,
@@ -23,33 +25,103 @@ pub struct GrantRow {
     pub amr: String,
     /// When the grant was made.
     pub created_at: i64,
-    /// When it was revoked, if it was.
+    /// When it was revoked, if it was. The one record of a grant's revocation:
+    /// access tokens carrying its id are refused from then on.
     pub revoked_at: Option<i64>,
 }
 
-/// The outcome of presenting a refresh token.
-#[derive(Debug, PartialEq, Eq)]
-pub enum RefreshUse {
-    /// First use: the token is now consumed. Carries its grant id and expiry.
-    Consumed {
-        /// The token's grant.
-        grant_id: String,
-        /// When the token expired (or expires).
-        expires_at: i64,
-    },
-    /// The token was already used: its grant id, for revoking the family.
-    Reused {
-        /// The token's grant.
-        grant_id: String,
-    },
-    /// No such token.
-    Unknown,
+/// A presented refresh token with everything deciding whether it may be used,
+/// read in one query: the token, its grant, and its person's account standing
+/// (so a grant made in a race with "sign out everywhere" is refused too).
+#[derive(Clone, Debug)]
+pub struct RefreshTokenRow {
+    /// The grant the token belongs to.
+    pub grant: GrantRow,
+    /// When the token expires.
+    pub expires_at: i64,
+    /// When it was consumed, if it was (a second use is a reuse).
+    pub used_at: Option<i64>,
+    /// The person's account standing; `None` when the account is gone.
+    pub account: Option<AccountStanding>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshJoin {
+    id: String,
+    client_id: String,
+    user_id: String,
+    scope: String,
+    session_id: Option<String>,
+    offline: i64,
+    auth_time: i64,
+    amr: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+    expires_at: i64,
+    used_at: Option<i64>,
+    disabled: Option<i64>,
+    signed_out_at: Option<i64>,
 }
 
 impl Store {
+    /// One grant by id.
+    #[tracing::instrument(skip_all)]
+    pub async fn get_grant(&self, id: &str) -> Result<GrantRow, StoreError> {
+        sqlx::query_as(
+            "select id, client_id, user_id, scope, session_id, offline, auth_time, amr, \
+             created_at, revoked_at from grants where id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// The refresh token with this hash, its grant and its account standing, used
+    /// or not; `None` when there is no such token (or its grant is gone).
+    #[tracing::instrument(skip_all)]
+    pub async fn find_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<RefreshTokenRow>, StoreError> {
+        let row: Option<RefreshJoin> = sqlx::query_as(
+            "select g.id, g.client_id, g.user_id, g.scope, g.session_id, g.offline, \
+             g.auth_time, g.amr, g.created_at, g.revoked_at, r.expires_at, r.used_at, \
+             u.disabled, s.at as signed_out_at \
+             from refresh_tokens r join grants g on g.id = r.grant_id \
+             left join users u on u.id = g.user_id \
+             left join user_signouts s on s.user_id = g.user_id where r.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| RefreshTokenRow {
+            grant: GrantRow {
+                id: r.id,
+                client_id: r.client_id,
+                user_id: r.user_id,
+                scope: r.scope,
+                session_id: r.session_id,
+                offline: r.offline,
+                auth_time: r.auth_time,
+                amr: r.amr,
+                created_at: r.created_at,
+                revoked_at: r.revoked_at,
+            },
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+            account: r.disabled.map(|disabled| AccountStanding {
+                disabled: disabled != 0,
+                signed_out_at: r.signed_out_at,
+            }),
+        }))
+    }
+}
+
+impl Tx {
     /// Records a new grant.
     #[tracing::instrument(skip_all)]
-    pub async fn insert_grant(&self, row: &GrantRow) -> Result<(), StoreError> {
+    pub async fn insert_grant(&mut self, row: &GrantRow) -> Result<(), StoreError> {
         sqlx::query(
             "insert into grants (id, client_id, user_id, scope, session_id, offline, auth_time, \
              amr, created_at, revoked_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -64,29 +136,16 @@ impl Store {
         .bind(&row.amr)
         .bind(row.created_at)
         .bind(row.revoked_at)
-        .execute(&self.pool)
+        .execute(self.conn())
         .await?;
         Ok(())
-    }
-
-    /// One grant by id.
-    #[tracing::instrument(skip_all)]
-    pub async fn get_grant(&self, id: &str) -> Result<GrantRow, StoreError> {
-        sqlx::query_as(
-            "select id, client_id, user_id, scope, session_id, offline, auth_time, amr, \
-             created_at, revoked_at from grants where id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)
     }
 
     /// Marks grants revoked and returns the ids that were still live. `filter`
     /// picks them: one grant, a session's non-offline grants, or a user's grants.
     #[tracing::instrument(skip_all)]
     pub async fn revoke_grants(
-        &self,
+        &mut self,
         filter: GrantFilter<'_>,
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
@@ -108,14 +167,14 @@ impl Store {
             .bind(now)
             .bind(user),
         };
-        let rows: Vec<(String,)> = query.fetch_all(&self.pool).await?;
+        let rows: Vec<(String,)> = query.fetch_all(self.conn()).await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     /// Stores a new refresh token (by hash).
     #[tracing::instrument(skip_all)]
     pub async fn insert_refresh_token(
-        &self,
+        &mut self,
         token_hash: &[u8],
         grant_id: &str,
         expires_at: i64,
@@ -129,60 +188,34 @@ impl Store {
         .bind(grant_id)
         .bind(expires_at)
         .bind(now)
-        .execute(&self.pool)
-        .await?;
+        .execute(self.conn())
+        .await
+        .map_err(StoreError::from_write)?;
         Ok(())
     }
 
-    /// The grant a refresh token belongs to, used or not.
+    /// Consumes an unused refresh token; `false` when it was already used (or is
+    /// gone). Of two concurrent uses exactly one gets `true`: the second waits for
+    /// the first's row lock (PostgreSQL) or the writer (SQLite) and then finds
+    /// the token used.
     #[tracing::instrument(skip_all)]
-    pub async fn find_refresh_token(
-        &self,
-        token_hash: &[u8],
-    ) -> Result<Option<String>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("select grant_id from refresh_tokens where token_hash = $1")
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(grant_id,)| grant_id))
-    }
-
-    /// Consumes a refresh token atomically: of two concurrent uses exactly one
-    /// gets [`RefreshUse::Consumed`]; every later use sees [`RefreshUse::Reused`].
-    #[tracing::instrument(skip_all)]
-    pub async fn use_refresh_token(
-        &self,
+    pub async fn consume_refresh_token(
+        &mut self,
         token_hash: &[u8],
         now: i64,
-    ) -> Result<RefreshUse, StoreError> {
-        let consumed: Option<(String, i64)> = sqlx::query_as(
-            "update refresh_tokens set used_at = $1 where token_hash = $2 and used_at is null \
-             returning grant_id, expires_at",
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "update refresh_tokens set used_at = $1 where token_hash = $2 and used_at is null",
         )
         .bind(now)
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .execute(self.conn())
         .await?;
-        if let Some((grant_id, expires_at)) = consumed {
-            return Ok(RefreshUse::Consumed {
-                grant_id,
-                expires_at,
-            });
-        }
-        let existing: Option<(String,)> =
-            sqlx::query_as("select grant_id from refresh_tokens where token_hash = $1")
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(match existing {
-            Some((grant_id,)) => RefreshUse::Reused { grant_id },
-            None => RefreshUse::Unknown,
-        })
+        Ok(result.rows_affected() == 1)
     }
 }
 
-/// Which grants [`Store::revoke_grants`] revokes.
+/// Which grants [`Tx::revoke_grants`] revokes.
 #[derive(Clone, Copy, Debug)]
 pub enum GrantFilter<'a> {
     /// One grant.

@@ -41,7 +41,7 @@ impl Store {
         .bind(row.encrypted)
         .bind(row.created_at)
         .bind(row.activate_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -69,7 +69,7 @@ impl Store {
             .bind(kid)
             .bind(private_key)
             .bind(encrypted)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

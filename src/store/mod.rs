@@ -11,6 +11,8 @@ mod clients;
 mod consents;
 mod grants;
 mod keys;
+mod purge;
+mod redemptions;
 mod revocations;
 mod signouts;
 mod users;
@@ -20,12 +22,15 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Executor};
 
 pub use audit::{AuditEvent, AuditRow};
 pub use clients::ClientRow;
-pub use grants::{GrantFilter, GrantRow, RefreshUse};
+pub use grants::{GrantFilter, GrantRow, RefreshTokenRow};
 pub use keys::KeyRow;
+pub use purge::{PurgeCutoffs, PurgeRound};
+pub use revocations::AccessTokenStanding;
+pub use signouts::AccountStanding;
 pub use users::UserRow;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -87,11 +92,58 @@ impl StoreError {
     }
 }
 
+/// Settings of every SQLite connection: WAL (readers never wait for the
+/// writer), and a busy timeout of 15 s — how long a writer waits for a lock held
+/// by another process (the CLI, a backup) before the write fails.
+const SQLITE_PRAGMAS: &str = "pragma journal_mode = wal; pragma synchronous = normal; \
+     pragma busy_timeout = 15000; pragma foreign_keys = on;";
+
+/// How long a write waits for a writer connection.
+const WRITER_WAIT: Duration = Duration::from_secs(30);
+
+/// Writer connections to PostgreSQL. Separate from the readers', so writes
+/// stuck behind a lock never take the connections reads need.
+const POSTGRES_WRITERS: u32 = 8;
+
 /// Handle to the database; cheap to clone (it is a connection pool).
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Reads.
     pool: AnyPool,
+    /// Writes: on SQLite a pool of exactly one connection, the single writer
+    /// path; on PostgreSQL a few connections of their own (row locks order the
+    /// writers there). Either way, writes waiting for a lock never starve reads.
+    writer: AnyPool,
     backend: Backend,
+}
+
+/// A unit of work: every write made through it takes effect together at
+/// [`Tx::commit`], or — when it is dropped uncommitted, or any statement fails —
+/// none does. Holds the writer connection, so on SQLite no other write
+/// interleaves with it; keep it short and never await another store write
+/// while holding one.
+#[derive(Debug)]
+pub struct Tx {
+    inner: sqlx::Transaction<'static, sqlx::Any>,
+}
+
+impl Tx {
+    /// Makes every write of this unit of work durable at once.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+}
+
+/// Options for an SQLite pool of `size` connections with [`SQLITE_PRAGMAS`].
+fn sqlite_pool(options: AnyPoolOptions, size: u32) -> AnyPoolOptions {
+    options.max_connections(size).after_connect(|conn, _| {
+        Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) })
+    })
 }
 
 impl Store {
@@ -101,36 +153,48 @@ impl Store {
         let backend = Backend::from_url(url).ok_or(StoreError::UnsupportedUrl)?;
         let options = AnyConnectOptions::from_str(url)?;
         let pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
-        let pool = match backend {
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
-                pool_options
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute(
-                                "pragma journal_mode = wal; pragma synchronous = normal; \
-                                 pragma busy_timeout = 5000; pragma foreign_keys = on;",
-                            )
-                            .await
-                            .map(|_| ())
-                        })
-                    })
-                    .connect_with(options)
-                    .await?
+                let writer = sqlite_pool(AnyPoolOptions::new(), 1)
+                    .acquire_timeout(WRITER_WAIT)
+                    .connect_with(options.clone())
+                    .await?;
+                // Migrations create the file's WAL and schema before readers open it.
+                SQLITE_MIGRATIONS.run(&writer).await?;
+                let pool = sqlite_pool(pool_options, 8).connect_with(options).await?;
+                (pool, writer)
             }
             Backend::Postgres => {
-                pool_options
+                let writer = AnyPoolOptions::new()
+                    .max_connections(POSTGRES_WRITERS)
+                    .acquire_timeout(WRITER_WAIT)
+                    .connect_with(options.clone())
+                    .await?;
+                POSTGRES_MIGRATIONS.run(&writer).await?;
+                let pool = pool_options
                     .max_connections(16)
                     .connect_with(options)
-                    .await?
+                    .await?;
+                (pool, writer)
             }
         };
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
+    }
+
+    /// Starts a unit of work on the writer path. On SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`), so a transaction that reads before it
+    /// writes waits for the lock (busy timeout) instead of failing with
+    /// `SQLITE_BUSY` when it upgrades.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let inner = match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         };
-        migrator.run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Tx { inner })
     }
 
     /// Which engine this store uses.
@@ -147,5 +211,6 @@ impl Store {
     /// Closes every connection; pending queries finish first.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }

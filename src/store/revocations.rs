@@ -1,7 +1,19 @@
-//! SQL for `revoked_tokens`: ids of JWT access tokens revoked before expiry.
-//! Durable, so a restart never brings a revoked token back to life.
+//! SQL for `revoked_tokens` — ids of JWT access tokens revoked before expiry,
+//! durable so a restart never brings a revoked token back to life — and the one
+//! query that decides whether a presented access token still stands.
 
 use super::{Store, StoreError};
+
+/// What the database says about a presented access token, read in one query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessTokenStanding {
+    /// Its `jti` was revoked.
+    pub revoked: bool,
+    /// The grant it names exists and is not revoked (false when it names none).
+    pub grant_live: bool,
+    /// The client it was issued to is still registered.
+    pub client_exists: bool,
+}
 
 impl Store {
     /// Records that the access token `jti` is revoked; the row may go once `expires_at` passes.
@@ -13,35 +25,35 @@ impl Store {
         )
         .bind(jti)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
-    /// Whether the access token `jti`, or the grant it belongs to (recorded under
-    /// `grant_marker`), was revoked.
+    /// Whether `jti` was revoked, whether the grant `grant_id` is live, and
+    /// whether `client_id` is still registered — one round trip, so checking a
+    /// token costs the same as before grants were checked.
     #[tracing::instrument(skip_all)]
-    pub async fn is_access_token_revoked(
+    pub async fn access_token_standing(
         &self,
         jti: &str,
-        grant_marker: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("select jti from revoked_tokens where jti = $1 or jti = $2 limit 1")
-                .bind(jti)
-                .bind(grant_marker.unwrap_or(jti))
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.is_some())
-    }
-
-    /// Forgets revocations of tokens that have expired by `now`; returns how many.
-    #[tracing::instrument(skip_all)]
-    pub async fn purge_expired_revocations(&self, now: i64) -> Result<u64, StoreError> {
-        let result = sqlx::query("delete from revoked_tokens where expires_at < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected())
+        grant_id: Option<&str>,
+        client_id: &str,
+    ) -> Result<AccessTokenStanding, StoreError> {
+        let (revoked, live, client): (i64, i64, i64) = sqlx::query_as(
+            "select (select count(*) from revoked_tokens where jti = $1), \
+             (select count(*) from grants where id = $2 and revoked_at is null), \
+             (select count(*) from clients where id = $3)",
+        )
+        .bind(jti)
+        .bind(grant_id.unwrap_or_default())
+        .bind(client_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(AccessTokenStanding {
+            revoked: revoked > 0,
+            grant_live: grant_id.is_some() && live > 0,
+            client_exists: client > 0,
+        })
     }
 }

@@ -55,7 +55,7 @@ impl Store {
         .bind(row.disabled)
         .bind(row.created_at)
         .bind(row.updated_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -111,7 +111,7 @@ impl Store {
         .bind(&row.password_hash)
         .bind(row.disabled)
         .bind(row.updated_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::from_write)?;
         match result.rows_affected() {
@@ -146,7 +146,7 @@ impl Store {
     pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
         let result = sqlx::query("delete from users where id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         match result.rows_affected() {
             0 => Err(StoreError::NotFound),

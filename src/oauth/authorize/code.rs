@@ -1,7 +1,9 @@
 //! Authorization codes (DESIGN.md rule 3): 256-bit, single use, at most 60 s,
 //! bound to client, redirect URI, PKCE challenge, nonce and session. Kept in the
-//! cache by hash; a redeemed code leaves a marker naming its grant, so a replay
-//! can revoke what the first redemption issued.
+//! cache by hash. Reading a code consumes nothing: the token endpoint checks
+//! everything first, and a redemption is the durable `redeemed_codes` record
+//! written with its grant (see `grants::authorization_code`); the code leaves
+//! the cache only after that commits. Attempts on one code are limited.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,8 +17,11 @@ use crate::crypto::secret::{hash_secret, new_secret};
 use crate::login::FlowError;
 use crate::login::session::Session;
 
-/// How long the marker of a redeemed code is kept to catch replays.
-const REDEEMED_MARKER_SECS: u64 = 600;
+/// How long the record of a redeemed code is kept to catch replays, seconds.
+pub const REDEEMED_RECORD_SECS: i64 = 600;
+
+/// Token requests one code may take part in; the one after destroys it.
+const MAX_ATTEMPTS: u64 = 5;
 
 /// Everything a code stands for.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -43,24 +48,18 @@ pub struct CodeRecord {
     pub expires_at: UnixTime,
 }
 
-/// What presenting a code found.
-#[derive(Debug)]
-pub enum Redemption {
-    /// A live code, now consumed.
-    Fresh(Box<CodeRecord>),
-    /// A code that was already redeemed, with the grant it produced.
-    Replayed(String),
-    /// No such code (or expired long ago).
-    Unknown,
+/// The hash of a code: its cache key and its `redeemed_codes` key.
+pub fn hash(code: &str) -> Vec<u8> {
+    hash_secret(code)
 }
 
 fn code_key(code: &str) -> String {
     format!("code:{}", URL_SAFE_NO_PAD.encode(hash_secret(code)))
 }
 
-fn redeemed_key(code: &str) -> String {
+fn attempts_key(code: &str) -> String {
     format!(
-        "code-redeemed:{}",
+        "code-attempts:{}",
         URL_SAFE_NO_PAD.encode(hash_secret(code))
     )
 }
@@ -93,28 +92,31 @@ pub async fn issue(
     Ok(code)
 }
 
-/// Consumes `code` atomically: of two concurrent redemptions one gets it.
-pub async fn redeem(state: &AppState, code: &str) -> Result<Redemption, CacheError> {
-    if let Some(bytes) = state.cache.take(&code_key(code)).await? {
-        return Ok(match serde_json::from_slice::<CodeRecord>(&bytes) {
-            Ok(record) => Redemption::Fresh(Box::new(record)),
-            Err(_) => Redemption::Unknown,
-        });
-    }
-    Ok(match state.cache.get(&redeemed_key(code)).await? {
-        Some(grant) => Redemption::Replayed(String::from_utf8_lossy(&grant).into_owned()),
-        None => Redemption::Unknown,
-    })
+/// What `code` stands for while it is live (unexpired in the cache), without
+/// consuming it.
+pub async fn find(state: &AppState, code: &str) -> Result<Option<CodeRecord>, CacheError> {
+    Ok(state
+        .cache
+        .get(&code_key(code))
+        .await?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
-/// Remembers that `code` produced `grant_id`, for replay detection.
-pub async fn mark_redeemed(state: &AppState, code: &str, grant_id: &str) -> Result<(), CacheError> {
-    state
-        .cache
-        .put(
-            &redeemed_key(code),
-            grant_id.as_bytes(),
-            REDEEMED_MARKER_SECS,
-        )
-        .await
+/// Counts a token request against `code` before anything about it is checked
+/// (atomically, so parallel guesses cannot outrun the count); `false` once the
+/// limit is passed, and the code is then destroyed.
+pub async fn reserve_attempt(state: &AppState, code: &str) -> Result<bool, CacheError> {
+    let ttl = u64::try_from(state.config.authorization_code_ttl_secs).unwrap_or(60);
+    let attempts = state.cache.incr(&attempts_key(code), ttl).await?;
+    if attempts > MAX_ATTEMPTS {
+        forget(state, code).await?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Removes `code` from the cache: after its redemption committed, or when it
+/// can never succeed.
+pub async fn forget(state: &AppState, code: &str) -> Result<(), CacheError> {
+    state.cache.delete(&code_key(code)).await
 }

@@ -1,22 +1,38 @@
 //! The authorization code grant (RFC 6749 §4.1.3) with PKCE (RFC 7636): the
-//! code must be fresh, issued to this client for this redirect URI, and match
-//! the verifier. A replayed code revokes what its first redemption issued
-//! (DESIGN.md rule 3).
+//! code must be fresh, issued to this client for this redirect URI, match the
+//! verifier, and come from a session that is still live.
+//!
+//! Every check happens before anything is consumed, so a request that fails one
+//! never burns the code for its rightful client, and every failure gets the same
+//! answer (no oracle telling which check failed). The redemption itself is one
+//! unit of work — the durable redeemed-code record, the grant, its first refresh
+//! token — whose primary key decides which of two racing redemptions wins; the
+//! loser, like any later replay, revokes what the winner got (DESIGN.md rule 3).
 
 use super::TokenResponse;
 use crate::app::AppState;
 use crate::clients::{Client, GrantType};
 use crate::crypto::secret::random_id;
-use crate::oauth::authorize::code::{self, Redemption};
+use crate::login::session;
+use crate::oauth::authorize::code::{self, CodeRecord, REDEEMED_RECORD_SECS};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::FormParams;
 use crate::oauth::pkce;
 use crate::oauth::scope::Scope;
 use crate::oauth::tokens::{self, store_failed};
-use crate::store::{AuditEvent, GrantFilter, GrantRow};
+use crate::store::{AuditEvent, GrantFilter, GrantRow, StoreError};
 
-fn invalid_grant(description: &'static str) -> OAuthError {
-    OAuthError::new(ErrorCode::InvalidGrant, description)
+/// The one answer to every code that cannot be redeemed, whatever the reason.
+fn invalid_code() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::InvalidGrant,
+        "the authorization code is invalid, expired, already used, or was issued for another request",
+    )
+}
+
+fn cache_failed(e: crate::cache::CacheError) -> OAuthError {
+    tracing::error!(error = %e, "code cache failure");
+    OAuthError::server_error()
 }
 
 /// Exchanges a code for tokens.
@@ -32,69 +48,37 @@ pub async fn grant(
         ));
     }
     let code = params.required("code")?;
-    let redemption = code::redeem(state, code).await.map_err(|e| {
-        tracing::error!(error = %e, "code lookup failed");
-        OAuthError::server_error()
-    })?;
-    let record = match redemption {
-        Redemption::Fresh(record) => record,
-        Redemption::Replayed(grant_id) => {
-            let event = AuditEvent {
-                kind: "authorization_code_replay",
-                user_id: None,
-                client_id: Some(&client.id),
-                detail: "a redeemed authorization code was presented again; its grant was revoked",
-            };
-            tokens::revoke_grants(state, GrantFilter::Id(&grant_id), Some(event))
-                .await
-                .map_err(store_failed)?;
-            return Err(invalid_grant("the authorization code was already used"));
-        }
-        Redemption::Unknown => {
-            return Err(invalid_grant(
-                "the authorization code is invalid or expired",
-            ));
-        }
+    let code_hash = code::hash(code);
+    let Some(record) = code::find(state, code).await.map_err(cache_failed)? else {
+        return match state
+            .store
+            .redeemed_code_grant(&code_hash)
+            .await
+            .map_err(store_failed)?
+        {
+            Some(grant_id) => Err(replayed(state, client, &grant_id).await),
+            None => Err(invalid_code()),
+        };
     };
-    let now = state.clock.now();
-    if record.client_id != client.id {
-        return Err(invalid_grant(
-            "the authorization code was issued to another client",
-        ));
-    }
-    if params.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
-        return Err(invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    if record.expires_at <= now {
-        return Err(invalid_grant("the authorization code has expired"));
-    }
-    match (&record.code_challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => {}
-        (Some(_), _) => {
-            return Err(invalid_grant(
-                "code_verifier does not match the code_challenge",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(invalid_grant(
-                "code_verifier sent but no code_challenge was",
-            ));
-        }
-        (None, None) => {}
-    }
-    if !crate::users::is_active(&state.store, &record.user_id)
+    if !code::reserve_attempt(state, code)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "user lookup failed");
-            OAuthError::server_error()
-        })?
+        .map_err(cache_failed)?
     {
-        return Err(invalid_grant("the account is no longer active"));
+        tracing::warn!(client_id = %client.id, "too many attempts on one authorization code; it was destroyed");
+        return Err(invalid_code());
+    }
+    if let Some(reason) = mismatch(state, client, params, &record) {
+        tracing::info!(client_id = %client.id, reason, "authorization code refused");
+        return Err(invalid_code());
+    }
+    if !session_still_allows(state, &record).await? {
+        tracing::info!(client_id = %client.id, "authorization code of an ended session refused");
+        code::forget(state, code).await.map_err(cache_failed)?;
+        return Err(invalid_code());
     }
 
-    let scope = Scope::parse(&record.scope).map_err(|_| invalid_grant("corrupt code"))?;
+    let now = state.clock.now();
+    let scope = Scope::parse(&record.scope).map_err(|_| invalid_code())?;
     let grant = GrantRow {
         id: random_id(22).map_err(|_| OAuthError::server_error())?,
         client_id: client.id.clone(),
@@ -107,15 +91,91 @@ pub async fn grant(
         created_at: now,
         revoked_at: None,
     };
-    state
+    let pending = tokens::mint(state, &grant, client, &scope, record.nonce.clone()).await?;
+
+    let mut tx = state.store.begin().await.map_err(store_failed)?;
+    match tx
+        .insert_redeemed_code(&code_hash, &grant.id, now + REDEEMED_RECORD_SECS)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Duplicate) => {
+            drop(tx);
+            let winner = state
+                .store
+                .redeemed_code_grant(&code_hash)
+                .await
+                .map_err(store_failed)?;
+            return Err(match winner {
+                Some(grant_id) => replayed(state, client, &grant_id).await,
+                None => invalid_code(),
+            });
+        }
+        Err(e) => return Err(store_failed(e)),
+    }
+    tx.insert_grant(&grant).await.map_err(store_failed)?;
+    pending.record(&mut tx, now).await.map_err(store_failed)?;
+    tx.commit().await.map_err(store_failed)?;
+
+    if let Err(e) = code::forget(state, code).await {
+        tracing::warn!(error = %e, "could not drop a redeemed code from the cache; its record refuses it");
+    }
+    tracing::info!(client_id = %client.id, "authorization code redeemed");
+    Ok(pending.into_set().into())
+}
+
+/// Why the request does not match what the code was issued for, if it does not.
+fn mismatch(
+    state: &AppState,
+    client: &Client,
+    params: &FormParams,
+    record: &CodeRecord,
+) -> Option<&'static str> {
+    if record.client_id != client.id {
+        return Some("issued to another client");
+    }
+    if params.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
+        return Some("redirect_uri differs");
+    }
+    if record.expires_at <= state.clock.now() {
+        return Some("expired");
+    }
+    match (&record.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => None,
+        (Some(_), _) => Some("code_verifier does not match"),
+        (None, Some(_)) => Some("code_verifier without a code_challenge"),
+        (None, None) => None,
+    }
+}
+
+/// Whether the session the code was issued in is still live and its account
+/// still allows it (not disabled, not signed out everywhere since it began).
+async fn session_still_allows(state: &AppState, record: &CodeRecord) -> Result<bool, OAuthError> {
+    let Some(started) = session::live_session_start(state, &record.sid)
+        .await
+        .map_err(cache_failed)?
+    else {
+        return Ok(false);
+    };
+    let standing = state
         .store
-        .insert_grant(&grant)
+        .account_standing(&record.user_id)
         .await
         .map_err(store_failed)?;
-    if let Err(e) = code::mark_redeemed(state, code, &grant.id).await {
-        tracing::warn!(error = %e, "could not record the code redemption");
+    Ok(standing.is_some_and(|s| s.allows_session_from(started)))
+}
+
+/// A code presented again after (or while) it was redeemed: revokes the grant
+/// the redemption made, with an audit event, and answers `invalid_grant`.
+async fn replayed(state: &AppState, client: &Client, grant_id: &str) -> OAuthError {
+    let event = AuditEvent {
+        kind: "authorization_code_replay",
+        user_id: None,
+        client_id: Some(&client.id),
+        detail: "a redeemed authorization code was presented again; its grant was revoked",
+    };
+    match tokens::revoke_grants(state, GrantFilter::Id(grant_id), Some(event)).await {
+        Ok(_) => invalid_code(),
+        Err(e) => store_failed(e),
     }
-    let set = tokens::issue(state, &grant, client, &scope, record.nonce.clone()).await?;
-    tracing::info!(client_id = %client.id, "authorization code redeemed");
-    Ok(set.into())
 }

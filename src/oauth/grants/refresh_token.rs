@@ -1,16 +1,22 @@
 //! The refresh token grant (RFC 6749 §6) with rotation and reuse detection
 //! (DESIGN.md rule 6): every use returns a new refresh token and consumes the
 //! old one; a consumed token presented again revokes the whole grant.
+//!
+//! Everything is checked before the token is consumed; the tokens are signed
+//! before the rotation (consume the old token, record the new one) runs as one
+//! unit of work, so a failed write leaves the old token usable and the client's
+//! ordinary retry succeeds instead of looking like reuse.
 
 use super::TokenResponse;
 use crate::app::AppState;
 use crate::clients::{Client, GrantType};
 use crate::crypto::secret::hash_secret;
+use crate::login::session;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::FormParams;
 use crate::oauth::scope::Scope;
 use crate::oauth::tokens::{self, store_failed};
-use crate::store::{AuditEvent, GrantFilter, RefreshUse, StoreError};
+use crate::store::{AuditEvent, GrantFilter, GrantRow};
 
 fn invalid_grant() -> OAuthError {
     OAuthError::new(
@@ -36,26 +42,64 @@ pub async fn grant(
 
     // The token must belong to this client before it is consumed, so a leaked
     // token presented by another client neither works nor burns the family.
-    let grant_id = state
+    let found = state
         .store
         .find_refresh_token(&token_hash)
         .await
         .map_err(store_failed)?
         .ok_or_else(invalid_grant)?;
-    let grant = match state.store.get_grant(&grant_id).await {
-        Ok(grant) if grant.client_id == client.id => grant,
-        Ok(_) => {
-            tracing::warn!(client_id = %client.id, "refresh token of another client presented");
-            return Err(invalid_grant());
-        }
-        Err(StoreError::NotFound) => return Err(invalid_grant()),
-        Err(e) => return Err(store_failed(e)),
-    };
+    let grant = &found.grant;
+    if grant.client_id != client.id {
+        tracing::warn!(client_id = %client.id, "refresh token of another client presented");
+        return Err(invalid_grant());
+    }
+    let scope = refreshed_scope(grant, client, params.get("scope"))?;
+    // A revoked grant is refused before reuse is considered, so replaying an old
+    // token of a dead family cannot fill the audit log.
+    if grant.revoked_at.is_some() {
+        return Err(invalid_grant());
+    }
+    if found.used_at.is_some() {
+        return Err(reused(state, grant, client).await);
+    }
+    let account_allows = found
+        .account
+        .is_some_and(|a| a.allows_session_from(grant.auth_time));
+    if found.expires_at <= now || !account_allows {
+        return Err(invalid_grant());
+    }
+    if grant.offline == 0 && !session_live(state, grant).await? {
+        tracing::info!(client_id = %client.id, "refresh token of an ended session refused");
+        return Err(invalid_grant());
+    }
 
-    // Everything about the request is checked before the token is consumed, so
-    // a malformed request never burns a valid token.
+    let pending = tokens::mint(state, grant, client, &scope, None).await?;
+    let mut tx = state.store.begin().await.map_err(store_failed)?;
+    if !tx
+        .consume_refresh_token(&token_hash, now)
+        .await
+        .map_err(store_failed)?
+    {
+        // A concurrent use consumed it first: this one is the reuse.
+        drop(tx);
+        return Err(reused(state, grant, client).await);
+    }
+    pending.record(&mut tx, now).await.map_err(store_failed)?;
+    tx.commit().await.map_err(store_failed)?;
+    tracing::info!(client_id = %client.id, "refresh token rotated");
+    Ok(pending.into_set().into())
+}
+
+/// The scope of the new tokens: the requested one (which may narrow, never
+/// widen, the grant's; RFC 6749 §6), or the grant's, less whatever the client
+/// is no longer allowed.
+fn refreshed_scope(
+    grant: &GrantRow,
+    client: &Client,
+    requested: Option<&str>,
+) -> Result<Scope, OAuthError> {
     let granted = Scope::parse(&grant.scope).map_err(|_| invalid_grant())?;
-    let scope = match params.get("scope") {
+    let wanted = match requested {
         None => granted,
         Some(text) => {
             let requested = Scope::parse(text)
@@ -69,42 +113,38 @@ pub async fn grant(
             requested
         }
     };
+    let allowed = wanted
+        .tokens()
+        .iter()
+        .map(String::as_str)
+        .filter(|token| client.scope.contains(token));
+    Scope::from_tokens(allowed).map_err(|_| invalid_grant())
+}
 
-    let expires_at = match state
-        .store
-        .use_refresh_token(&token_hash, now)
-        .await
-        .map_err(store_failed)?
-    {
-        RefreshUse::Consumed { expires_at, .. } => expires_at,
-        RefreshUse::Reused { .. } => {
-            let event = AuditEvent {
-                kind: "refresh_token_reuse",
-                user_id: Some(&grant.user_id),
-                client_id: Some(&client.id),
-                detail: "a consumed refresh token was presented again; the grant was revoked",
-            };
-            tokens::revoke_grants(state, GrantFilter::Id(&grant.id), Some(event))
-                .await
-                .map_err(store_failed)?;
-            return Err(invalid_grant());
-        }
-        RefreshUse::Unknown => return Err(invalid_grant()),
+/// Whether the browser session of an online grant is still live (one cache read).
+async fn session_live(state: &AppState, grant: &GrantRow) -> Result<bool, OAuthError> {
+    let Some(sid) = grant.session_id.as_deref() else {
+        return Ok(false);
     };
-    if grant.revoked_at.is_some() || expires_at <= now {
-        return Err(invalid_grant());
-    }
-    if !crate::users::is_active(&state.store, &grant.user_id)
+    session::live_session_start(state, sid)
         .await
+        .map(|started| started.is_some())
         .map_err(|e| {
-            tracing::error!(error = %e, "user lookup failed");
+            tracing::error!(error = %e, "session lookup failed");
             OAuthError::server_error()
-        })?
-    {
-        return Err(invalid_grant());
-    }
+        })
+}
 
-    let set = tokens::issue(state, &grant, client, &scope, None).await?;
-    tracing::info!(client_id = %client.id, "refresh token rotated");
-    Ok(set.into())
+/// A consumed token presented again: revokes the grant with an audit event.
+async fn reused(state: &AppState, grant: &GrantRow, client: &Client) -> OAuthError {
+    let event = AuditEvent {
+        kind: "refresh_token_reuse",
+        user_id: Some(&grant.user_id),
+        client_id: Some(&client.id),
+        detail: "a consumed refresh token was presented again; the grant was revoked",
+    };
+    match tokens::revoke_grants(state, GrantFilter::Id(&grant.id), Some(event)).await {
+        Ok(_) => invalid_grant(),
+        Err(e) => store_failed(e),
+    }
 }
