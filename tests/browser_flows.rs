@@ -842,3 +842,25 @@ async fn a_hash_with_old_argon2_parameters_is_upgraded_at_the_next_sign_in() {
     );
     assert_ne!(upgraded, old);
 }
+
+/// A database failure while a sign-in form is checked is our failure (503),
+/// not an "expired sign-in" that would send the person back to start over.
+#[tokio::test]
+async fn a_database_failure_during_sign_in_is_a_503_not_an_expired_page() {
+    let server = TestServer::start().await;
+    let client = web_app(&server, json!({})).await;
+    seed_user(&server, ADA).await;
+    let mut browser = Browser::new();
+    let page = browser.get(&authorize_url(&server, &client.0, &[])).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    common::flow::sql(&server, "alter table clients rename to clients_away").await;
+    let refused = browser.sign_in(&server.base, &page, ADA, PASSWORD).await;
+    common::flow::sql(&server, "alter table clients_away rename to clients").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert!(!refused.body.contains("expired"), "{}", refused.body);
+}

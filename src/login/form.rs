@@ -54,8 +54,11 @@ impl PendingForm {
             Ok(None) => return Err(expired()),
             Err(e) => return Err(failure(&e.to_string())),
         };
-        let Ok(client) = clients::find(&state.store, &pending.request.client_id).await else {
-            return Err(expired());
+        let client = match clients::find(&state.store, &pending.request.client_id).await {
+            Ok(client) => client,
+            // The client was deleted while the person was signing in.
+            Err(clients::RegistryError::NotFound) => return Err(expired()),
+            Err(e) => return Err(failure(&e.to_string())),
         };
         Ok(Self {
             fields,
