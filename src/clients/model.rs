@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::UnixTime;
-use crate::oauth::scope::Scope;
+use crate::oauth::scope::{ADMIN_SCOPE, Scope};
 
 /// Whether a client can keep a secret (RFC 6749 §2.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
@@ -106,6 +106,11 @@ pub struct Client {
     pub auth_method: AuthMethod,
     /// Trusted application: consent is not asked.
     pub first_party: bool,
+    /// A resource server: may introspect tokens issued to other clients (RFC 7662 §4).
+    pub introspect_any: bool,
+    /// When the secret or the permissions last changed; admin-API tokens issued
+    /// at or before this second carry no admin power. `None` since registration.
+    pub credentials_changed_at: Option<UnixTime>,
     /// Registration time.
     pub created_at: UnixTime,
     /// Last change.
@@ -116,6 +121,23 @@ impl Client {
     /// Whether the client may use `grant`.
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// Whether the client is an admin client: it may carry the admin scope, and
+    /// registration guarantees it is confidential and uses client_credentials
+    /// only, so its tokens always act for the client itself, never for a person.
+    pub fn is_admin(&self) -> bool {
+        self.scope.contains(ADMIN_SCOPE)
+            && self.kind == ClientKind::Confidential
+            && self.grant_types == [GrantType::ClientCredentials]
+    }
+
+    /// Whether `requested` is one of the registered redirect URIs (exact string
+    /// comparison; RFC 8252 §7.3 loopback ports excepted).
+    pub fn accepts_redirect_uri(&self, requested: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|registered| super::redirect::matches(registered, requested))
     }
 
     /// What the admin API and CLI show: everything but the secret hash.
@@ -130,6 +152,7 @@ impl Client {
             scope: self.scope.to_string(),
             token_endpoint_auth_method: self.auth_method,
             first_party: self.first_party,
+            introspect_any: self.introspect_any,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -146,6 +169,7 @@ impl Client {
             scope: self.scope.to_string(),
             token_endpoint_auth_method: Some(self.auth_method),
             first_party: self.first_party,
+            introspect_any: self.introspect_any,
         }
     }
 }
@@ -171,6 +195,8 @@ pub struct ClientView {
     pub token_endpoint_auth_method: AuthMethod,
     /// Whether consent is skipped.
     pub first_party: bool,
+    /// Whether the client may introspect tokens issued to other clients.
+    pub introspect_any: bool,
     /// Registration time, Unix seconds.
     pub created_at: UnixTime,
     /// Last update, Unix seconds.
@@ -203,6 +229,10 @@ pub struct ClientSpec {
     /// Skip the consent page for this client.
     #[serde(default)]
     pub first_party: bool,
+    /// Let this confidential client introspect tokens issued to other clients
+    /// (a resource server). Off by default: a client introspects only its own tokens.
+    #[serde(default)]
+    pub introspect_any: bool,
 }
 
 /// A partial update (admin API `PATCH /admin/clients/{id}`); absent fields stay.
@@ -223,6 +253,8 @@ pub struct ClientPatch {
     pub token_endpoint_auth_method: Option<AuthMethod>,
     /// New first-party flag.
     pub first_party: Option<bool>,
+    /// New introspect-any flag.
+    pub introspect_any: Option<bool>,
 }
 
 impl ClientSpec {
@@ -248,6 +280,9 @@ impl ClientSpec {
         }
         if let Some(v) = patch.first_party {
             self.first_party = v;
+        }
+        if let Some(v) = patch.introspect_any {
+            self.introspect_any = v;
         }
         self
     }

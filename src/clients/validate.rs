@@ -1,10 +1,15 @@
 //! Registration rules: what makes a [`ClientSpec`] acceptable, and the
 //! normalised [`ValidSpec`] it becomes.
 
-use url::Url;
-
 use super::model::{AuthMethod, ClientKind, ClientSpec, GrantType};
-use crate::oauth::scope::Scope;
+use crate::oauth::scope::{ADMIN_SCOPE, Scope};
+
+/// The most redirect URIs (and, separately, post-logout redirect URIs) a client may register.
+pub const MAX_REDIRECT_URIS: usize = 20;
+/// The longest client name, in characters.
+pub const MAX_CLIENT_NAME_CHARS: usize = 200;
+/// The longest allowed-scope string, in bytes.
+pub const MAX_SCOPE_BYTES: usize = 1000;
 
 /// A registration field that breaks a rule, with a message that says which and why.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -34,16 +39,20 @@ pub struct ValidSpec {
     pub(super) scope: Scope,
     pub(super) auth_method: AuthMethod,
     pub(super) first_party: bool,
+    pub(super) introspect_any: bool,
 }
 
 impl ClientSpec {
     /// Checks every rule and fills in defaults.
     pub fn validate(self) -> Result<ValidSpec, ValidationError> {
         let name = self.client_name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        if name.is_empty()
+            || name.chars().count() > MAX_CLIENT_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
             return Err(invalid(
                 "client_name",
-                "must be 1 to 200 printable characters",
+                format!("must be 1 to {MAX_CLIENT_NAME_CHARS} printable characters"),
             ));
         }
 
@@ -67,6 +76,25 @@ impl ClientSpec {
             ));
         }
 
+        if self.scope.len() > MAX_SCOPE_BYTES {
+            return Err(invalid("scope", format!("at most {MAX_SCOPE_BYTES} bytes")));
+        }
+        let scope = Scope::parse(&self.scope).map_err(|e| invalid("scope", e.to_string()))?;
+
+        // An admin client's tokens must always act for the client itself: a
+        // person signing in through it would otherwise carry admin power.
+        if scope.contains(ADMIN_SCOPE)
+            && (self.client_type != ClientKind::Confidential
+                || grant_types != [GrantType::ClientCredentials])
+        {
+            return Err(invalid(
+                "scope",
+                format!(
+                    "{ADMIN_SCOPE} is only for confidential clients whose only grant is \
+                     client_credentials: no person may sign in through an admin client"
+                ),
+            ));
+        }
         let auth_method = match (self.client_type, self.token_endpoint_auth_method) {
             (ClientKind::Public, None | Some(AuthMethod::None)) => AuthMethod::None,
             (ClientKind::Public, Some(_)) => {
@@ -91,6 +119,17 @@ impl ClientSpec {
             ));
         }
 
+        for (field, list) in [
+            ("redirect_uris", &self.redirect_uris),
+            ("post_logout_redirect_uris", &self.post_logout_redirect_uris),
+        ] {
+            if list.len() > MAX_REDIRECT_URIS {
+                return Err(invalid(
+                    field,
+                    format!("at most {MAX_REDIRECT_URIS} URIs may be registered"),
+                ));
+            }
+        }
         let redirect_uris = dedupe(self.redirect_uris);
         for uri in &redirect_uris {
             check_redirect_uri("redirect_uris", uri)?;
@@ -106,7 +145,12 @@ impl ClientSpec {
             check_redirect_uri("post_logout_redirect_uris", uri)?;
         }
 
-        let scope = Scope::parse(&self.scope).map_err(|e| invalid("scope", e.to_string()))?;
+        if self.introspect_any && self.client_type != ClientKind::Confidential {
+            return Err(invalid(
+                "introspect_any",
+                "only a confidential client (a resource server) may introspect other clients' tokens",
+            ));
+        }
 
         Ok(ValidSpec {
             name,
@@ -117,6 +161,7 @@ impl ClientSpec {
             scope,
             auth_method,
             first_party: self.first_party,
+            introspect_any: self.introspect_any,
         })
     }
 }
@@ -131,37 +176,9 @@ fn dedupe(list: Vec<String>) -> Vec<String> {
     out
 }
 
-/// RFC 6749 §3.1.2 and RFC 8252 §7: absolute, no fragment; `https`, or `http`
-/// on a loopback host, or a private-use scheme in reverse-domain form.
+/// A redirect URI list entry that [`super::redirect`] accepts.
 fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), ValidationError> {
-    let parsed = Url::parse(uri)
-        .map_err(|e| invalid(field, format!("{uri:?} is not an absolute URI ({e})")))?;
-    if parsed.fragment().is_some() {
-        return Err(invalid(
-            field,
-            format!("{uri:?} must not contain a fragment"),
-        ));
-    }
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" => match parsed.host_str() {
-            Some("localhost" | "127.0.0.1" | "[::1]") => Ok(()),
-            _ => Err(invalid(
-                field,
-                format!("{uri:?}: plain http is only allowed for loopback hosts"),
-            )),
-        },
-        "javascript" | "data" | "file" | "vbscript" | "blob" => {
-            Err(invalid(field, format!("{uri:?}: scheme not allowed")))
-        }
-        scheme if scheme.contains('.') => Ok(()),
-        _ => Err(invalid(
-            field,
-            format!(
-                "{uri:?}: custom schemes must be reverse domain names (e.g. com.example.app:/cb)"
-            ),
-        )),
-    }
+    super::redirect::check(uri).map_err(|message| invalid(field, message))
 }
 
 #[cfg(test)]
@@ -178,6 +195,7 @@ mod tests {
             scope: "openid".into(),
             token_endpoint_auth_method: None,
             first_party: false,
+            introspect_any: false,
         }
     }
 
@@ -228,6 +246,38 @@ mod tests {
             );
             assert!(s.validate().is_ok(), "{good}");
         }
+    }
+
+    #[test]
+    fn admin_clients_are_confidential_machine_clients_only() {
+        let mut admin = spec(
+            ClientKind::Confidential,
+            vec![GrantType::ClientCredentials],
+            &[],
+        );
+        admin.scope = ADMIN_SCOPE.into();
+        assert!(admin.clone().validate().is_ok());
+        let mut web = spec(
+            ClientKind::Confidential,
+            vec![GrantType::ClientCredentials, GrantType::AuthorizationCode],
+            &["https://a.example/cb"],
+        );
+        web.scope = format!("openid {ADMIN_SCOPE}");
+        assert_eq!(web.validate().unwrap_err().field, "scope");
+        let mut public = spec(
+            ClientKind::Public,
+            vec![GrantType::AuthorizationCode],
+            &["https://a.example/cb"],
+        );
+        public.scope = ADMIN_SCOPE.into();
+        assert_eq!(public.validate().unwrap_err().field, "scope");
+        let mut public = spec(
+            ClientKind::Public,
+            vec![GrantType::AuthorizationCode],
+            &["https://a.example/cb"],
+        );
+        public.introspect_any = true;
+        assert_eq!(public.validate().unwrap_err().field, "introspect_any");
     }
 
     #[test]

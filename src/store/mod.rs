@@ -10,6 +10,7 @@ mod audit;
 mod clients;
 mod consents;
 mod grants;
+mod introspection;
 mod keys;
 mod revocations;
 mod signouts;
@@ -25,6 +26,7 @@ use sqlx::{AnyPool, Executor};
 pub use audit::{AuditEvent, AuditRow};
 pub use clients::ClientRow;
 pub use grants::{GrantFilter, GrantRow, RefreshUse};
+pub use introspection::RefreshTokenState;
 pub use keys::KeyRow;
 pub use users::UserRow;
 
