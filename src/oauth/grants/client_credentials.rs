@@ -22,6 +22,19 @@ pub async fn grant(
         ));
     }
     let scope = granted_scope(client, params.get("scope"))?;
+    // The admin API refuses admin tokens issued at or before the second the
+    // client's credentials changed (they may predate the change), so none is
+    // issued within that second: the client retries a moment later.
+    if client.is_admin()
+        && client
+            .credentials_changed_at
+            .is_some_and(|changed| state.clock.now() <= changed)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "this client's credentials changed within the last second; retry shortly",
+        ));
+    }
     let minted = access_token::mint(state, &client.id, &client.id, &scope, None)
         .await
         .map_err(|e| {
