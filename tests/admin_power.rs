@@ -99,9 +99,17 @@ async fn registration_refuses_admin_clients_a_person_could_sign_in_through() {
         ),
         (&web, json!({"scope": "openid gatehouse:admin"})),
     ] {
+        // Each field is fine on its own; the patched client as a whole is not.
         let answer = patch_client(&server, &admin, id, patch).await;
-        assert_eq!(answer["status"], 400, "{answer}");
-        assert_eq!(answer["body"]["error"], "invalid_client_metadata");
+        assert_eq!(answer["status"], 409, "{answer}");
+        assert_eq!(answer["body"]["error"], "conflict");
+        assert!(
+            answer["body"]["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("gatehouse:admin is only for confidential clients"),
+            "{answer}"
+        );
     }
 }
 

@@ -13,4 +13,6 @@ pub use redirect::MAX_REDIRECT_URI_BYTES;
 pub use registry::{
     Registered, RegistryError, delete, find, list, register, rotate_secret, update,
 };
-pub use validate::{MAX_CLIENT_NAME_CHARS, MAX_REDIRECT_URIS, MAX_SCOPE_BYTES, ValidationError};
+pub use validate::{
+    MAX_CLIENT_NAME_CHARS, MAX_REDIRECT_URIS, MAX_SCOPE_BYTES, ValidationError, spec_rules_schema,
+};

@@ -22,6 +22,10 @@ pub enum RegistryError {
     /// Public clients have no secret to rotate.
     #[error("public clients have no secret")]
     NoSecret,
+    /// A change whose fields are each fine but that would leave the client, as a
+    /// whole, breaking a rule (it depends on the stored client, not the request alone).
+    #[error("the change would leave the client breaking a rule: {0}")]
+    Conflicts(ValidationError),
     /// Random generation failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -111,8 +115,13 @@ pub async fn update(
     id: &str,
     patch: ClientPatch,
 ) -> Result<Client, RegistryError> {
+    patch.check_fields()?;
     let current = find(store, id).await?;
-    let valid = current.spec().patched(patch).validate()?;
+    let valid = current
+        .spec()
+        .patched(patch)
+        .validate()
+        .map_err(RegistryError::Conflicts)?;
     if valid.kind == ClientKind::Confidential && current.secret_hash.is_none() {
         return Err(RegistryError::NoSecret);
     }

@@ -1,14 +1,16 @@
 //! Registration rules: what makes a [`ClientSpec`] acceptable, and the
 //! normalised [`ValidSpec`] it becomes.
 
-use super::model::{AuthMethod, ClientKind, ClientSpec, GrantType};
+use serde_json::json;
+
+use super::model::{AuthMethod, ClientKind, ClientPatch, ClientSpec, GrantType};
 use crate::oauth::scope::{ADMIN_SCOPE, Scope};
 
 /// The most redirect URIs (and, separately, post-logout redirect URIs) a client may register.
 pub const MAX_REDIRECT_URIS: usize = 20;
 /// The longest client name, in characters.
 pub const MAX_CLIENT_NAME_CHARS: usize = 200;
-/// The longest allowed-scope string, in bytes.
+/// The longest allowed-scope string, in bytes (scope tokens are ASCII).
 pub const MAX_SCOPE_BYTES: usize = 1000;
 
 /// A registration field that breaks a rule, with a message that says which and why.
@@ -45,16 +47,7 @@ pub struct ValidSpec {
 impl ClientSpec {
     /// Checks every rule and fills in defaults.
     pub fn validate(self) -> Result<ValidSpec, ValidationError> {
-        let name = self.client_name.trim().to_owned();
-        if name.is_empty()
-            || name.chars().count() > MAX_CLIENT_NAME_CHARS
-            || name.chars().any(char::is_control)
-        {
-            return Err(invalid(
-                "client_name",
-                format!("must be 1 to {MAX_CLIENT_NAME_CHARS} printable characters"),
-            ));
-        }
+        let name = check_name(&self.client_name)?;
 
         let mut grant_types = Vec::new();
         for grant in self.grant_types {
@@ -76,10 +69,7 @@ impl ClientSpec {
             ));
         }
 
-        if self.scope.len() > MAX_SCOPE_BYTES {
-            return Err(invalid("scope", format!("at most {MAX_SCOPE_BYTES} bytes")));
-        }
-        let scope = Scope::parse(&self.scope).map_err(|e| invalid("scope", e.to_string()))?;
+        let scope = check_scope(&self.scope)?;
 
         // An admin client's tokens must always act for the client itself: a
         // person signing in through it would otherwise carry admin power.
@@ -119,31 +109,15 @@ impl ClientSpec {
             ));
         }
 
-        for (field, list) in [
-            ("redirect_uris", &self.redirect_uris),
-            ("post_logout_redirect_uris", &self.post_logout_redirect_uris),
-        ] {
-            if list.len() > MAX_REDIRECT_URIS {
-                return Err(invalid(
-                    field,
-                    format!("at most {MAX_REDIRECT_URIS} URIs may be registered"),
-                ));
-            }
-        }
-        let redirect_uris = dedupe(self.redirect_uris);
-        for uri in &redirect_uris {
-            check_redirect_uri("redirect_uris", uri)?;
-        }
+        let redirect_uris = check_uri_list("redirect_uris", self.redirect_uris)?;
         if has(GrantType::AuthorizationCode) && redirect_uris.is_empty() {
             return Err(invalid(
                 "redirect_uris",
                 "authorization_code needs at least one redirect URI",
             ));
         }
-        let post_logout_redirect_uris = dedupe(self.post_logout_redirect_uris);
-        for uri in &post_logout_redirect_uris {
-            check_redirect_uri("post_logout_redirect_uris", uri)?;
-        }
+        let post_logout_redirect_uris =
+            check_uri_list("post_logout_redirect_uris", self.post_logout_redirect_uris)?;
 
         if self.introspect_any && self.client_type != ClientKind::Confidential {
             return Err(invalid(
@@ -164,6 +138,107 @@ impl ClientSpec {
             introspect_any: self.introspect_any,
         })
     }
+}
+
+/// The rules of [`ClientSpec::validate`] that tie fields together, as JSON
+/// Schema (`allOf` of `if`/`then`) for the OpenAPI document, so a registration
+/// valid by the document is valid here. Keep it in step with `validate`.
+pub fn spec_rules_schema() -> serde_json::Value {
+    let contains = |grant: GrantType| json!({"contains": {"const": grant.as_str()}});
+    json!([
+        {
+            "if": {"required": ["grant_types"], "properties": {"grant_types": contains(GrantType::RefreshToken)}},
+            "then": {"properties": {"grant_types": contains(GrantType::AuthorizationCode)}}
+        },
+        {
+            "if": {"required": ["grant_types"], "properties": {"grant_types": contains(GrantType::AuthorizationCode)}},
+            "then": {"required": ["redirect_uris"], "properties": {"redirect_uris": {"minItems": 1}}}
+        },
+        {
+            "if": {"required": ["client_type"], "properties": {"client_type": {"const": "public"}}},
+            "then": {"properties": {
+                "grant_types": {"not": contains(GrantType::ClientCredentials)},
+                "token_endpoint_auth_method": {"enum": ["none", null]},
+                "introspect_any": {"const": false}
+            }},
+            "else": {"properties": {"token_endpoint_auth_method": {"not": {"const": "none"}}}}
+        },
+        {
+            "if": {"required": ["scope"], "properties": {"scope": {"pattern": format!("(^| ){ADMIN_SCOPE}( |$)")}}},
+            "then": {"properties": {
+                "client_type": {"const": "confidential"},
+                "grant_types": {"items": {"const": GrantType::ClientCredentials.as_str()}}
+            }}
+        }
+    ])
+}
+
+impl ClientPatch {
+    /// Checks the fields the patch sets, each on its own. What only the patched
+    /// client as a whole can break (grants against redirect URIs, kind against
+    /// permissions) is checked by [`ClientSpec::validate`] afterwards.
+    pub fn check_fields(&self) -> Result<(), ValidationError> {
+        if let Some(name) = &self.client_name {
+            check_name(name)?;
+        }
+        for (field, list) in [
+            ("redirect_uris", &self.redirect_uris),
+            ("post_logout_redirect_uris", &self.post_logout_redirect_uris),
+        ] {
+            if let Some(list) = list {
+                check_uri_list(field, list.clone())?;
+            }
+        }
+        if self.grant_types.as_ref().is_some_and(Vec::is_empty) {
+            return Err(invalid(
+                "grant_types",
+                "at least one grant type is required",
+            ));
+        }
+        if let Some(scope) = &self.scope {
+            check_scope(scope)?;
+        }
+        Ok(())
+    }
+}
+
+/// A client name: 1–200 characters as sent (like the OpenAPI document's
+/// maxLength), no control characters, not only whitespace; returned trimmed.
+fn check_name(raw: &str) -> Result<String, ValidationError> {
+    let name = raw.trim();
+    if name.is_empty()
+        || raw.chars().count() > MAX_CLIENT_NAME_CHARS
+        || raw.chars().any(char::is_control)
+    {
+        return Err(invalid(
+            "client_name",
+            format!("must be 1 to {MAX_CLIENT_NAME_CHARS} printable characters, not only spaces"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A list of redirect URIs: at most [`MAX_REDIRECT_URIS`], each registrable; duplicates dropped.
+fn check_uri_list(field: &'static str, list: Vec<String>) -> Result<Vec<String>, ValidationError> {
+    if list.len() > MAX_REDIRECT_URIS {
+        return Err(invalid(
+            field,
+            format!("at most {MAX_REDIRECT_URIS} URIs may be registered"),
+        ));
+    }
+    let list = dedupe(list);
+    for uri in &list {
+        check_redirect_uri(field, uri)?;
+    }
+    Ok(list)
+}
+
+/// An allowed-scope string: at most [`MAX_SCOPE_BYTES`], valid scope tokens.
+fn check_scope(text: &str) -> Result<Scope, ValidationError> {
+    if text.len() > MAX_SCOPE_BYTES {
+        return Err(invalid("scope", format!("at most {MAX_SCOPE_BYTES} bytes")));
+    }
+    Scope::parse(text).map_err(|e| invalid("scope", e.to_string()))
 }
 
 fn dedupe(list: Vec<String>) -> Vec<String> {

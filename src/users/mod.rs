@@ -11,4 +11,4 @@ pub use model::{NewUser, User, UserPatch, UserView};
 pub use registry::{
     UserError, create, delete, find, find_by_email, is_active, list, set_disabled, update,
 };
-pub use validate::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
+pub use validate::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
