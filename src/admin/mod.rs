@@ -1,5 +1,5 @@
-//! The admin API (JSON under `/admin/`), protected by access tokens carrying the
-//! `gatehouse:admin` scope. Its OpenAPI document is generated from the handlers'
+//! The admin API (JSON under `/admin/`), open only to client_credentials tokens
+//! of admin clients (see [`AdminCaller`]). Its OpenAPI document is generated from the handlers'
 //! annotations and served at `/admin/openapi.json`.
 
 mod audit;
@@ -31,8 +31,8 @@ pub use auth::AdminCaller;
     info(
         title = "Gatehouse admin API",
         description = "Manage OAuth clients and users. Every call needs a Bearer access token \
-                       with the `gatehouse:admin` scope, from a client created with \
-                       `gatehouse client create --admin`."
+                       with the `gatehouse:admin` scope, obtained with the client_credentials \
+                       grant by an admin client (`gatehouse client create --admin`)."
     ),
     modifiers(&BearerAuth),
     components(schemas(ErrorBody)),

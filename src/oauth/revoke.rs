@@ -30,18 +30,14 @@ pub async fn revoke(
     let presented = Presented::identify(&state, token)
         .await
         .map_err(store_failed)?;
-    match presented.client_id() {
-        None => {
-            tracing::info!(client_id = %client.id, "revocation of an unknown token");
-            return Ok(StatusCode::OK);
-        }
-        Some(owner) if owner != client.id => {
-            tracing::warn!(client_id = %client.id, "refused to revoke another client's token");
-            return Ok(StatusCode::OK);
-        }
-        Some(_) => {}
-    }
+    let owned = presented.client_id() == Some(client.id.as_str());
     match presented {
+        Presented::Unknown => {
+            tracing::info!(client_id = %client.id, "revocation of an unknown token");
+        }
+        _ if !owned => {
+            tracing::warn!(client_id = %client.id, "refused to revoke another client's token");
+        }
         Presented::Access(claims) => {
             state
                 .store
@@ -49,6 +45,9 @@ pub async fn revoke(
                 .await
                 .map_err(store_failed)?;
             tracing::info!(client_id = %client.id, "access token revoked");
+        }
+        Presented::Refresh(refresh) if refresh.grant.revoked_at.is_some() => {
+            tracing::info!(client_id = %client.id, "refresh token of an already revoked grant");
         }
         Presented::Refresh(refresh) => {
             let event = AuditEvent {
@@ -62,7 +61,6 @@ pub async fn revoke(
                 .map_err(store_failed)?;
             tracing::info!(client_id = %client.id, "refresh token revoked with its grant");
         }
-        Presented::Unknown => {}
     }
     Ok(StatusCode::OK)
 }

@@ -26,9 +26,8 @@ impl Store {
         token_hash: &[u8],
     ) -> Result<Option<RefreshTokenState>, StoreError> {
         Ok(sqlx::query_as(
-            "select r.expires_at, r.used_at, r.created_at as issued_at, g.id, g.client_id, \
-             g.user_id, g.scope, g.session_id, g.offline, g.auth_time, g.amr, g.created_at, \
-             g.revoked_at \
+            // `g.*`: every grant column, so the grant decodes whatever columns `GrantRow` has.
+            "select r.expires_at, r.used_at, r.created_at as issued_at, g.* \
              from refresh_tokens r join grants g on g.id = r.grant_id where r.token_hash = $1",
         )
         .bind(token_hash)
