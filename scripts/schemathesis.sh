@@ -7,7 +7,7 @@
 # body schema), any schema-valid request that is refused and any schema-invalid
 # request that is accepted.
 #
-# Usage: scripts/schemathesis.sh            (uses target/{release,debug}/gatehouse,
+# Usage: scripts/schemathesis.sh            (uses the newer of target/{release,debug}/gatehouse,
 #                                            building the debug binary if neither exists)
 # Env:   GATEHOUSE_BIN        the binary to test
 #        SCHEMATHESIS_EXAMPLES  test cases per operation (default 100)
@@ -27,10 +27,10 @@ ST="$(command -v st || true)"
 target="${CARGO_TARGET_DIR:-target}"
 bin="${GATEHOUSE_BIN:-}"
 if [ -z "$bin" ]; then
+    # The newer of the release and debug binaries, so a stale build is not tested.
     for candidate in "$target/release/gatehouse" "$target/debug/gatehouse"; do
-        if [ -x "$candidate" ]; then
+        if [ -x "$candidate" ] && { [ -z "$bin" ] || [ "$candidate" -nt "$bin" ]; }; then
             bin="$candidate"
-            break
         fi
     done
 fi
