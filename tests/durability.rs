@@ -351,7 +351,11 @@ async fn an_online_refresh_token_ends_with_its_session_an_offline_one_does_not()
     let offline = tokens(redeem(&server, &id, &secret, &offline).await).await;
     let online =
         tokens(refresh(&server, &id, &secret, &field(&online, "refresh_token")).await).await;
+    assert!(flow::is_active(&server, &id, &secret, &field(&online, "refresh_token")).await);
     server.clock.advance(601);
+    // Introspection follows the same rule as the refresh itself.
+    assert!(!flow::is_active(&server, &id, &secret, &field(&online, "refresh_token")).await);
+    assert!(flow::is_active(&server, &id, &secret, &field(&offline, "refresh_token")).await);
     assert_eq!(
         oauth_error(refresh(&server, &id, &secret, &field(&online, "refresh_token")).await).await,
         "invalid_grant",

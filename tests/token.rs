@@ -295,7 +295,13 @@ async fn malformed_requests_get_invalid_request_json_never_a_500() {
 #[tokio::test]
 async fn introspection_reports_active_tokens_and_nothing_about_others() {
     let server = TestServer::start().await;
-    let (rs_id, rs_secret) = server.machine_client("").await;
+    let (rs_id, rs_secret) = server
+        .seed_client(
+            json!({"client_name": "resource server", "grant_types": ["client_credentials"],
+            "introspect_any": true}),
+        )
+        .await;
+    let rs_secret = rs_secret.unwrap();
     let (id, secret) = server.machine_client("reports:read").await;
     let token = server.token(&id, &secret, None).await;
 
@@ -437,11 +443,17 @@ async fn a_client_cannot_revoke_another_clients_token() {
         .await;
     assert_eq!(json_body(still, StatusCode::OK).await["active"], true);
 
+    // Not a token of ours (neither an access token nor a refresh token): 200 and
+    // nothing happens (RFC 7009 §2.2). Refresh tokens are revoked for real:
+    // tests/introspection.rs.
     let garbage = server
         .post_form(
             "/revoke",
             Some((&owner, &owner_secret)),
-            &[("token", "not-a-token")],
+            &[
+                ("token", "not-a-token"),
+                ("token_type_hint", "refresh_token"),
+            ],
         )
         .await;
     assert_eq!(garbage.status(), StatusCode::OK);

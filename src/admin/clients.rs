@@ -19,7 +19,7 @@ pub struct NewSecret {
 }
 
 /// List every client.
-#[utoipa::path(get, path = "/admin/clients", tag = "clients", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_clients", path = "/admin/clients", tag = "clients", security(("bearer" = [])),
     responses((status = 200, body = [ClientView]), (status = 401), (status = 403)))]
 pub async fn list(
     _: AdminCaller,
@@ -30,7 +30,7 @@ pub async fn list(
 }
 
 /// Register a client. The response holds the client secret; it is never shown again.
-#[utoipa::path(post, path = "/admin/clients", tag = "clients", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "create_client", path = "/admin/clients", tag = "clients", security(("bearer" = [])),
     request_body = ClientSpec,
     responses((status = 201, body = Registered), (status = 400), (status = 401), (status = 403)))]
 pub async fn create(
@@ -44,7 +44,7 @@ pub async fn create(
 }
 
 /// Read one client.
-#[utoipa::path(get, path = "/admin/clients/{client_id}", tag = "clients", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "show_client", path = "/admin/clients/{client_id}", tag = "clients", security(("bearer" = [])),
     params(("client_id" = String, Path)),
     responses((status = 200, body = ClientView), (status = 401), (status = 403), (status = 404)))]
 pub async fn show(
@@ -56,9 +56,10 @@ pub async fn show(
 }
 
 /// Change some fields of a client; the result is validated as a whole.
-#[utoipa::path(patch, path = "/admin/clients/{client_id}", tag = "clients", security(("bearer" = [])),
+#[utoipa::path(patch, operation_id = "update_client", path = "/admin/clients/{client_id}", tag = "clients", security(("bearer" = [])),
     params(("client_id" = String, Path)), request_body = ClientPatch,
-    responses((status = 200, body = ClientView), (status = 400), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = ClientView), (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 409, description = "each field is fine, but the client as patched would break a registration rule")))]
 pub async fn update(
     caller: AdminCaller,
     State(state): State<AppState>,
@@ -73,7 +74,7 @@ pub async fn update(
 
 /// Delete a client. Its access tokens stop working at the admin API at once and
 /// expire within the access-token lifetime everywhere else.
-#[utoipa::path(delete, path = "/admin/clients/{client_id}", tag = "clients", security(("bearer" = [])),
+#[utoipa::path(delete, operation_id = "delete_client", path = "/admin/clients/{client_id}", tag = "clients", security(("bearer" = [])),
     params(("client_id" = String, Path)),
     responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 pub async fn delete(
@@ -88,9 +89,10 @@ pub async fn delete(
 }
 
 /// Replace a confidential client's secret. The old secret stops working at once.
-#[utoipa::path(post, path = "/admin/clients/{client_id}/secret", tag = "clients", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "rotate_client_secret", path = "/admin/clients/{client_id}/secret", tag = "clients", security(("bearer" = [])),
     params(("client_id" = String, Path)),
-    responses((status = 200, body = NewSecret), (status = 400), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = NewSecret), (status = 401), (status = 403), (status = 404),
+        (status = 409, description = "a public client has no secret")))]
 pub async fn rotate_secret(
     caller: AdminCaller,
     State(state): State<AppState>,

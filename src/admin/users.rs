@@ -11,7 +11,7 @@ use crate::oauth::tokens;
 use crate::users::{self, NewUser, UserPatch, UserView};
 
 /// List every user.
-#[utoipa::path(get, path = "/admin/users", tag = "users", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_users", path = "/admin/users", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = [UserView]), (status = 401), (status = 403)))]
 pub async fn list(
     _: AdminCaller,
@@ -22,7 +22,7 @@ pub async fn list(
 }
 
 /// Create a user. The password, if given, is kept only as an argon2id hash.
-#[utoipa::path(post, path = "/admin/users", tag = "users", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "create_user", path = "/admin/users", tag = "users", security(("bearer" = [])),
     request_body = NewUser,
     responses((status = 201, body = UserView), (status = 400), (status = 401), (status = 403),
         (status = 409, description = "the email is taken"),
@@ -38,7 +38,7 @@ pub async fn create(
 }
 
 /// Read one user.
-#[utoipa::path(get, path = "/admin/users/{user_id}", tag = "users", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "show_user", path = "/admin/users/{user_id}", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path)),
     responses((status = 200, body = UserView), (status = 401), (status = 403), (status = 404)))]
 pub async fn show(
@@ -50,7 +50,7 @@ pub async fn show(
 }
 
 /// Change some fields of a user, the password included.
-#[utoipa::path(patch, path = "/admin/users/{user_id}", tag = "users", security(("bearer" = [])),
+#[utoipa::path(patch, operation_id = "update_user", path = "/admin/users/{user_id}", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path)), request_body = UserPatch,
     responses((status = 200, body = UserView), (status = 400), (status = 401), (status = 403),
         (status = 404), (status = 409, description = "the email is taken"),
@@ -78,7 +78,7 @@ pub async fn update(
 }
 
 /// Delete a user.
-#[utoipa::path(delete, path = "/admin/users/{user_id}", tag = "users", security(("bearer" = [])),
+#[utoipa::path(delete, operation_id = "delete_user", path = "/admin/users/{user_id}", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path)),
     responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 pub async fn delete(
@@ -93,7 +93,7 @@ pub async fn delete(
 }
 
 /// Refuse sign-in for a user until enabled again.
-#[utoipa::path(post, path = "/admin/users/{user_id}/disable", tag = "users", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "disable_user", path = "/admin/users/{user_id}/disable", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path)),
     responses((status = 200, body = UserView), (status = 401), (status = 403), (status = 404)))]
 pub async fn disable(
@@ -105,7 +105,7 @@ pub async fn disable(
 }
 
 /// Allow a disabled user to sign in again.
-#[utoipa::path(post, path = "/admin/users/{user_id}/enable", tag = "users", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "enable_user", path = "/admin/users/{user_id}/enable", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path)),
     responses((status = 200, body = UserView), (status = 401), (status = 403), (status = 404)))]
 pub async fn enable(
@@ -132,7 +132,7 @@ async fn set_disabled(
 
 /// Sign a user out everywhere: every session ends and every refresh and access
 /// token of the user stops working at once.
-#[utoipa::path(post, path = "/admin/users/{user_id}/sign-out", tag = "users", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "sign_out_user", path = "/admin/users/{user_id}/sign-out", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path)),
     responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 pub async fn sign_out(

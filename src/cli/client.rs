@@ -4,7 +4,9 @@ use clap::{Args, Subcommand};
 
 use super::{CliResult, print_json};
 use crate::app::open_store;
-use crate::clients::{self, AuthMethod, ClientKind, ClientSpec, ClientView, GrantType};
+use crate::clients::{
+    self, AuthMethod, ClientKind, ClientPatch, ClientSpec, ClientView, GrantType,
+};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::oauth::scope::ADMIN_SCOPE;
@@ -23,6 +25,18 @@ pub enum ClientCommand {
     Show {
         /// The client's id.
         client_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change what a client may do. A running server picks the change up
+    /// within a few seconds (its client cache).
+    Update {
+        /// The client's id.
+        client_id: String,
+        /// Whether the client may introspect tokens issued to other clients (a resource server).
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        introspect_any: Option<bool>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -69,8 +83,13 @@ pub struct CreateArgs {
     #[arg(long)]
     first_party: bool,
     /// An admin client: adds the client_credentials grant and the gatehouse:admin scope.
+    /// An admin client is confidential and has no other grant (no person ever
+    /// signs in through it), so it cannot be combined with --public or user-facing grants.
     #[arg(long)]
     admin: bool,
+    /// A resource server: may introspect tokens issued to other clients.
+    #[arg(long)]
+    introspect_any: bool,
     /// Token endpoint authentication: client_secret_basic (default) or client_secret_post.
     #[arg(long, value_name = "METHOD")]
     auth_method: Option<AuthMethod>,
@@ -130,6 +149,24 @@ pub async fn run(config: &Config, command: ClientCommand) -> CliResult {
             }
             print_view(&view);
         }
+        ClientCommand::Update {
+            client_id,
+            introspect_any,
+            json,
+        } => {
+            let patch = ClientPatch {
+                introspect_any,
+                ..ClientPatch::default()
+            };
+            let view = clients::update(&store, now, &client_id, patch)
+                .await?
+                .view();
+            if json {
+                return print_json(&view);
+            }
+            println!("client updated");
+            print_view(&view);
+        }
         ClientCommand::Delete { client_id, json } => {
             clients::delete(&store, &client_id).await?;
             if json {
@@ -174,6 +211,7 @@ fn spec_from(args: CreateArgs) -> ClientSpec {
         scope: scopes,
         token_endpoint_auth_method: args.auth_method,
         first_party: args.first_party,
+        introspect_any: args.introspect_any,
     }
 }
 
@@ -215,6 +253,7 @@ fn print_view(view: &ClientView) {
             view.token_endpoint_auth_method.to_string(),
         ),
         ("first_party", view.first_party.to_string()),
+        ("introspect_any", view.introspect_any.to_string()),
     ];
     for (key, value) in rows {
         println!("  {key:<26} {value}");

@@ -21,7 +21,7 @@ pub enum UserCommand {
     /// At a terminal the password is typed twice without echo; when piped, the first
     /// line is used, e.g. `printf '%s\n' "$PW" | gatehouse user create --email ada@example.com`.
     /// It is never taken from an argument, where other local users could see it.
-    /// Passwords are 8 to 1024 bytes; --no-password creates an account without one.
+    /// Passwords are 8 to 1024 characters; --no-password creates an account without one.
     Create(CreateArgs),
     /// List every user.
     List {

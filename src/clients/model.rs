@@ -7,9 +7,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, SchemaType, Type};
 
 use crate::clock::UnixTime;
-use crate::oauth::scope::Scope;
+use crate::oauth::scope::{ADMIN_SCOPE, Scope};
 
 /// Whether a client can keep a secret (RFC 6749 §2.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
@@ -106,6 +107,11 @@ pub struct Client {
     pub auth_method: AuthMethod,
     /// Trusted application: consent is not asked.
     pub first_party: bool,
+    /// A resource server: may introspect tokens issued to other clients (RFC 7662 §4).
+    pub introspect_any: bool,
+    /// When the secret or the permissions last changed; admin-API tokens issued
+    /// at or before this second carry no admin power. `None` since registration.
+    pub credentials_changed_at: Option<UnixTime>,
     /// Registration time.
     pub created_at: UnixTime,
     /// Last change.
@@ -116,6 +122,23 @@ impl Client {
     /// Whether the client may use `grant`.
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// Whether the client is an admin client: it may carry the admin scope, and
+    /// registration guarantees it is confidential and uses client_credentials
+    /// only, so its tokens always act for the client itself, never for a person.
+    pub fn is_admin(&self) -> bool {
+        self.scope.contains(ADMIN_SCOPE)
+            && self.kind == ClientKind::Confidential
+            && self.grant_types == [GrantType::ClientCredentials]
+    }
+
+    /// Whether `requested` is one of the registered redirect URIs (exact string
+    /// comparison; RFC 8252 §7.3 loopback ports excepted).
+    pub fn accepts_redirect_uri(&self, requested: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|registered| super::redirect::matches(registered, requested))
     }
 
     /// What the admin API and CLI show: everything but the secret hash.
@@ -130,6 +153,7 @@ impl Client {
             scope: self.scope.to_string(),
             token_endpoint_auth_method: self.auth_method,
             first_party: self.first_party,
+            introspect_any: self.introspect_any,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -146,6 +170,7 @@ impl Client {
             scope: self.scope.to_string(),
             token_endpoint_auth_method: Some(self.auth_method),
             first_party: self.first_party,
+            introspect_any: self.introspect_any,
         }
     }
 }
@@ -171,6 +196,8 @@ pub struct ClientView {
     pub token_endpoint_auth_method: AuthMethod,
     /// Whether consent is skipped.
     pub first_party: bool,
+    /// Whether the client may introspect tokens issued to other clients.
+    pub introspect_any: bool,
     /// Registration time, Unix seconds.
     pub created_at: UnixTime,
     /// Last update, Unix seconds.
@@ -181,48 +208,107 @@ pub struct ClientView {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
-    /// Human-readable name, 1–200 characters.
+    /// Human-readable name: 1–200 characters as sent, no control characters, not
+    /// only whitespace; stored trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub client_name: String,
     /// `confidential` (default) or `public`.
     #[serde(default)]
     pub client_type: ClientKind,
-    /// Exact redirect URIs; required with `authorization_code`.
+    /// Exact redirect URIs (at most 20); at least one with `authorization_code`.
     #[serde(default)]
+    #[schema(schema_with = redirect_uris)]
     pub redirect_uris: Vec<String>,
-    /// Allowed post-logout redirect URIs.
+    /// Allowed post-logout redirect URIs (at most 20).
     #[serde(default)]
+    #[schema(schema_with = redirect_uris)]
     pub post_logout_redirect_uris: Vec<String>,
-    /// Allowed grant types; at least one.
+    /// Allowed grant types; at least one. `refresh_token` only with
+    /// `authorization_code`; `client_credentials` only for confidential clients.
+    #[schema(min_items = 1)]
     pub grant_types: Vec<GrantType>,
-    /// Allowed scopes, space-separated.
+    /// Allowed scopes, space-separated scope tokens (RFC 6749 §3.3), at most 1000
+    /// characters. `gatehouse:admin` only for a confidential client whose only
+    /// grant is `client_credentials`.
     #[serde(default)]
+    #[schema(max_length = 1000, pattern = "^[!#-\\[\\]-~ ]*$")]
     pub scope: String,
-    /// Defaults to `client_secret_basic` (confidential) or `none` (public).
+    /// Defaults to `client_secret_basic` (confidential) or `none` (public); a
+    /// public client may only use `none`, a confidential one never.
     #[serde(default)]
     pub token_endpoint_auth_method: Option<AuthMethod>,
     /// Skip the consent page for this client.
     #[serde(default)]
     pub first_party: bool,
+    /// Let this confidential client introspect tokens issued to other clients
+    /// (a resource server). Off by default: a client introspects only its own tokens.
+    #[serde(default)]
+    pub introspect_any: bool,
+}
+
+/// The pattern the OpenAPI document gives redirect URIs. The server accepts an
+/// absolute URI in canonical form (as the WHATWG URL parser writes it) without
+/// whitespace, `*`, credentials or fragment, that is `https`, `http` on a
+/// loopback host, or a reverse-domain private-use scheme, at most 2000 bytes;
+/// the pattern is a subset of those, so every URI it matches is accepted.
+const REDIRECT_URI_PATTERN: &str = "^(https://[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\\.[a-z]{2,10}){1,3}|http://(127\\.0\\.0\\.1|localhost|\\[::1\\])(:[1-9][0-9]{3})?|com\\.example\\.[a-z]{1,10}:)/([A-Za-z0-9_~-]{1,20}/){0,4}[A-Za-z0-9_~-]{0,20}$";
+
+fn redirect_uri_list(types: SchemaType) -> Array {
+    ArrayBuilder::new()
+        .schema_type(types)
+        .max_items(Some(super::MAX_REDIRECT_URIS))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(super::MAX_REDIRECT_URI_BYTES))
+                .pattern(Some(REDIRECT_URI_PATTERN)),
+        )
+        .build()
+}
+
+/// The OpenAPI schema of a registration's redirect URI list.
+fn redirect_uris() -> Array {
+    redirect_uri_list(SchemaType::from(Type::Array))
+}
+
+/// The OpenAPI schema of a patch's redirect URI list (absent or null: unchanged).
+fn optional_redirect_uris() -> Array {
+    redirect_uri_list(SchemaType::from_iter([Type::Array, Type::Null]))
 }
 
 /// A partial update (admin API `PATCH /admin/clients/{id}`); absent fields stay.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientPatch {
-    /// New name.
+    /// New name (same rules as at registration).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub client_name: Option<String>,
     /// New redirect URIs (replaces the list).
+    #[schema(schema_with = optional_redirect_uris)]
     pub redirect_uris: Option<Vec<String>>,
     /// New post-logout redirect URIs (replaces the list).
+    #[schema(schema_with = optional_redirect_uris)]
     pub post_logout_redirect_uris: Option<Vec<String>>,
     /// New grant types (replaces the list).
+    #[schema(min_items = 1)]
     pub grant_types: Option<Vec<GrantType>>,
     /// New allowed scopes.
+    #[schema(max_length = 1000, pattern = "^[!#-\\[\\]-~ ]*$")]
     pub scope: Option<String>,
     /// New authentication method.
     pub token_endpoint_auth_method: Option<AuthMethod>,
     /// New first-party flag.
     pub first_party: Option<bool>,
+    /// New introspect-any flag.
+    pub introspect_any: Option<bool>,
 }
 
 impl ClientSpec {
@@ -248,6 +334,9 @@ impl ClientSpec {
         }
         if let Some(v) = patch.first_party {
             self.first_party = v;
+        }
+        if let Some(v) = patch.introspect_any {
+            self.introspect_any = v;
         }
         self
     }

@@ -22,6 +22,10 @@ pub enum RegistryError {
     /// Public clients have no secret to rotate.
     #[error("public clients have no secret")]
     NoSecret,
+    /// A change whose fields are each fine but that would leave the client, as a
+    /// whole, breaking a rule (it depends on the stored client, not the request alone).
+    #[error("the change would leave the client breaking a rule: {0}")]
+    Conflicts(ValidationError),
     /// Random generation failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -74,6 +78,7 @@ pub async fn register(
         random_id(22)?,
         valid,
         secret.as_deref().map(hash_secret),
+        None,
         now,
         now,
     );
@@ -100,22 +105,41 @@ pub async fn list(store: &Store) -> Result<Vec<Client>, RegistryError> {
         .collect()
 }
 
-/// Applies `patch` after validating the result as a whole.
+/// Applies `patch` after validating the result as a whole. A change of what
+/// the client may do (grants, scope, kind, authentication, introspection)
+/// records `now` as its credentials-changed time, which ends the admin power of
+/// every token it was issued before.
 pub async fn update(
     store: &Store,
     now: UnixTime,
     id: &str,
     patch: ClientPatch,
 ) -> Result<Client, RegistryError> {
+    patch.check_fields()?;
     let current = find(store, id).await?;
-    let valid = current.spec().patched(patch).validate()?;
+    let valid = current
+        .spec()
+        .patched(patch)
+        .validate()
+        .map_err(RegistryError::Conflicts)?;
     if valid.kind == ClientKind::Confidential && current.secret_hash.is_none() {
         return Err(RegistryError::NoSecret);
     }
+    let permissions_changed = valid.kind != current.kind
+        || valid.grant_types != current.grant_types
+        || valid.scope != current.scope
+        || valid.auth_method != current.auth_method
+        || valid.introspect_any != current.introspect_any;
+    let credentials_changed_at = if permissions_changed {
+        Some(now)
+    } else {
+        current.credentials_changed_at
+    };
     let client = build(
         current.id,
         valid,
         current.secret_hash,
+        credentials_changed_at,
         current.created_at,
         now,
     );
@@ -135,7 +159,8 @@ pub async fn delete(store: &Store, id: &str) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// Replaces a confidential client's secret; the old one stops working at once.
+/// Replaces a confidential client's secret; the old one stops working at once,
+/// and so does the admin power of every token issued before (see [`update`]).
 pub async fn rotate_secret(
     store: &Store,
     now: UnixTime,
@@ -147,6 +172,7 @@ pub async fn rotate_secret(
     }
     let secret = new_secret()?;
     client.secret_hash = Some(hash_secret(&secret));
+    client.credentials_changed_at = Some(now);
     client.updated_at = now;
     store.update_client(&to_row(&client)?).await?;
     tracing::info!(client_id = %id, "client secret rotated");
@@ -157,6 +183,7 @@ fn build(
     id: String,
     v: ValidSpec,
     secret_hash: Option<Vec<u8>>,
+    credentials_changed_at: Option<UnixTime>,
     created_at: UnixTime,
     updated_at: UnixTime,
 ) -> Client {
@@ -171,6 +198,8 @@ fn build(
         scope: v.scope,
         auth_method: v.auth_method,
         first_party: v.first_party,
+        introspect_any: v.introspect_any,
+        credentials_changed_at,
         created_at,
         updated_at,
     }
@@ -191,6 +220,8 @@ fn to_row(c: &Client) -> Result<ClientRow, RegistryError> {
         scopes: json(c.scope.tokens())?,
         token_endpoint_auth_method: c.auth_method.as_str().to_owned(),
         first_party: i64::from(c.first_party),
+        introspect_any: i64::from(c.introspect_any),
+        credentials_changed_at: c.credentials_changed_at,
         created_at: c.created_at,
         updated_at: c.updated_at,
     })
@@ -218,6 +249,8 @@ fn from_row(r: ClientRow) -> Result<Client, RegistryError> {
         name: r.name,
         secret_hash: r.secret_hash,
         first_party: r.first_party != 0,
+        introspect_any: r.introspect_any != 0,
+        credentials_changed_at: r.credentials_changed_at,
         created_at: r.created_at,
         updated_at: r.updated_at,
     })

@@ -1,10 +1,17 @@
 //! Registration rules: what makes a [`ClientSpec`] acceptable, and the
 //! normalised [`ValidSpec`] it becomes.
 
-use url::Url;
+use serde_json::json;
 
-use super::model::{AuthMethod, ClientKind, ClientSpec, GrantType};
-use crate::oauth::scope::Scope;
+use super::model::{AuthMethod, ClientKind, ClientPatch, ClientSpec, GrantType};
+use crate::oauth::scope::{ADMIN_SCOPE, Scope};
+
+/// The most redirect URIs (and, separately, post-logout redirect URIs) a client may register.
+pub const MAX_REDIRECT_URIS: usize = 20;
+/// The longest client name, in characters.
+pub const MAX_CLIENT_NAME_CHARS: usize = 200;
+/// The longest allowed-scope string, in bytes (scope tokens are ASCII).
+pub const MAX_SCOPE_BYTES: usize = 1000;
 
 /// A registration field that breaks a rule, with a message that says which and why.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -34,18 +41,13 @@ pub struct ValidSpec {
     pub(super) scope: Scope,
     pub(super) auth_method: AuthMethod,
     pub(super) first_party: bool,
+    pub(super) introspect_any: bool,
 }
 
 impl ClientSpec {
     /// Checks every rule and fills in defaults.
     pub fn validate(self) -> Result<ValidSpec, ValidationError> {
-        let name = self.client_name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err(invalid(
-                "client_name",
-                "must be 1 to 200 printable characters",
-            ));
-        }
+        let name = check_name(&self.client_name)?;
 
         let mut grant_types = Vec::new();
         for grant in self.grant_types {
@@ -67,6 +69,22 @@ impl ClientSpec {
             ));
         }
 
+        let scope = check_scope(&self.scope)?;
+
+        // An admin client's tokens must always act for the client itself: a
+        // person signing in through it would otherwise carry admin power.
+        if scope.contains(ADMIN_SCOPE)
+            && (self.client_type != ClientKind::Confidential
+                || grant_types != [GrantType::ClientCredentials])
+        {
+            return Err(invalid(
+                "scope",
+                format!(
+                    "{ADMIN_SCOPE} is only for confidential clients whose only grant is \
+                     client_credentials: no person may sign in through an admin client"
+                ),
+            ));
+        }
         let auth_method = match (self.client_type, self.token_endpoint_auth_method) {
             (ClientKind::Public, None | Some(AuthMethod::None)) => AuthMethod::None,
             (ClientKind::Public, Some(_)) => {
@@ -91,22 +109,22 @@ impl ClientSpec {
             ));
         }
 
-        let redirect_uris = dedupe(self.redirect_uris);
-        for uri in &redirect_uris {
-            check_redirect_uri("redirect_uris", uri)?;
-        }
+        let redirect_uris = check_uri_list("redirect_uris", self.redirect_uris)?;
         if has(GrantType::AuthorizationCode) && redirect_uris.is_empty() {
             return Err(invalid(
                 "redirect_uris",
                 "authorization_code needs at least one redirect URI",
             ));
         }
-        let post_logout_redirect_uris = dedupe(self.post_logout_redirect_uris);
-        for uri in &post_logout_redirect_uris {
-            check_redirect_uri("post_logout_redirect_uris", uri)?;
-        }
+        let post_logout_redirect_uris =
+            check_uri_list("post_logout_redirect_uris", self.post_logout_redirect_uris)?;
 
-        let scope = Scope::parse(&self.scope).map_err(|e| invalid("scope", e.to_string()))?;
+        if self.introspect_any && self.client_type != ClientKind::Confidential {
+            return Err(invalid(
+                "introspect_any",
+                "only a confidential client (a resource server) may introspect other clients' tokens",
+            ));
+        }
 
         Ok(ValidSpec {
             name,
@@ -117,8 +135,110 @@ impl ClientSpec {
             scope,
             auth_method,
             first_party: self.first_party,
+            introspect_any: self.introspect_any,
         })
     }
+}
+
+/// The rules of [`ClientSpec::validate`] that tie fields together, as JSON
+/// Schema (`allOf` of `if`/`then`) for the OpenAPI document, so a registration
+/// valid by the document is valid here. Keep it in step with `validate`.
+pub fn spec_rules_schema() -> serde_json::Value {
+    let contains = |grant: GrantType| json!({"contains": {"const": grant.as_str()}});
+    json!([
+        {
+            "if": {"required": ["grant_types"], "properties": {"grant_types": contains(GrantType::RefreshToken)}},
+            "then": {"properties": {"grant_types": contains(GrantType::AuthorizationCode)}}
+        },
+        {
+            "if": {"required": ["grant_types"], "properties": {"grant_types": contains(GrantType::AuthorizationCode)}},
+            "then": {"required": ["redirect_uris"], "properties": {"redirect_uris": {"minItems": 1}}}
+        },
+        {
+            "if": {"required": ["client_type"], "properties": {"client_type": {"const": "public"}}},
+            "then": {"properties": {
+                "grant_types": {"not": contains(GrantType::ClientCredentials)},
+                "token_endpoint_auth_method": {"enum": ["none", null]},
+                "introspect_any": {"const": false}
+            }},
+            "else": {"properties": {"token_endpoint_auth_method": {"not": {"const": "none"}}}}
+        },
+        {
+            "if": {"required": ["scope"], "properties": {"scope": {"pattern": format!("(^| ){ADMIN_SCOPE}( |$)")}}},
+            "then": {"properties": {
+                "client_type": {"const": "confidential"},
+                "grant_types": {"items": {"const": GrantType::ClientCredentials.as_str()}}
+            }}
+        }
+    ])
+}
+
+impl ClientPatch {
+    /// Checks the fields the patch sets, each on its own. What only the patched
+    /// client as a whole can break (grants against redirect URIs, kind against
+    /// permissions) is checked by [`ClientSpec::validate`] afterwards.
+    pub fn check_fields(&self) -> Result<(), ValidationError> {
+        if let Some(name) = &self.client_name {
+            check_name(name)?;
+        }
+        for (field, list) in [
+            ("redirect_uris", &self.redirect_uris),
+            ("post_logout_redirect_uris", &self.post_logout_redirect_uris),
+        ] {
+            if let Some(list) = list {
+                check_uri_list(field, list.clone())?;
+            }
+        }
+        if self.grant_types.as_ref().is_some_and(Vec::is_empty) {
+            return Err(invalid(
+                "grant_types",
+                "at least one grant type is required",
+            ));
+        }
+        if let Some(scope) = &self.scope {
+            check_scope(scope)?;
+        }
+        Ok(())
+    }
+}
+
+/// A client name: 1–200 characters as sent (like the OpenAPI document's
+/// maxLength), no control characters, not only whitespace; returned trimmed.
+fn check_name(raw: &str) -> Result<String, ValidationError> {
+    let name = raw.trim();
+    if name.is_empty()
+        || raw.chars().count() > MAX_CLIENT_NAME_CHARS
+        || raw.chars().any(char::is_control)
+    {
+        return Err(invalid(
+            "client_name",
+            format!("must be 1 to {MAX_CLIENT_NAME_CHARS} printable characters, not only spaces"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A list of redirect URIs: at most [`MAX_REDIRECT_URIS`], each registrable; duplicates dropped.
+fn check_uri_list(field: &'static str, list: Vec<String>) -> Result<Vec<String>, ValidationError> {
+    if list.len() > MAX_REDIRECT_URIS {
+        return Err(invalid(
+            field,
+            format!("at most {MAX_REDIRECT_URIS} URIs may be registered"),
+        ));
+    }
+    let list = dedupe(list);
+    for uri in &list {
+        check_redirect_uri(field, uri)?;
+    }
+    Ok(list)
+}
+
+/// An allowed-scope string: at most [`MAX_SCOPE_BYTES`], valid scope tokens.
+fn check_scope(text: &str) -> Result<Scope, ValidationError> {
+    if text.len() > MAX_SCOPE_BYTES {
+        return Err(invalid("scope", format!("at most {MAX_SCOPE_BYTES} bytes")));
+    }
+    Scope::parse(text).map_err(|e| invalid("scope", e.to_string()))
 }
 
 fn dedupe(list: Vec<String>) -> Vec<String> {
@@ -131,37 +251,9 @@ fn dedupe(list: Vec<String>) -> Vec<String> {
     out
 }
 
-/// RFC 6749 §3.1.2 and RFC 8252 §7: absolute, no fragment; `https`, or `http`
-/// on a loopback host, or a private-use scheme in reverse-domain form.
+/// A redirect URI list entry that [`super::redirect`] accepts.
 fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), ValidationError> {
-    let parsed = Url::parse(uri)
-        .map_err(|e| invalid(field, format!("{uri:?} is not an absolute URI ({e})")))?;
-    if parsed.fragment().is_some() {
-        return Err(invalid(
-            field,
-            format!("{uri:?} must not contain a fragment"),
-        ));
-    }
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" => match parsed.host_str() {
-            Some("localhost" | "127.0.0.1" | "[::1]") => Ok(()),
-            _ => Err(invalid(
-                field,
-                format!("{uri:?}: plain http is only allowed for loopback hosts"),
-            )),
-        },
-        "javascript" | "data" | "file" | "vbscript" | "blob" => {
-            Err(invalid(field, format!("{uri:?}: scheme not allowed")))
-        }
-        scheme if scheme.contains('.') => Ok(()),
-        _ => Err(invalid(
-            field,
-            format!(
-                "{uri:?}: custom schemes must be reverse domain names (e.g. com.example.app:/cb)"
-            ),
-        )),
-    }
+    super::redirect::check(uri).map_err(|message| invalid(field, message))
 }
 
 #[cfg(test)]
@@ -178,6 +270,7 @@ mod tests {
             scope: "openid".into(),
             token_endpoint_auth_method: None,
             first_party: false,
+            introspect_any: false,
         }
     }
 
@@ -228,6 +321,38 @@ mod tests {
             );
             assert!(s.validate().is_ok(), "{good}");
         }
+    }
+
+    #[test]
+    fn admin_clients_are_confidential_machine_clients_only() {
+        let mut admin = spec(
+            ClientKind::Confidential,
+            vec![GrantType::ClientCredentials],
+            &[],
+        );
+        admin.scope = ADMIN_SCOPE.into();
+        assert!(admin.clone().validate().is_ok());
+        let mut web = spec(
+            ClientKind::Confidential,
+            vec![GrantType::ClientCredentials, GrantType::AuthorizationCode],
+            &["https://a.example/cb"],
+        );
+        web.scope = format!("openid {ADMIN_SCOPE}");
+        assert_eq!(web.validate().unwrap_err().field, "scope");
+        let mut public = spec(
+            ClientKind::Public,
+            vec![GrantType::AuthorizationCode],
+            &["https://a.example/cb"],
+        );
+        public.scope = ADMIN_SCOPE.into();
+        assert_eq!(public.validate().unwrap_err().field, "scope");
+        let mut public = spec(
+            ClientKind::Public,
+            vec![GrantType::AuthorizationCode],
+            &["https://a.example/cb"],
+        );
+        public.introspect_any = true;
+        assert_eq!(public.validate().unwrap_err().field, "introspect_any");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! Internal details are logged, never sent.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +24,15 @@ pub enum Error {
     /// No such resource: 404.
     #[error("not found")]
     NotFound,
+    /// The path exists but not with this method: 405.
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    /// The body is larger than `max_body_bytes`: 413.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// The body is not `application/json`: 415.
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
     /// The request is malformed or breaks a rule: 400 with `code`.
     #[error("{description}")]
     BadRequest {
@@ -32,7 +41,8 @@ pub enum Error {
         /// What is wrong, for the developer.
         description: String,
     },
-    /// The request clashes with existing state (say, a taken email): 409.
+    /// The request clashes with existing state (a taken email, a client change
+    /// that breaks a rule together with what is stored, a public client's secret): 409.
     #[error("{description}")]
     Conflict {
         /// What clashes, for the developer.
@@ -52,6 +62,9 @@ impl Error {
             Error::InvalidToken => StatusCode::UNAUTHORIZED,
             Error::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -64,6 +77,9 @@ impl Error {
             Error::InvalidToken => "invalid_token",
             Error::InsufficientScope(_) => "insufficient_scope",
             Error::NotFound => "not_found",
+            Error::MethodNotAllowed => "method_not_allowed",
+            Error::PayloadTooLarge => "payload_too_large",
+            Error::UnsupportedMediaType => "unsupported_media_type",
             Error::BadRequest { code, .. } => code,
             Error::Conflict { .. } => "conflict",
             Error::Unavailable => "temporarily_unavailable",
@@ -107,8 +123,30 @@ impl IntoResponse for Error {
     }
 }
 
+/// The JSON shape of every error the admin API sends, as documented in its OpenAPI document.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable code (`invalid_request`, `invalid_token`, `not_found`, …).
+    pub error: String,
+    /// What went wrong, for the developer.
+    pub error_description: String,
+}
+
 impl From<JsonRejection> for Error {
     fn from(rejection: JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType,
+            StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
+            _ => Error::BadRequest {
+                code: "invalid_request",
+                description: rejection.body_text(),
+            },
+        }
+    }
+}
+
+impl From<QueryRejection> for Error {
+    fn from(rejection: QueryRejection) -> Self {
         Error::BadRequest {
             code: "invalid_request",
             description: rejection.body_text(),
@@ -124,9 +162,8 @@ impl From<RegistryError> for Error {
                 code: "invalid_client_metadata",
                 description: invalid.to_string(),
             },
-            RegistryError::NoSecret => Error::BadRequest {
-                code: "invalid_request",
-                description: "public clients have no secret".into(),
+            clash @ (RegistryError::NoSecret | RegistryError::Conflicts(_)) => Error::Conflict {
+                description: clash.to_string(),
             },
             other => Error::Internal(other.to_string()),
         }
@@ -153,4 +190,9 @@ impl From<UserError> for Error {
 /// The fallback for unknown paths: a JSON 404.
 pub async fn not_found() -> Error {
     Error::NotFound
+}
+
+/// The fallback for a known path asked with a method it does not serve: a JSON 405.
+pub async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
 }

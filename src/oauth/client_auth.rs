@@ -76,8 +76,16 @@ impl ClientCredentials {
 
     /// Looks the client up and checks the credentials against its registration.
     /// Every failure is the same `invalid_client`; the reason goes to the log.
+    /// An admin client is always read fresh from the database, so a rotated
+    /// secret stops minting admin tokens at once, on every instance.
     pub async fn authenticate(self, state: &AppState) -> Result<Arc<Client>, OAuthError> {
-        let client = match state.clients.get(&state.store, &self.client_id).await {
+        let found = match state.clients.get(&state.store, &self.client_id).await {
+            Ok(cached) if cached.is_admin() => crate::clients::find(&state.store, &self.client_id)
+                .await
+                .map(Arc::new),
+            other => other,
+        };
+        let client = match found {
             Ok(client) => client,
             Err(RegistryError::NotFound) => {
                 // Spend the same work as a known client would, then refuse.

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use axum::Json;
-use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -31,7 +31,8 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     /// The person (or policy) refused (RFC 6749 §4.1.2.1).
     AccessDenied,
-    /// Overloaded; try again shortly (RFC 6749 §4.1.2.1).
+    /// Overloaded or briefly unable; try again shortly (RFC 6749 §4.1.2.1).
+    /// As a direct response: 503 with `Retry-After`.
     TemporarilyUnavailable,
     /// `prompt=none` but the person must sign in (OIDC Core §3.1.2.6).
     LoginRequired,
@@ -86,15 +87,24 @@ impl IntoResponse for OAuthError {
         let status = match self.error {
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
         tracing::info!(error = ?self.error, description = ?self.error_description, "oauth request refused");
         let mut response = (status, Json(&self)).into_response();
-        if self.error == ErrorCode::InvalidClient {
-            response.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Basic realm="gatehouse""#),
-            );
+        match self.error {
+            ErrorCode::InvalidClient => {
+                response.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="gatehouse""#),
+                );
+            }
+            ErrorCode::TemporarilyUnavailable => {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         response
     }

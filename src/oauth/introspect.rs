@@ -1,5 +1,9 @@
-//! `POST /introspect` (RFC 7662): a confidential client (a resource server) asks
-//! whether a token is active and what it carries.
+//! `POST /introspect` (RFC 7662): a confidential client asks whether a token is
+//! active and what it carries. A client may introspect the access and refresh
+//! tokens issued to it; another client's tokens only with the `introspect_any`
+//! permission (a resource server). Anything else — unknown, inactive, or not
+//! the caller's to see — is the same `{"active": false}`, so the endpoint is no
+//! oracle for scanning tokens (RFC 7662 §4).
 
 use axum::Json;
 use axum::extract::State;
@@ -11,17 +15,48 @@ use super::access_token::{self, AccessTokenClaims};
 use super::client_auth::ClientCredentials;
 use super::error::OAuthError;
 use super::params::FormParams;
+use super::presented::Presented;
+use super::tokens::{self, RefreshStanding, store_failed};
 use crate::app::AppState;
-use crate::clients::ClientKind;
+use crate::clients::{Client, ClientKind};
+use crate::store::RefreshTokenRow;
 
-/// RFC 7662 §2.2 response: `{"active": false}` or the token's claims.
+/// RFC 7662 §2.2 response: `{"active": false}`, or an active token's claims.
 #[derive(Debug, Serialize)]
-pub struct Introspection {
-    active: bool,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    claims: Option<AccessTokenClaims>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_type: Option<&'static str>,
+#[serde(untagged)]
+pub enum Introspection {
+    /// Unknown, expired, revoked, consumed, or not the caller's to see.
+    Inactive {
+        /// Always `false`.
+        active: bool,
+    },
+    /// An active access token: its JWT claims.
+    Access {
+        /// Always `true`.
+        active: bool,
+        /// The token's claims.
+        #[serde(flatten)]
+        claims: AccessTokenClaims,
+        /// `Bearer`.
+        token_type: &'static str,
+    },
+    /// An active refresh token (RFC 7662 §2.2 members).
+    Refresh {
+        /// Always `true`.
+        active: bool,
+        /// The client it was issued to.
+        client_id: String,
+        /// The grant's scope.
+        scope: String,
+        /// The person it acts for.
+        sub: String,
+        /// When it expires.
+        exp: i64,
+        /// When it was issued.
+        iat: i64,
+        /// `refresh_token`.
+        token_type: &'static str,
+    },
 }
 
 /// The introspection endpoint.
@@ -38,15 +73,63 @@ pub async fn introspect(
         return Err(OAuthError::invalid_client());
     }
     let token = params.required("token")?;
-    let claims = access_token::active_claims(&state, token)
+    Ok(Json(describe(&state, &client, token).await?))
+}
+
+const INACTIVE: Introspection = Introspection::Inactive { active: false };
+
+/// What `caller` may learn about `token`.
+async fn describe(
+    state: &AppState,
+    caller: &Client,
+    token: &str,
+) -> Result<Introspection, OAuthError> {
+    let presented = Presented::identify(state, token)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "revocation lookup failed");
-            OAuthError::server_error()
-        })?;
-    Ok(Json(Introspection {
-        active: claims.is_some(),
-        token_type: claims.as_ref().map(|_| "Bearer"),
-        claims,
-    }))
+        .map_err(store_failed)?;
+    if !presented.visible_to(caller) {
+        if presented.client_id().is_some() {
+            tracing::info!(client_id = %caller.id, "refused to introspect another client's token");
+        }
+        return Ok(INACTIVE);
+    }
+    match presented {
+        Presented::Access(_) => Ok(
+            match access_token::active_claims(state, token)
+                .await
+                .map_err(store_failed)?
+            {
+                Some(claims) => Introspection::Access {
+                    active: true,
+                    claims,
+                    token_type: "Bearer",
+                },
+                None => INACTIVE,
+            },
+        ),
+        Presented::Refresh(refresh) => refresh_introspection(state, refresh).await,
+        Presented::Unknown => Ok(INACTIVE),
+    }
+}
+
+/// A refresh token is active exactly while a refresh with it would succeed
+/// ([`tokens::refresh_standing`]).
+async fn refresh_introspection(
+    state: &AppState,
+    refresh: RefreshTokenRow,
+) -> Result<Introspection, OAuthError> {
+    let now = state.clock.now();
+    if tokens::refresh_standing(state, &refresh, now).await? != RefreshStanding::Live {
+        return Ok(INACTIVE);
+    }
+    let grant = refresh.grant;
+    Ok(Introspection::Refresh {
+        active: true,
+        client_id: grant.client_id,
+        scope: grant.scope,
+        sub: grant.user_id,
+        exp: refresh.expires_at,
+        iat: refresh.issued_at,
+        token_type: "refresh_token",
+    })
 }

@@ -10,6 +10,7 @@ pub mod grants;
 mod introspect;
 pub mod params;
 pub mod pkce;
+mod presented;
 mod revoke;
 pub mod scope;
 mod token;

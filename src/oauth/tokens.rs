@@ -8,8 +8,9 @@ use super::scope::Scope;
 use crate::app::AppState;
 use crate::clients::{Client, GrantType};
 use crate::crypto::secret::{hash_secret, new_secret};
+use crate::login::session;
 use crate::oidc::id_token::{self, ACR, IdTokenClaims};
-use crate::store::{AuditEvent, GrantFilter, GrantRow, Store, StoreError, Tx};
+use crate::store::{AuditEvent, GrantFilter, GrantRow, RefreshTokenRow, Store, StoreError, Tx};
 
 /// What one token request hands out.
 #[derive(Debug)]
@@ -120,6 +121,62 @@ pub async fn mint(
         },
         refresh,
     })
+}
+
+/// What a stored refresh token may do now. The one rule the refresh grant and
+/// introspection share, so a token never introspects as active while a refresh
+/// with it would fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshStanding {
+    /// Usable: unconsumed, unexpired, its grant live, its person allowed, and
+    /// — unless it was issued for offline access — its browser session live.
+    Live,
+    /// Consumed already, in a live grant: presenting it again is a reuse.
+    Consumed,
+    /// Its grant is revoked, it expired, or its person or session ended.
+    Ended,
+}
+
+/// Decides the [`RefreshStanding`] of `found` at `now`. A revoked grant is
+/// decided first, so replaying an old token of a dead family is never a reuse
+/// (and cannot fill the audit log). At most one cache read (the session of an
+/// online grant).
+pub async fn refresh_standing(
+    state: &AppState,
+    found: &RefreshTokenRow,
+    now: i64,
+) -> Result<RefreshStanding, OAuthError> {
+    let grant = &found.grant;
+    if grant.revoked_at.is_some() {
+        return Ok(RefreshStanding::Ended);
+    }
+    if found.used_at.is_some() {
+        return Ok(RefreshStanding::Consumed);
+    }
+    let account_allows = found
+        .account
+        .is_some_and(|a| a.allows_session_from(grant.auth_time));
+    if found.expires_at <= now || !account_allows {
+        return Ok(RefreshStanding::Ended);
+    }
+    if grant.offline == 0 && !session_live(state, grant).await? {
+        return Ok(RefreshStanding::Ended);
+    }
+    Ok(RefreshStanding::Live)
+}
+
+/// Whether the browser session of an online grant is still live (one cache read).
+async fn session_live(state: &AppState, grant: &GrantRow) -> Result<bool, OAuthError> {
+    let Some(sid) = grant.session_id.as_deref() else {
+        return Ok(false);
+    };
+    session::live_session_start(state, sid)
+        .await
+        .map(|started| started.is_some())
+        .map_err(|e| {
+            tracing::error!(error = %e, "session lookup failed");
+            OAuthError::server_error()
+        })
 }
 
 /// Revokes the grants `filter` selects — their refresh tokens stop working and

@@ -3,7 +3,8 @@
 
 use super::{Store, StoreError, Tx};
 
-/// One `clients` row. List columns hold JSON arrays; `first_party` is 0 or 1.
+/// One `clients` row. List columns hold JSON arrays; `first_party` and
+/// `introspect_any` are 0 or 1.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ClientRow {
     /// The public `client_id`.
@@ -26,6 +27,10 @@ pub struct ClientRow {
     pub token_endpoint_auth_method: String,
     /// 1 when consent may be skipped for this client.
     pub first_party: i64,
+    /// 1 when the client may introspect tokens issued to other clients.
+    pub introspect_any: i64,
+    /// When its secret or permissions last changed, Unix seconds; none since registration.
+    pub credentials_changed_at: Option<i64>,
     /// Creation time, Unix seconds.
     pub created_at: i64,
     /// Last change, Unix seconds.
@@ -33,7 +38,8 @@ pub struct ClientRow {
 }
 
 const COLUMNS: &str = "id, name, kind, secret_hash, redirect_uris, post_logout_redirect_uris, \
-     grant_types, scopes, token_endpoint_auth_method, first_party, created_at, updated_at";
+     grant_types, scopes, token_endpoint_auth_method, first_party, introspect_any, \
+     credentials_changed_at, created_at, updated_at";
 
 impl Store {
     /// Adds a new client.
@@ -42,8 +48,8 @@ impl Store {
         sqlx::query(
             "insert into clients (id, name, kind, secret_hash, redirect_uris, \
              post_logout_redirect_uris, grant_types, scopes, token_endpoint_auth_method, \
-             first_party, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             first_party, introspect_any, credentials_changed_at, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&row.id)
         .bind(&row.name)
@@ -55,6 +61,8 @@ impl Store {
         .bind(&row.scopes)
         .bind(&row.token_endpoint_auth_method)
         .bind(row.first_party)
+        .bind(row.introspect_any)
+        .bind(row.credentials_changed_at)
         .bind(row.created_at)
         .bind(row.updated_at)
         .execute(&self.writer)
@@ -90,8 +98,8 @@ impl Store {
         let result = sqlx::query(
             "update clients set name = $2, kind = $3, secret_hash = $4, redirect_uris = $5, \
              post_logout_redirect_uris = $6, grant_types = $7, scopes = $8, \
-             token_endpoint_auth_method = $9, first_party = $10, updated_at = $11 \
-             where id = $1",
+             token_endpoint_auth_method = $9, first_party = $10, introspect_any = $11, \
+             credentials_changed_at = $12, updated_at = $13 where id = $1",
         )
         .bind(&row.id)
         .bind(&row.name)
@@ -103,6 +111,8 @@ impl Store {
         .bind(&row.scopes)
         .bind(&row.token_endpoint_auth_method)
         .bind(row.first_party)
+        .bind(row.introspect_any)
+        .bind(row.credentials_changed_at)
         .bind(row.updated_at)
         .execute(&self.writer)
         .await?;

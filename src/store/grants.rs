@@ -37,6 +37,8 @@ pub struct GrantRow {
 pub struct RefreshTokenRow {
     /// The grant the token belongs to.
     pub grant: GrantRow,
+    /// When the token was issued.
+    pub issued_at: i64,
     /// When the token expires.
     pub expires_at: i64,
     /// When it was consumed, if it was (a second use is a reuse).
@@ -57,6 +59,7 @@ struct RefreshJoin {
     amr: String,
     created_at: i64,
     revoked_at: Option<i64>,
+    issued_at: i64,
     expires_at: i64,
     used_at: Option<i64>,
     disabled: Option<i64>,
@@ -86,7 +89,8 @@ impl Store {
     ) -> Result<Option<RefreshTokenRow>, StoreError> {
         let row: Option<RefreshJoin> = sqlx::query_as(
             "select g.id, g.client_id, g.user_id, g.scope, g.session_id, g.offline, \
-             g.auth_time, g.amr, g.created_at, g.revoked_at, r.expires_at, r.used_at, \
+             g.auth_time, g.amr, g.created_at, g.revoked_at, r.created_at as issued_at, \
+             r.expires_at, r.used_at, \
              u.disabled, s.at as signed_out_at \
              from refresh_tokens r join grants g on g.id = r.grant_id \
              left join users u on u.id = g.user_id \
@@ -108,6 +112,7 @@ impl Store {
                 created_at: r.created_at,
                 revoked_at: r.revoked_at,
             },
+            issued_at: r.issued_at,
             expires_at: r.expires_at,
             used_at: r.used_at,
             account: r.disabled.map(|disabled| AccountStanding {

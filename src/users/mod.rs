@@ -12,4 +12,4 @@ pub use registry::{
     UserError, create, delete, find, find_by_email, is_active, list, set_disabled, update,
     upgrade_password_hash,
 };
-pub use validate::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
+pub use validate::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};

@@ -90,16 +90,26 @@ pub struct UserView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    /// Email address; stored trimmed and lowercased, unique.
+    /// Email address, at most 254 characters as sent: one `@` between a local part
+    /// and a domain, no whitespace or control characters except surrounding
+    /// whitespace, which is trimmed; stored lowercased, unique.
+    #[schema(
+        min_length = 3,
+        max_length = 254,
+        pattern = "^[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^@\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+@[^@\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     pub email: String,
-    /// Password, 8 to 1024 bytes; omit for an account that cannot sign in with one.
+    /// Password, 8 to 1024 characters; omit for an account that cannot sign in with one.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
     /// Whether the address is already verified.
     #[serde(default)]
     pub email_verified: bool,
-    /// Full name, up to 200 characters.
+    /// Full name, up to 200 characters, no control characters; stored trimmed.
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub name: Option<String>,
-    /// Preferred username, up to 200 characters.
+    /// Preferred username, up to 200 characters, no control characters; stored trimmed.
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub preferred_username: Option<String>,
 }
 
@@ -110,15 +120,23 @@ pub struct NewUser {
 #[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
-    /// New email address.
+    /// New email address (same rules as at creation).
+    #[schema(
+        min_length = 3,
+        max_length = 254,
+        pattern = "^[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^@\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+@[^@\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     pub email: Option<String>,
     /// New verification flag.
     pub email_verified: Option<bool>,
-    /// New full name.
+    /// New full name (same rules as at creation).
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub name: Option<String>,
-    /// New preferred username.
+    /// New preferred username (same rules as at creation).
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub preferred_username: Option<String>,
-    /// New password, 8 to 1024 bytes.
+    /// New password, 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
 }
 

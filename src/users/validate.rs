@@ -3,10 +3,10 @@
 
 use super::registry::UserError;
 
-/// Shortest password accepted, in bytes (NIST SP 800-63B: at least 8).
-pub const MIN_PASSWORD_BYTES: usize = 8;
-/// Longest password accepted, in bytes: bounds the work one request can ask for.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Shortest password accepted, in characters (NIST SP 800-63B: at least 8).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password accepted, in characters: bounds the work one request can ask for.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 /// Longest email address (RFC 5321 path limit less the angle brackets).
 const MAX_EMAIL_CHARS: usize = 254;
 /// Longest name or preferred username.
@@ -27,13 +27,15 @@ pub(super) fn normalise_email(email: &str) -> String {
 /// A normalised email address with exactly one `@` between a non-empty local
 /// part and domain, and no whitespace or control characters.
 pub(super) fn email(email: &str) -> Result<String, UserError> {
-    let email = normalise_email(email);
+    // Lengths count what was sent (as the OpenAPI document's maxLength does),
+    // before trimming and lowercasing.
     if email.chars().count() > MAX_EMAIL_CHARS {
         return Err(invalid(
             "email",
             format!("must be at most {MAX_EMAIL_CHARS} characters"),
         ));
     }
+    let email = normalise_email(email);
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid(
             "email",
@@ -52,12 +54,12 @@ pub(super) fn email(email: &str) -> Result<String, UserError> {
 
 /// A password of acceptable length; any characters are allowed.
 pub(super) fn password(password: &str) -> Result<(), UserError> {
-    if (MIN_PASSWORD_BYTES..=MAX_PASSWORD_BYTES).contains(&password.len()) {
+    if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&password.chars().count()) {
         Ok(())
     } else {
         Err(invalid(
             "password",
-            format!("must be {MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes long"),
+            format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"),
         ))
     }
 }
@@ -70,13 +72,13 @@ pub(super) fn text(
     let Some(value) = value else {
         return Ok(None);
     };
-    let value = value.trim();
     if value.chars().count() > MAX_TEXT_CHARS || value.chars().any(char::is_control) {
         return Err(invalid(
             field,
             format!("must be at most {MAX_TEXT_CHARS} printable characters"),
         ));
     }
+    let value = value.trim();
     Ok((!value.is_empty()).then(|| value.to_owned()))
 }
 

@@ -8,6 +8,7 @@
 
 pub mod browser;
 pub mod flow;
+pub mod people;
 pub mod webdriver;
 
 use std::process::Output;

@@ -3,7 +3,7 @@
 
 use super::TokenResponse;
 use crate::app::AppState;
-use crate::clients::{Client, GrantType};
+use crate::clients::{Client, GrantType, RegistryError};
 use crate::oauth::access_token;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::FormParams;
@@ -22,12 +22,28 @@ pub async fn grant(
         ));
     }
     let scope = granted_scope(client, params.get("scope"))?;
+    // The admin API refuses admin tokens issued at or before the second the
+    // client's credentials changed (they may predate the change), so none is
+    // issued within that second: the client retries a moment later.
+    if client.is_admin()
+        && client
+            .credentials_changed_at
+            .is_some_and(|changed| state.clock.now() <= changed)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "this client's credentials changed within the last second; retry shortly",
+        ));
+    }
     let minted = access_token::mint(state, &client.id, &client.id, &scope, None)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "could not sign an access token");
             OAuthError::server_error()
         })?;
+    if client.is_admin() {
+        still_unchanged(state, client).await?;
+    }
     tracing::info!(client_id = %client.id, "access token issued");
     Ok(TokenResponse {
         access_token: minted.token,
@@ -37,6 +53,32 @@ pub async fn grant(
         id_token: None,
         refresh_token: None,
     })
+}
+
+/// Re-reads an admin client after its token was signed and refuses the token if
+/// the secret or permissions changed since the client was authenticated. A
+/// change after this read is stamped no earlier than the token's `iat`, so the
+/// admin API refuses that token anyway: either way, a token authenticated with a
+/// secret that was rotated meanwhile never carries admin power.
+async fn still_unchanged(state: &AppState, client: &Client) -> Result<(), OAuthError> {
+    let fresh = match crate::clients::find(&state.store, &client.id).await {
+        Ok(fresh) => fresh,
+        Err(RegistryError::NotFound) => {
+            tracing::warn!(client_id = %client.id, "admin client deleted while issuing a token");
+            return Err(OAuthError::invalid_client());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "client lookup failed");
+            return Err(OAuthError::server_error());
+        }
+    };
+    if fresh.secret_hash != client.secret_hash
+        || fresh.credentials_changed_at != client.credentials_changed_at
+    {
+        tracing::warn!(client_id = %client.id, "admin client changed while issuing a token");
+        return Err(OAuthError::invalid_client());
+    }
+    Ok(())
 }
 
 /// The requested scope if the client may have all of it; everything the client

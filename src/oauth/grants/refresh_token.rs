@@ -11,11 +11,10 @@ use super::TokenResponse;
 use crate::app::AppState;
 use crate::clients::{Client, GrantType};
 use crate::crypto::secret::hash_secret;
-use crate::login::session;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::FormParams;
 use crate::oauth::scope::Scope;
-use crate::oauth::tokens::{self, store_failed};
+use crate::oauth::tokens::{self, RefreshStanding, store_failed};
 use crate::store::{AuditEvent, GrantFilter, GrantRow};
 
 fn invalid_grant() -> OAuthError {
@@ -54,23 +53,13 @@ pub async fn grant(
         return Err(invalid_grant());
     }
     let scope = refreshed_scope(grant, client, params.get("scope"))?;
-    // A revoked grant is refused before reuse is considered, so replaying an old
-    // token of a dead family cannot fill the audit log.
-    if grant.revoked_at.is_some() {
-        return Err(invalid_grant());
-    }
-    if found.used_at.is_some() {
-        return Err(reused(state, grant, client).await);
-    }
-    let account_allows = found
-        .account
-        .is_some_and(|a| a.allows_session_from(grant.auth_time));
-    if found.expires_at <= now || !account_allows {
-        return Err(invalid_grant());
-    }
-    if grant.offline == 0 && !session_live(state, grant).await? {
-        tracing::info!(client_id = %client.id, "refresh token of an ended session refused");
-        return Err(invalid_grant());
+    match tokens::refresh_standing(state, &found, now).await? {
+        RefreshStanding::Live => {}
+        RefreshStanding::Consumed => return Err(reused(state, grant, client).await),
+        RefreshStanding::Ended => {
+            tracing::info!(client_id = %client.id, "refresh token of an ended grant, account or session refused");
+            return Err(invalid_grant());
+        }
     }
 
     let pending = tokens::mint(state, grant, client, &scope, None).await?;
@@ -119,20 +108,6 @@ fn refreshed_scope(
         .map(String::as_str)
         .filter(|token| client.scope.contains(token));
     Scope::from_tokens(allowed).map_err(|_| invalid_grant())
-}
-
-/// Whether the browser session of an online grant is still live (one cache read).
-async fn session_live(state: &AppState, grant: &GrantRow) -> Result<bool, OAuthError> {
-    let Some(sid) = grant.session_id.as_deref() else {
-        return Ok(false);
-    };
-    session::live_session_start(state, sid)
-        .await
-        .map(|started| started.is_some())
-        .map_err(|e| {
-            tracing::error!(error = %e, "session lookup failed");
-            OAuthError::server_error()
-        })
 }
 
 /// A consumed token presented again: revokes the grant with an audit event.
