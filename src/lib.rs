@@ -7,6 +7,7 @@
 //! intended architecture and security rules.
 
 pub mod admin;
+pub mod admission;
 pub mod app;
 pub mod cache;
 pub mod cli;

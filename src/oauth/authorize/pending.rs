@@ -18,7 +18,7 @@ fn key(id: &str) -> String {
 pub async fn save(state: &AppState, request: &AuthorizationRequest) -> Result<String, FlowError> {
     let id = random_id(22)?;
     let bytes = serde_json::to_vec(request).unwrap_or_default();
-    state.cache.put(&key(&id), &bytes, PENDING_SECS).await?;
+    crate::admission::put_unauthenticated(state, &key(&id), &bytes, PENDING_SECS).await?;
     Ok(id)
 }
 
