@@ -46,7 +46,7 @@ pub async fn issue(
             sub: grant.user_id.clone(),
             aud: client.id.clone(),
             azp: client.id.clone(),
-            exp: now + config.id_token_ttl_secs,
+            exp: now.saturating_add(config.id_token_ttl_secs),
             iat: now,
             auth_time: grant.auth_time,
             nonce,
@@ -65,8 +65,12 @@ pub async fn issue(
     };
     let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
         let token = new_secret().map_err(signing_failed)?;
-        let absolute_end = grant.created_at + config.refresh_token_absolute_ttl_secs;
-        let expires_at = (now + config.refresh_token_idle_ttl_secs).min(absolute_end);
+        let absolute_end = grant
+            .created_at
+            .saturating_add(config.refresh_token_absolute_ttl_secs);
+        let expires_at = now
+            .saturating_add(config.refresh_token_idle_ttl_secs)
+            .min(absolute_end);
         state
             .store
             .insert_refresh_token(&hash_secret(&token), &grant.id, expires_at, now)
@@ -111,7 +115,7 @@ pub async fn revoke_grants_in(
     audit: Option<AuditEvent<'_>>,
 ) -> Result<usize, StoreError> {
     let revoked = store.revoke_grants(filter, now).await?;
-    let access_tokens_end = now + config.access_token_ttl_secs;
+    let access_tokens_end = now.saturating_add(config.access_token_ttl_secs);
     for grant_id in &revoked {
         store
             .revoke_access_token(&grant_revocation_id(grant_id), access_tokens_end)
