@@ -312,3 +312,36 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::process::{Resource, getrlimit};
+
+    #[test]
+    fn the_soft_descriptor_limit_is_raised_and_the_cap_stays_below_it() {
+        let config = Config {
+            max_connections: 1_000_000,
+            ..Config::default()
+        };
+        let limits = ConnectionLimits::for_config(&config);
+        let after = getrlimit(Resource::Nofile);
+        assert_eq!(
+            after.current, after.maximum,
+            "soft limit raised to the hard one"
+        );
+        if let Some(soft) = after.current {
+            let cap = u64::try_from(limits.max_connections).unwrap();
+            assert!(
+                cap < soft,
+                "{cap} connections under a limit of {soft} descriptors"
+            );
+            assert!(cap <= soft.saturating_sub(RESERVED_FDS).max(soft / 2));
+        }
+        let small = Config {
+            max_connections: 7,
+            ..Config::default()
+        };
+        assert_eq!(ConnectionLimits::for_config(&small).max_connections, 7);
+    }
+}
