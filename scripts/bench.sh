@@ -4,6 +4,9 @@
 # p50/p99 latency per endpoint, the raw RS256 signing rate (benches/signing.rs)
 # and the server's idle RSS, then compares them with the targets.
 #
+# Then runs scripts/bench/signin.sh (sign-in flows) and scripts/bench/flood.sh
+# (memory under a flood of unauthenticated authorization requests).
+#
 # Usage: bash scripts/bench.sh
 # Environment (defaults in brackets):
 #   BENCH_SECONDS            seconds per measured run [10]
@@ -218,3 +221,7 @@ echo
 cleanup
 server_pid=
 bash scripts/bench/signin.sh
+
+# --- memory under an unauthenticated flood (issue: bounded state) -------------
+echo
+bash scripts/bench/flood.sh

@@ -13,6 +13,8 @@ use axum::http::HeaderValue;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::http::connection::{self, ConnectionLimits};
+
 use crate::cache::{Cache, CacheError};
 use crate::clients::ClientCache;
 use crate::clock::Clock;
@@ -162,7 +164,10 @@ impl App {
     /// is set), sets up password hashing, and precomputes the discovery document.
     pub async fn build(config: Config, clock: Clock) -> Result<Self, StartError> {
         let store = open_store(&config).await?;
-        let cache = Cache::connect(config.redis_url.as_deref(), &config.cache_namespace).await?;
+        let cache = match config.redis_url.as_deref() {
+            Some(url) => Cache::connect(Some(url), &config.cache_namespace).await?,
+            None => Cache::memory_bounded(config.cache_max_bytes),
+        };
         let kek = prepare_key_encryption(&config, &store).await?;
         let now = clock.now();
         rotation::ensure_signing_key(&store, kek.as_ref(), config.signing_key_bits, now).await?;
@@ -199,7 +204,9 @@ impl App {
     }
 
     /// Serves on every listener until `shutdown` resolves, then lets in-flight
-    /// requests finish and closes the database.
+    /// requests finish and closes the database. Connections are bounded (count
+    /// below the file-descriptor limit, header-read and idle timeouts; see
+    /// [`crate::connection`]).
     pub async fn serve(
         self,
         listeners: Vec<TcpListener>,
@@ -207,16 +214,17 @@ impl App {
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let router = self.router();
+        let limits = ConnectionLimits::for_config(&self.state.config);
+        let permits = connection::permits(&limits);
         let mut servers = tokio::task::JoinSet::new();
         for listener in listeners {
-            let mut stop = stop_rx.clone();
-            let service = router
-                .clone()
-                .into_make_service_with_connect_info::<SocketAddr>();
-            let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            });
-            servers.spawn(async move { server.await });
+            servers.spawn(connection::accept_loop(
+                listener,
+                router.clone(),
+                limits,
+                permits.clone(),
+                stop_rx.clone(),
+            ));
         }
         let maintenance = tokio::spawn(maintain(self.state.clone(), stop_rx));
         tokio::spawn(async move {

@@ -12,10 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 use crate::crypto::signing_key::ALLOWED_BITS;
+use crate::http::client_ip::IpNetwork;
 use crate::store::Backend;
-
-/// The longest audit retention accepted, days (ten years).
-const MAX_AUDIT_RETENTION_DAYS: i64 = 3650;
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +94,27 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Days audit events are kept before the background purge deletes them.
     pub audit_retention_days: i64,
+    /// Load balancers and reverse proxies (CIDRs, comma-separated in the
+    /// environment) whose `Forwarded` / `X-Forwarded-For` headers name the
+    /// client. Empty (the default): the TCP peer is the client.
+    #[serde(deserialize_with = "one_or_many")]
+    pub trusted_proxies: Vec<IpNetwork>,
+    /// Byte budget of the in-process cache (unused with Redis): when full it
+    /// sheds pending sign-ins, never sessions, codes or counters.
+    pub cache_max_bytes: usize,
+    /// Pending authorization requests one client address (an IPv6 /64) may
+    /// start within 15 minutes.
+    pub max_pending_per_address: u32,
+    /// Pending authorization requests all clients together may start within 15 minutes.
+    pub max_pending: u32,
+    /// A connection must send a request's complete headers within this many
+    /// seconds of connecting or of the previous response.
+    pub header_read_timeout_secs: u64,
+    /// A connection that moves no bytes for this many seconds is closed.
+    pub connection_idle_timeout_secs: u64,
+    /// Open connections at most; new ones wait in the listen backlog. Capped
+    /// at start below the process's file-descriptor limit.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -134,6 +153,13 @@ impl Default for Config {
             log_format: LogFormat::Text,
             max_body_bytes: 64 * 1024,
             audit_retention_days: 90,
+            trusted_proxies: Vec::new(),
+            cache_max_bytes: 64 * 1024 * 1024,
+            max_pending_per_address: 500,
+            max_pending: 10_000,
+            header_read_timeout_secs: 10,
+            connection_idle_timeout_secs: 60,
+            max_connections: 10_000,
         }
     }
 }
@@ -236,6 +262,9 @@ impl Config {
                 "must be at least 16 characters",
             ));
         }
+        if !ALLOWED_BITS.contains(&self.signing_key_bits) {
+            return Err(invalid("signing_key_bits", "must be 2048, 3072 or 4096"));
+        }
         if self.key_encryption_key.is_none()
             && !self.allow_plaintext_keys
             && self
@@ -252,76 +281,163 @@ impl Config {
                  (not recommended: a copy of the database would then hold usable signing keys)",
             ));
         }
-        if !ALLOWED_BITS.contains(&self.signing_key_bits) {
-            return Err(invalid("signing_key_bits", "must be 2048, 3072 or 4096"));
-        }
-        if self.key_publish_delay_secs < 0 {
-            return Err(invalid("key_publish_delay_secs", "must not be negative"));
-        }
-        if self.key_refresh_interval_secs == 0 {
-            return Err(invalid("key_refresh_interval_secs", "must be at least 1"));
-        }
-        if !(30..=86_400).contains(&self.access_token_ttl_secs) {
-            return Err(invalid(
-                "access_token_ttl_secs",
-                "must be between 30 and 86400",
-            ));
-        }
-        let positive = [
-            ("id_token_ttl_secs", self.id_token_ttl_secs),
-            (
-                "refresh_token_idle_ttl_secs",
-                self.refresh_token_idle_ttl_secs,
-            ),
-            (
-                "refresh_token_absolute_ttl_secs",
-                self.refresh_token_absolute_ttl_secs,
-            ),
-            ("session_idle_timeout_secs", self.session_idle_timeout_secs),
-            (
-                "session_absolute_timeout_secs",
-                self.session_absolute_timeout_secs,
-            ),
-        ];
-        for (key, value) in positive {
-            if value < 1 {
-                return Err(invalid(key, "must be at least 1"));
+        for (key, value, min, max) in self.numeric_bounds() {
+            if !(min..=max).contains(&value) {
+                return Err(invalid(key, format!("must be between {min} and {max}")));
             }
         }
-        if !(1..=60).contains(&self.authorization_code_ttl_secs) {
-            return Err(invalid(
-                "authorization_code_ttl_secs",
-                "must be between 1 and 60",
-            ));
-        }
-        if self.argon2_memory_kib < 8 * self.argon2_parallelism.max(1)
-            || self.argon2_iterations < 1
-            || self.argon2_parallelism < 1
-        {
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism {
             return Err(invalid(
                 "argon2_memory_kib",
-                "argon2 parameters are out of range (memory ≥ 8 KiB per lane, iterations ≥ 1, parallelism ≥ 1)",
+                "must be at least 8 KiB per lane (argon2_parallelism)",
             ));
         }
-        if self.login_attempts_per_account < 1
-            || self.login_attempts_per_ip < 1
-            || self.login_window_secs < 1
-        {
+        if self.trusted_proxies.len() > MAX_TRUSTED_PROXIES {
             return Err(invalid(
-                "login_attempts_per_account",
-                "login limits and window must be at least 1",
-            ));
-        }
-        if self.max_body_bytes < 1024 {
-            return Err(invalid("max_body_bytes", "must be at least 1024"));
-        }
-        if !(1..=MAX_AUDIT_RETENTION_DAYS).contains(&self.audit_retention_days) {
-            return Err(invalid(
-                "audit_retention_days",
-                format!("must be between 1 and {MAX_AUDIT_RETENTION_DAYS}"),
+                "trusted_proxies",
+                format!("at most {MAX_TRUSTED_PROXIES} networks"),
             ));
         }
         Ok(self)
+    }
+
+    /// Every number with its accepted range, inclusive: (key, value, min, max).
+    /// The upper bounds keep times and sizes far from overflow wherever they
+    /// are added to a timestamp or multiplied, whatever a file or environment says.
+    fn numeric_bounds(&self) -> [(&'static str, i128, i128, i128); 25] {
+        const DAY: i128 = 86_400;
+        [
+            (
+                "key_publish_delay_secs",
+                self.key_publish_delay_secs.into(),
+                0,
+                30 * DAY,
+            ),
+            (
+                "key_refresh_interval_secs",
+                self.key_refresh_interval_secs.into(),
+                1,
+                DAY,
+            ),
+            (
+                "access_token_ttl_secs",
+                self.access_token_ttl_secs.into(),
+                30,
+                DAY,
+            ),
+            ("id_token_ttl_secs", self.id_token_ttl_secs.into(), 1, DAY),
+            (
+                "authorization_code_ttl_secs",
+                self.authorization_code_ttl_secs.into(),
+                1,
+                60,
+            ),
+            (
+                "refresh_token_idle_ttl_secs",
+                self.refresh_token_idle_ttl_secs.into(),
+                1,
+                365 * DAY,
+            ),
+            (
+                "refresh_token_absolute_ttl_secs",
+                self.refresh_token_absolute_ttl_secs.into(),
+                1,
+                5 * 365 * DAY,
+            ),
+            (
+                "session_idle_timeout_secs",
+                self.session_idle_timeout_secs.into(),
+                1,
+                30 * DAY,
+            ),
+            (
+                "session_absolute_timeout_secs",
+                self.session_absolute_timeout_secs.into(),
+                1,
+                365 * DAY,
+            ),
+            (
+                "argon2_memory_kib",
+                self.argon2_memory_kib.into(),
+                8,
+                4 * 1024 * 1024,
+            ),
+            ("argon2_iterations", self.argon2_iterations.into(), 1, 64),
+            ("argon2_parallelism", self.argon2_parallelism.into(), 1, 64),
+            (
+                "password_hash_concurrency",
+                to_i128(self.password_hash_concurrency),
+                0,
+                1024,
+            ),
+            (
+                "password_hash_queue",
+                to_i128(self.password_hash_queue),
+                0,
+                100_000,
+            ),
+            (
+                "login_attempts_per_account",
+                self.login_attempts_per_account.into(),
+                1,
+                1_000_000,
+            ),
+            (
+                "login_attempts_per_ip",
+                self.login_attempts_per_ip.into(),
+                1,
+                1_000_000,
+            ),
+            (
+                "login_window_secs",
+                self.login_window_secs.into(),
+                1,
+                7 * DAY,
+            ),
+            (
+                "max_body_bytes",
+                to_i128(self.max_body_bytes),
+                1024,
+                16 * 1024 * 1024,
+            ),
+            (
+                "cache_max_bytes",
+                to_i128(self.cache_max_bytes),
+                1024 * 1024,
+                64 * 1024 * 1024 * 1024,
+            ),
+            (
+                "max_pending_per_address",
+                self.max_pending_per_address.into(),
+                1,
+                10_000_000,
+            ),
+            ("max_pending", self.max_pending.into(), 1, 10_000_000),
+            (
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs.into(),
+                1,
+                300,
+            ),
+            (
+                "connection_idle_timeout_secs",
+                self.connection_idle_timeout_secs.into(),
+                1,
+                3600,
+            ),
+            (
+                "max_connections",
+                to_i128(self.max_connections),
+                1,
+                1_000_000,
+            ),
+            (
+                "audit_retention_days",
+                self.audit_retention_days.into(),
+                1,
+                3650,
+            ),
+        ]
     }
 
     /// The database to use: `database_url`, or SQLite in `data_dir`.
@@ -375,7 +491,22 @@ pub fn mask_url_password(url: &str) -> String {
     }
 }
 
-fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+/// Most entries `trusted_proxies` may list (each request checks them all).
+const MAX_TRUSTED_PROXIES: usize = 1000;
+
+/// A `usize` setting as a number every bound can be compared with.
+fn to_i128(value: usize) -> i128 {
+    i128::try_from(value).unwrap_or(i128::MAX)
+}
+
+/// A list given as a TOML array or as one comma-separated string (the
+/// environment's form), each item parsed with `FromStr`.
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
@@ -390,9 +521,8 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Er
         .iter()
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.parse().map_err(|_| {
-                serde::de::Error::custom(format!("{s:?} is not an address like 127.0.0.1:8080"))
-            })
+            s.parse()
+                .map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
         })
         .collect()
 }
@@ -431,6 +561,102 @@ mod tests {
         .validated()
         .unwrap_err();
         assert!(err.to_string().contains("`cache_namespace`"), "{err}");
+    }
+
+    /// Each numeric setting with a value just below and just above its range
+    /// (`None` where the type cannot go lower).
+    const OUT_OF_RANGE: &[(&str, Option<i64>, u64)] = &[
+        ("key_publish_delay_secs", Some(-1), 30 * 86_400 + 1),
+        ("key_refresh_interval_secs", Some(0), 86_401),
+        ("access_token_ttl_secs", Some(29), 86_401),
+        ("id_token_ttl_secs", Some(0), 86_401),
+        ("authorization_code_ttl_secs", Some(0), 61),
+        ("refresh_token_idle_ttl_secs", Some(0), 365 * 86_400 + 1),
+        (
+            "refresh_token_absolute_ttl_secs",
+            Some(0),
+            5 * 365 * 86_400 + 1,
+        ),
+        ("session_idle_timeout_secs", Some(0), 30 * 86_400 + 1),
+        ("session_absolute_timeout_secs", Some(0), 365 * 86_400 + 1),
+        ("argon2_memory_kib", Some(7), 4 * 1024 * 1024 + 1),
+        ("argon2_iterations", Some(0), 65),
+        ("argon2_parallelism", Some(0), 65),
+        ("password_hash_concurrency", None, 1025),
+        ("password_hash_queue", None, 100_001),
+        ("login_attempts_per_account", Some(0), 1_000_001),
+        ("login_attempts_per_ip", Some(0), 1_000_001),
+        ("login_window_secs", Some(0), 7 * 86_400 + 1),
+        ("max_body_bytes", Some(1023), 16 * 1024 * 1024 + 1),
+        (
+            "cache_max_bytes",
+            Some(1024 * 1024 - 1),
+            64 * 1024 * 1024 * 1024 + 1,
+        ),
+        ("max_pending_per_address", Some(0), 10_000_001),
+        ("max_pending", Some(0), 10_000_001),
+        ("header_read_timeout_secs", Some(0), 301),
+        ("connection_idle_timeout_secs", Some(0), 3601),
+        ("max_connections", Some(0), 1_000_001),
+        ("audit_retention_days", Some(0), 3651),
+    ];
+
+    #[test]
+    fn every_number_out_of_range_is_refused_naming_its_key() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        for (key, low, high) in OUT_OF_RANGE {
+            let mut values: Vec<serde_json::Value> = vec![(*high).into()];
+            values.extend(low.map(serde_json::Value::from));
+            for value in values {
+                let mut json = defaults.clone();
+                json[*key] = value.clone();
+                let config: Config = serde_json::from_value(json).unwrap();
+                let err = config.validated().unwrap_err();
+                assert!(
+                    err.to_string().contains(&format!("`{key}`")),
+                    "{key}={value}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_extremes_of_every_range_are_accepted() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        for (key, value, min, max) in Config::default().numeric_bounds() {
+            assert!((min..=max).contains(&value), "default {key}");
+            for edge in [min, max] {
+                let mut json = defaults.clone();
+                json[key] = i64::try_from(edge).unwrap().into();
+                let config: Config = serde_json::from_value(json).unwrap();
+                if let Err(e) = config.validated() {
+                    panic!("{key}={edge}: {e}");
+                }
+            }
+        }
+        assert_eq!(
+            Config::default().numeric_bounds().len(),
+            OUT_OF_RANGE.len(),
+            "every bound has an out-of-range case"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_parse_from_a_list_or_a_comma_separated_string() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        let mut json = defaults.clone();
+        json["trusted_proxies"] = "10.0.0.0/8, 192.0.2.1".into();
+        let config: Config = serde_json::from_value(json).unwrap();
+        let shown: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.1/32"]);
+        let mut json = defaults;
+        json["trusted_proxies"] = serde_json::json!(["10.0.0.0/33"]);
+        let err = serde_json::from_value::<Config>(json).err().unwrap();
+        assert!(err.to_string().contains("10.0.0.0/33"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! layers and the security rules, each with the test that guards it.
 
 pub mod admin;
+pub mod admission;
 pub mod app;
 pub mod cache;
 pub mod cli;

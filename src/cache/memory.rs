@@ -6,13 +6,21 @@
 //! its writes since the last sweep reach half its size, so expired keys never
 //! make memory grow without bound, at an amortised constant cost per write.
 //! Locks are held only inside these synchronous methods, never across an await.
+//!
+//! Memory is bounded: each shard holds at most its share of the byte budget
+//! (keys, values and a fixed per-entry overhead). A write that would go over
+//! first sweeps expired entries (when a sweep is due), then sheds live
+//! [`Retention::Shed`] entries oldest first; [`Retention::Keep`] entries
+//! (sessions, codes, counters) are never shed. A write that still does not fit
+//! is refused with [`CacheError::CapacityReached`], and the previous value
+//! under its key, if any, is kept.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::CacheError;
+use super::{CacheError, Retention};
 
 /// Number of independently locked maps.
 const SHARDS: usize = 16;
@@ -21,7 +29,22 @@ const SHARDS: usize = 16;
 /// not sweep on every write.
 const MIN_WRITES_BETWEEN_SWEEPS: usize = 64;
 
-/// Entries held in this process's memory.
+/// When full, a shard sweeps expired entries before shedding live ones if its
+/// last sweep is at least this old (or enough writes happened since), so a
+/// full cache does not rescan itself on every write.
+const FULL_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Bytes counted per entry beyond its key and value: the map slot, the
+/// `String` and `Vec` headers, the expiry, allocator rounding.
+const ENTRY_OVERHEAD: usize = 96;
+
+/// Bytes counted for a shed entry's place in the eviction queue, beyond its key.
+const QUEUE_OVERHEAD: usize = 48;
+
+/// The byte budget of [`MemoryCache::new`].
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// Entries held in this process's memory, within a byte budget.
 pub struct MemoryCache {
     shards: [Mutex<Shard>; SHARDS],
     hasher: RandomState,
@@ -35,55 +58,197 @@ impl std::fmt::Debug for MemoryCache {
     }
 }
 
-#[derive(Default)]
 struct Shard {
     entries: HashMap<String, Entry>,
     writes_since_sweep: usize,
+    last_sweep: Instant,
+    /// Bytes counted for the entries held.
+    bytes: usize,
+    /// The most `bytes` may reach.
+    budget: usize,
+    /// Shed entries in insertion order, as (key, sequence number); an item
+    /// whose key now holds another entry (or none) is stale and skipped.
+    shed_queue: VecDeque<(String, u64)>,
+    /// Live shed entries in `entries`, to know when `shed_queue` needs compacting.
+    shed_count: usize,
+    next_seq: u64,
 }
 
 struct Entry {
     value: Vec<u8>,
     expires: Instant,
+    retention: Retention,
+    seq: u64,
+}
+
+/// Bytes counted for an entry.
+fn cost(key: &str, value_len: usize, retention: Retention) -> usize {
+    let queued = match retention {
+        Retention::Keep => 0,
+        Retention::Shed => key.len() + QUEUE_OVERHEAD,
+    };
+    key.len() + value_len + ENTRY_OVERHEAD + queued
 }
 
 impl Entry {
-    fn new(value: Vec<u8>, ttl_secs: u64, now: Instant) -> Self {
-        Self {
-            value,
-            expires: now + Duration::from_secs(ttl_secs),
-        }
-    }
-
     fn is_live(&self, now: Instant) -> bool {
         self.expires > now
     }
 }
 
 impl Shard {
+    fn new(budget: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            writes_since_sweep: 0,
+            last_sweep: Instant::now(),
+            bytes: 0,
+            budget,
+            shed_queue: VecDeque::new(),
+            shed_count: 0,
+            next_seq: 0,
+        }
+    }
+
+    /// Removes `key`, keeping the byte count right.
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let entry = self.entries.remove(key)?;
+        self.bytes -= cost(key, entry.value.len(), entry.retention);
+        if entry.retention == Retention::Shed {
+            self.shed_count -= 1;
+        }
+        Some(entry)
+    }
+
     /// The entry under `key` if it has not expired; an expired one is dropped.
     fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
         if self.entries.get(key).is_some_and(|e| !e.is_live(now)) {
-            self.entries.remove(key);
+            self.remove(key);
         }
         self.entries.get_mut(key)
     }
 
-    /// Stores an entry and sweeps the shard when enough writes have happened.
-    fn insert(&mut self, key: &str, entry: Entry, now: Instant) {
-        self.entries.insert(key.to_owned(), entry);
-        self.writes_since_sweep += 1;
-        if self.writes_since_sweep >= MIN_WRITES_BETWEEN_SWEEPS.max(self.entries.len() / 2) {
-            self.entries.retain(|_, e| e.is_live(now));
-            self.writes_since_sweep = 0;
+    /// Drops every expired entry.
+    fn sweep(&mut self, now: Instant) {
+        let mut freed = 0;
+        let mut shed = 0;
+        self.entries.retain(|key, e| {
+            let live = e.is_live(now);
+            if !live {
+                freed += cost(key, e.value.len(), e.retention);
+                shed += usize::from(e.retention == Retention::Shed);
+            }
+            live
+        });
+        self.bytes -= freed;
+        self.shed_count -= shed;
+        self.writes_since_sweep = 0;
+        self.last_sweep = now;
+        self.compact_queue();
+    }
+
+    fn sweep_is_due(&self) -> bool {
+        self.writes_since_sweep >= MIN_WRITES_BETWEEN_SWEEPS.max(self.entries.len() / 2)
+    }
+
+    /// Drops stale queue items once they outnumber the live shed entries, so
+    /// the queue stays proportional to what it tracks.
+    fn compact_queue(&mut self) {
+        if self.shed_queue.len() > 2 * self.shed_count + MIN_WRITES_BETWEEN_SWEEPS {
+            let entries = &self.entries;
+            self.shed_queue
+                .retain(|(key, seq)| entries.get(key).is_some_and(|e| e.seq == *seq));
         }
+    }
+
+    /// Sheds the oldest live shed entry; false when there is none.
+    fn shed_oldest(&mut self) -> bool {
+        while let Some((key, seq)) = self.shed_queue.pop_front() {
+            if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
+                self.remove(&key);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Stores an entry if it fits, making room as the module describes.
+    fn insert(
+        &mut self,
+        key: &str,
+        value: Vec<u8>,
+        ttl_secs: u64,
+        retention: Retention,
+        now: Instant,
+    ) -> Result<(), CacheError> {
+        self.writes_since_sweep += 1;
+        if self.sweep_is_due() {
+            self.sweep(now);
+        }
+        let needed = cost(key, value.len(), retention);
+        if needed > self.budget {
+            return Err(CacheError::CapacityReached(
+                "the value is larger than the cache",
+            ));
+        }
+        let previous = self.remove(key);
+        let mut swept = false;
+        while self.bytes + needed > self.budget {
+            let may_sweep = self.writes_since_sweep >= MIN_WRITES_BETWEEN_SWEEPS
+                || now.saturating_duration_since(self.last_sweep) >= FULL_SWEEP_INTERVAL;
+            if !swept && may_sweep {
+                self.sweep(now);
+                swept = true;
+            } else if !self.shed_oldest() {
+                if let Some(previous) = previous {
+                    self.bytes += cost(key, previous.value.len(), previous.retention);
+                    self.shed_count += usize::from(previous.retention == Retention::Shed);
+                    self.entries.insert(key.to_owned(), previous);
+                }
+                tracing::warn!(
+                    budget = self.budget,
+                    "in-process cache shard full; write refused"
+                );
+                return Err(CacheError::CapacityReached("the in-process cache is full"));
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if retention == Retention::Shed {
+            self.shed_queue.push_back((key.to_owned(), seq));
+            self.shed_count += 1;
+            self.compact_queue();
+        }
+        // TTLs are clamped to ten years, so the addition cannot overflow; were
+        // it to, the entry would be born expired rather than panic.
+        let expires = now
+            .checked_add(Duration::from_secs(ttl_secs))
+            .unwrap_or(now);
+        self.bytes += needed;
+        self.entries.insert(
+            key.to_owned(),
+            Entry {
+                value,
+                expires,
+                retention,
+                seq,
+            },
+        );
+        Ok(())
     }
 }
 
 impl MemoryCache {
-    /// An empty cache.
+    /// An empty cache with the default byte budget.
     pub fn new() -> Self {
+        Self::with_budget(DEFAULT_MAX_BYTES)
+    }
+
+    /// An empty cache holding at most about `max_bytes`.
+    pub fn with_budget(max_bytes: usize) -> Self {
+        let per_shard = max_bytes / SHARDS;
         Self {
-            shards: std::array::from_fn(|_| Mutex::default()),
+            shards: std::array::from_fn(|_| Mutex::new(Shard::new(per_shard))),
             hasher: RandomState::new(),
         }
     }
@@ -97,10 +262,16 @@ impl MemoryCache {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(super) fn put(&self, key: &str, value: &[u8], ttl_secs: u64) {
+    pub(super) fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: u64,
+        retention: Retention,
+    ) -> Result<(), CacheError> {
         let now = Instant::now();
         self.shard(key)
-            .insert(key, Entry::new(value.to_vec(), ttl_secs, now), now);
+            .insert(key, value.to_vec(), ttl_secs, retention, now)
     }
 
     pub(super) fn get(&self, key: &str) -> Option<Vec<u8>> {
@@ -110,12 +281,12 @@ impl MemoryCache {
 
     pub(super) fn take(&self, key: &str) -> Option<Vec<u8>> {
         let now = Instant::now();
-        let entry = self.shard(key).entries.remove(key)?;
+        let entry = self.shard(key).remove(key)?;
         entry.is_live(now).then_some(entry.value)
     }
 
     pub(super) fn delete(&self, key: &str) {
-        self.shard(key).entries.remove(key);
+        self.shard(key).remove(key);
     }
 
     /// Counts are stored as decimal text, as Redis stores them.
@@ -128,10 +299,13 @@ impl MemoryCache {
                 .and_then(|text| text.parse::<u64>().ok())
                 .and_then(|count| count.checked_add(1))
                 .ok_or(CacheError::NotACounter)?;
-            entry.value = count.to_string().into_bytes();
+            let text = count.to_string().into_bytes();
+            let grown = text.len() - entry.value.len().min(text.len());
+            entry.value = text;
+            shard.bytes += grown;
             return Ok(count);
         }
-        shard.insert(key, Entry::new(b"1".to_vec(), ttl_secs, now), now);
+        shard.insert(key, b"1".to_vec(), ttl_secs, Retention::Keep, now)?;
         Ok(1)
     }
 }
@@ -164,6 +338,135 @@ impl Default for MemoryCache {
 mod tests {
     use super::*;
 
+    fn has(shard: &Shard, key: &str) -> bool {
+        shard.entries.contains_key(key)
+    }
+
+    #[test]
+    fn a_full_shard_drops_expired_entries_then_the_oldest_shed_ones_never_kept_ones() {
+        let entry = cost("shed-00", 1000, Retention::Shed);
+        let mut shard = Shard::new(10 * entry);
+        let t0 = Instant::now();
+        shard
+            .insert("expired", vec![0; 1000], 1, Retention::Keep, t0)
+            .unwrap();
+        for i in 0..3 {
+            let key = format!("session-{i}");
+            shard
+                .insert(&key, vec![0; 1000], 3600, Retention::Keep, t0)
+                .unwrap();
+        }
+        for i in 0..5 {
+            let key = format!("shed-{i:02}");
+            shard
+                .insert(&key, vec![0; 1000], 900, Retention::Shed, t0)
+                .unwrap();
+        }
+        assert!(shard.bytes <= shard.budget);
+        // Two seconds later the first entry has expired: making room takes it
+        // before any live entry.
+        let t1 = t0 + Duration::from_secs(2);
+        shard
+            .insert("shed-05", vec![0; 1000], 900, Retention::Shed, t1)
+            .unwrap();
+        shard
+            .insert("shed-06", vec![0; 1000], 900, Retention::Shed, t1)
+            .unwrap();
+        assert!(!has(&shard, "expired"), "the expired entry went first");
+        assert!((0..7).all(|i| has(&shard, &format!("shed-{i:02}"))));
+        // Then the oldest shed entries go, one per entry that needs the room.
+        for i in 7..12 {
+            let key = format!("shed-{i:02}");
+            shard
+                .insert(&key, vec![0; 1000], 900, Retention::Shed, t1)
+                .unwrap();
+            assert!(shard.bytes <= shard.budget, "over budget after {key}");
+        }
+        let kept: Vec<bool> = (0..12)
+            .map(|i| has(&shard, &format!("shed-{i:02}")))
+            .collect();
+        assert_eq!(
+            kept,
+            [vec![false; 5], vec![true; 7]].concat(),
+            "oldest first"
+        );
+        assert!(
+            (0..3).all(|i| has(&shard, &format!("session-{i}"))),
+            "kept entries stay"
+        );
+        // A kept entry that needs the room sheds every shed entry if it must...
+        shard
+            .insert(
+                "session-0",
+                vec![1; 7 * entry + 100],
+                3600,
+                Retention::Keep,
+                t1,
+            )
+            .unwrap();
+        assert!((0..12).all(|i| !has(&shard, &format!("shed-{i:02}"))));
+        // ...but kept entries are never shed: a write that does not fit among
+        // them is refused, and a value being replaced stays as it was.
+        let refused = shard.insert("session-3", vec![2; 3000], 3600, Retention::Keep, t1);
+        assert!(
+            matches!(refused, Err(CacheError::CapacityReached(_))),
+            "{refused:?}"
+        );
+        let refused = shard.insert("session-1", vec![2; 3000], 3600, Retention::Shed, t1);
+        assert!(
+            matches!(refused, Err(CacheError::CapacityReached(_))),
+            "{refused:?}"
+        );
+        assert_eq!(shard.entries["session-1"].value, vec![0; 1000]);
+        assert!((0..3).all(|i| has(&shard, &format!("session-{i}"))));
+        assert!(shard.bytes <= shard.budget);
+        let counted: usize = shard
+            .entries
+            .iter()
+            .map(|(k, e)| cost(k, e.value.len(), e.retention))
+            .sum();
+        assert_eq!(counted, shard.bytes, "the byte count matches the entries");
+    }
+
+    #[test]
+    fn the_whole_cache_stays_within_its_budget_under_a_flood_of_shed_entries() {
+        let budget = 1024 * 1024;
+        let cache = MemoryCache::with_budget(budget);
+        for i in 0..50 {
+            cache
+                .put(&format!("session-{i}"), &[7; 200], 3600, Retention::Keep)
+                .unwrap();
+        }
+        for i in 0..20_000 {
+            cache
+                .put(&format!("pending-{i}"), &[0; 2000], 900, Retention::Shed)
+                .unwrap();
+        }
+        let bytes: usize = cache.shards.iter().map(|s| s.lock().unwrap().bytes).sum();
+        assert!(bytes <= budget, "{bytes} > {budget}");
+        for i in 0..50 {
+            assert_eq!(
+                cache.get(&format!("session-{i}")),
+                Some(vec![7; 200]),
+                "session-{i}"
+            );
+        }
+        assert!(
+            cache.get("pending-19999").is_some(),
+            "the newest pending entry is kept"
+        );
+        assert!(cache.get("pending-0").is_none(), "the oldest went");
+        let queued: usize = cache
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap().shed_queue.len())
+            .sum();
+        assert!(
+            queued < 2_000,
+            "the eviction queue stays proportional: {queued}"
+        );
+    }
+
     #[test]
     fn expired_entries_are_swept_so_memory_stays_bounded() {
         let cache = MemoryCache::new();
@@ -172,18 +475,23 @@ mod tests {
             let mut shard = shard.lock().unwrap();
             for i in 0..1000 {
                 let key = format!("expired-{i}");
+                shard.bytes += cost(&key, 16, Retention::Keep);
                 shard.entries.insert(
                     key,
                     Entry {
                         value: vec![0; 16],
                         expires: past,
+                        retention: Retention::Keep,
+                        seq: 0,
                     },
                 );
             }
         }
         // Enough writes that every shard reaches its sweep threshold (half its size).
         for i in 0..40_000 {
-            cache.put(&format!("live-{i}"), b"v", 60);
+            cache
+                .put(&format!("live-{i}"), b"v", 60, Retention::Keep)
+                .unwrap();
         }
         let expired: usize = cache
             .shards

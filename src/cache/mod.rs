@@ -5,13 +5,17 @@
 //! embedded default, [`MemoryCache`]) or Redis when `redis_url` is set, so
 //! several instances share it ([`RedisCache`]). Every entry has a TTL measured
 //! in real time; services keep their own timestamps for protocol decisions.
+//!
+//! Every entry has a [`Retention`] class. The in-process cache holds a bounded
+//! number of bytes and, when full, sheds [`Retention::Shed`] entries first and
+//! never a [`Retention::Keep`] one; Redis is bounded by its own `maxmemory`.
 
 mod memory;
 mod redis;
 
 use std::sync::Arc;
 
-pub use memory::MemoryCache;
+pub use memory::{DEFAULT_MAX_BYTES, MemoryCache};
 pub use redis::RedisCache;
 
 /// The longest TTL accepted (ten years): keeps `Instant` arithmetic and Redis
@@ -30,6 +34,22 @@ pub enum CacheError {
     /// [`Cache::incr`] found a key that holds something other than a count.
     #[error("cached value is not a counter")]
     NotACounter,
+    /// A bound was reached: the in-process cache is full of entries it may
+    /// not shed, or an admission cap refused new state. Callers answer
+    /// "temporarily unavailable".
+    #[error("capacity reached: {0}")]
+    CapacityReached(&'static str),
+}
+
+/// How much an entry is worth keeping when the in-process cache is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retention {
+    /// Never shed while live: sessions, codes, rate counters.
+    Keep,
+    /// May be shed (oldest first) to make room: state that requests without
+    /// authentication create, such as pending sign-ins, whose loss costs the
+    /// person a restart at worst.
+    Shed,
 }
 
 /// Handle to the cache; cheap to clone.
@@ -66,19 +86,33 @@ impl Cache {
         }
     }
 
-    /// A fresh in-process cache (the embedded default, and handy in tests).
+    /// A fresh in-process cache with the default byte budget (handy in tests).
     pub fn memory() -> Cache {
         Cache::Memory(Arc::new(MemoryCache::new()))
     }
 
-    /// Stores `value` under `key` for `ttl_secs` (at least 1), replacing any previous value.
+    /// A fresh in-process cache holding at most about `max_bytes`.
+    pub fn memory_bounded(max_bytes: usize) -> Cache {
+        Cache::Memory(Arc::new(MemoryCache::with_budget(max_bytes)))
+    }
+
+    /// Stores `value` under `key` for `ttl_secs` (at least 1), replacing any
+    /// previous value, as an entry that is never shed.
     pub async fn put(&self, key: &str, value: &[u8], ttl_secs: u64) -> Result<(), CacheError> {
+        self.put_with(key, value, ttl_secs, Retention::Keep).await
+    }
+
+    /// [`Cache::put`] with an explicit [`Retention`] class.
+    pub async fn put_with(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: u64,
+        retention: Retention,
+    ) -> Result<(), CacheError> {
         let ttl_secs = clamp_ttl(ttl_secs);
         match self {
-            Cache::Memory(memory) => {
-                memory.put(key, value, ttl_secs);
-                Ok(())
-            }
+            Cache::Memory(memory) => memory.put(key, value, ttl_secs, retention),
             Cache::Redis(redis) => redis.put(key, value, ttl_secs).await,
         }
     }

@@ -1,7 +1,9 @@
 //! The HTTP edge: endpoint paths, the router that joins every feature's routes,
-//! the middleware every response passes through, and the JSON error type of the
-//! admin API.
+//! the middleware every response passes through, the client address, and the
+//! JSON error type of the admin API.
 
+pub mod client_ip;
+pub mod connection;
 pub mod error;
 mod health;
 mod middleware;
@@ -13,13 +15,16 @@ use axum::extract::DefaultBodyLimit;
 
 use crate::app::AppState;
 
+pub use client_ip::ClientIp;
 pub use error::Error;
 
-/// The complete application: every route, with body limits, request ids,
-/// tracing and security headers on all of them.
+/// The complete application: every route, with body limits, the client
+/// address, request ids, tracing and security headers on all of them.
 pub fn router(state: AppState) -> Router {
     let https = state.config.issuer.starts_with("https://");
     let body_limit = state.config.max_body_bytes;
+    let trusted: std::sync::Arc<[client_ip::IpNetwork]> =
+        state.config.trusted_proxies.clone().into();
     let router = Router::new()
         .merge(crate::oidc::router())
         .merge(crate::oauth::router())
@@ -29,6 +34,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::login::router())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            client_ip::resolve_client_ip(trusted.clone(), request, next)
+        }))
         .with_state(state);
     middleware::wrap(router, https)
 }

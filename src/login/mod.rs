@@ -10,16 +10,13 @@ mod password;
 pub mod session;
 pub mod throttle;
 
-use std::net::SocketAddr;
-
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use axum::routing::post;
 
 use crate::app::AppState;
 use crate::cache::CacheError;
 use crate::crypto::CryptoError;
+pub use crate::http::ClientIp;
 
 /// A failure of the short-lived state behind a sign-in (cache or randomness).
 #[derive(Debug, thiserror::Error)]
@@ -37,24 +34,4 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", post(password::sign_in))
         .route("/consent", post(consent::decide))
-}
-
-/// The peer address of the connection, for per-IP limits ("unknown" when the
-/// server was not started with connection info).
-#[derive(Debug, Clone)]
-pub struct ClientIp(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(
-                || "unknown".to_owned(),
-                |ConnectInfo(addr)| addr.ip().to_string(),
-            );
-        Ok(Self(ip))
-    }
 }

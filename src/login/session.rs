@@ -90,7 +90,10 @@ impl Session {
     }
 
     fn ttl(&self, state: &AppState, now: UnixTime) -> u64 {
-        let absolute_left = self.created_at + state.config.session_absolute_timeout_secs - now;
+        let absolute_left = self
+            .created_at
+            .saturating_add(state.config.session_absolute_timeout_secs)
+            .saturating_sub(now);
         u64::try_from(
             state
                 .config

@@ -66,7 +66,7 @@ pub async fn mint(
         client_id: client_id.to_owned(),
         scope: scope.to_string(),
         iat: now,
-        exp: now + ttl,
+        exp: now.saturating_add(ttl),
         jti: random_string(16)?,
         gid: grant_id.map(str::to_owned),
     };

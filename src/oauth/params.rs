@@ -1,7 +1,8 @@
 //! Strict `application/x-www-form-urlencoded` parameters for the OAuth endpoints
 //! (DESIGN.md rule 11): wrong content type, oversize bodies and repeated
 //! parameters are `invalid_request`; empty values count as absent (RFC 6749 §3.1);
-//! unknown parameters are ignored.
+//! unknown parameters are ignored. Parsing is linear in the body, and a body
+//! with more than [`MAX_PARAMS`] parameters is refused.
 
 use std::collections::HashMap;
 
@@ -11,15 +12,25 @@ use axum::http::header::CONTENT_TYPE;
 
 use super::error::OAuthError;
 
+/// The most parameters one request may carry: every endpoint reads fewer than
+/// 25, so this leaves room for extensions while bounding the work per request.
+pub const MAX_PARAMS: usize = 100;
+
 /// The parameters of an OAuth form POST, each present at most once.
 #[derive(Debug, Default)]
 pub struct FormParams(HashMap<String, String>);
 
 impl FormParams {
-    /// Parses a form body; a repeated parameter is an error.
+    /// Parses a form body; a repeated parameter, or more than [`MAX_PARAMS`], is
+    /// an error. One hash-map look-up per parameter, so linear in the body.
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
         let mut params = HashMap::new();
         for (name, value) in url::form_urlencoded::parse(body) {
+            if params.len() == MAX_PARAMS {
+                return Err(OAuthError::invalid_request(format!(
+                    "more than {MAX_PARAMS} parameters"
+                )));
+            }
             if params.contains_key(name.as_ref()) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter `{name}` is repeated"
@@ -34,6 +45,19 @@ impl FormParams {
     /// The value of `name`, if present and non-empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
+    }
+
+    /// The first of `limits` (name, longest accepted length in bytes) whose
+    /// parameter is longer, so callers refuse oversize values before storing
+    /// or echoing them.
+    pub fn first_oversize(
+        &self,
+        limits: &[(&'static str, usize)],
+    ) -> Option<(&'static str, usize)> {
+        limits
+            .iter()
+            .copied()
+            .find(|(name, max)| self.get(name).is_some_and(|value| value.len() > *max))
     }
 
     /// The value of `name`, or `invalid_request` naming it.
@@ -80,5 +104,26 @@ mod tests {
         assert_eq!(params.get("b"), None);
         assert_eq!(params.get("c"), Some("x y"));
         assert!(params.required("b").is_err());
+    }
+
+    #[test]
+    fn the_parameter_count_is_bounded_and_a_maximal_form_parses() {
+        let form = |n: usize| {
+            (0..n)
+                .map(|i| format!("p{i}=v"))
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        let params = FormParams::parse(form(MAX_PARAMS).as_bytes()).unwrap();
+        assert_eq!(params.get("p99"), Some("v"));
+        let err = FormParams::parse(form(MAX_PARAMS + 1).as_bytes()).unwrap_err();
+        assert!(err.error_description.contains("more than 100"), "{err}");
+    }
+
+    #[test]
+    fn oversize_values_are_named() {
+        let params = FormParams::parse(b"a=123456&b=12").unwrap();
+        assert_eq!(params.first_oversize(&[("b", 5), ("a", 5)]), Some(("a", 5)));
+        assert_eq!(params.first_oversize(&[("a", 5 + 2), ("c", 0)]), None);
     }
 }

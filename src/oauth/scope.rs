@@ -1,5 +1,6 @@
 //! Scopes (RFC 6749 §3.3): a space-separated set of scope tokens.
 
+use std::collections::HashSet;
 use std::fmt;
 
 /// The scope that lets a client call the admin API.
@@ -12,27 +13,55 @@ pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scope(Vec<String>);
 
-/// A scope string with a character RFC 6749 §3.3 does not allow.
+/// The most tokens a scope string may hold: far above any real request, low
+/// enough that no request makes the server do much work (issue: 11,000 tokens).
+pub const MAX_SCOPE_TOKENS: usize = 128;
+
+/// The longest scope token accepted, bytes.
+pub const MAX_TOKEN_LEN: usize = 255;
+
+/// A scope string that is not acceptable. The message never echoes more than
+/// [`MAX_TOKEN_LEN`] bytes of the input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("scope token {0:?} contains a character outside RFC 6749 §3.3 (NQCHAR)")]
-pub struct InvalidScope(pub String);
+pub enum InvalidScope {
+    /// A token with a character RFC 6749 §3.3 does not allow.
+    #[error("scope token {0:?} contains a character outside RFC 6749 §3.3 (NQCHAR)")]
+    Character(String),
+    /// A token longer than [`MAX_TOKEN_LEN`].
+    #[error("a scope token is longer than {MAX_TOKEN_LEN} characters")]
+    TokenTooLong,
+    /// More than [`MAX_SCOPE_TOKENS`] tokens.
+    #[error("the scope has more than {MAX_SCOPE_TOKENS} tokens")]
+    TooManyTokens,
+}
 
 impl Scope {
-    /// Parses a space-separated scope string; repeated tokens collapse into one.
+    /// Parses a space-separated scope string from a request or the store;
+    /// repeated tokens collapse into one. Linear in the input, and refuses more
+    /// than [`MAX_SCOPE_TOKENS`] tokens before doing further work.
     pub fn parse(text: &str) -> Result<Self, InvalidScope> {
-        Self::from_tokens(text.split(' ').filter(|t| !t.is_empty()))
+        let tokens = text.split(' ').filter(|t| !t.is_empty());
+        if tokens.clone().nth(MAX_SCOPE_TOKENS).is_some() {
+            return Err(InvalidScope::TooManyTokens);
+        }
+        Self::from_tokens(tokens)
     }
 
-    /// Builds a scope from separate tokens, validating each.
+    /// Builds a scope from separate tokens, validating each; linear in their
+    /// number (duplicates are found through a hash set).
     pub fn from_tokens<'a>(
         tokens: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, InvalidScope> {
         let mut scope = Vec::<String>::new();
+        let mut seen = HashSet::<&str>::new();
         for token in tokens {
-            if !token.bytes().all(is_nqchar) || token.is_empty() {
-                return Err(InvalidScope(token.to_owned()));
+            if token.len() > MAX_TOKEN_LEN {
+                return Err(InvalidScope::TokenTooLong);
             }
-            if !scope.iter().any(|t| t == token) {
+            if !token.bytes().all(is_nqchar) || token.is_empty() {
+                return Err(InvalidScope::Character(token.to_owned()));
+            }
+            if seen.insert(token) {
                 scope.push(token.to_owned());
             }
         }
@@ -49,9 +78,10 @@ impl Scope {
         self.0.iter().any(|t| t == token)
     }
 
-    /// Whether every token of `self` is in `allowed`.
+    /// Whether every token of `self` is in `allowed`; linear in both sizes.
     pub fn is_subset_of(&self, allowed: &Scope) -> bool {
-        self.0.iter().all(|t| allowed.contains(t))
+        let allowed: HashSet<&str> = allowed.0.iter().map(String::as_str).collect();
+        self.0.iter().all(|t| allowed.contains(t.as_str()))
     }
 
     /// This scope without the values the provider does not offer at all, which
@@ -112,6 +142,24 @@ mod tests {
             asked.without_unknown(&registered).to_string(),
             "openid api:read email gatehouse:admin"
         );
+    }
+
+    #[test]
+    fn a_maximum_size_scope_parses_and_one_token_more_is_refused() {
+        let tokens: Vec<String> = (0..MAX_SCOPE_TOKENS)
+            .map(|i| format!("{i:0>MAX_TOKEN_LEN$}"))
+            .collect();
+        let largest = tokens.join(" ");
+        let scope = Scope::parse(&largest).unwrap();
+        assert_eq!(scope.tokens().len(), MAX_SCOPE_TOKENS);
+        assert!(scope.is_subset_of(&scope));
+        let over = format!("{largest} one-more");
+        assert_eq!(Scope::parse(&over), Err(InvalidScope::TooManyTokens));
+        let long = "x".repeat(MAX_TOKEN_LEN + 1);
+        assert_eq!(Scope::parse(&long), Err(InvalidScope::TokenTooLong));
+        // Repeats count toward the bound: they cost work too.
+        let repeated = vec!["a"; MAX_SCOPE_TOKENS + 1].join(" ");
+        assert_eq!(Scope::parse(&repeated), Err(InvalidScope::TooManyTokens));
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub async fn mint(
             sub: grant.user_id.clone(),
             aud: client.id.clone(),
             azp: client.id.clone(),
-            exp: now + config.id_token_ttl_secs,
+            exp: now.saturating_add(config.id_token_ttl_secs),
             iat: now,
             auth_time: grant.auth_time,
             nonce,
@@ -101,11 +101,15 @@ pub async fn mint(
     };
     let (refresh_token, refresh) = if client.allows_grant(GrantType::RefreshToken) {
         let token = new_secret().map_err(signing_failed)?;
-        let absolute_end = grant.created_at + config.refresh_token_absolute_ttl_secs;
+        let absolute_end = grant
+            .created_at
+            .saturating_add(config.refresh_token_absolute_ttl_secs);
         let pending = PendingRefresh {
             hash: hash_secret(&token),
             grant_id: grant.id.clone(),
-            expires_at: (now + config.refresh_token_idle_ttl_secs).min(absolute_end),
+            expires_at: now
+                .saturating_add(config.refresh_token_idle_ttl_secs)
+                .min(absolute_end),
         };
         (Some(token), Some(pending))
     } else {

@@ -81,7 +81,7 @@ pub async fn issue(
         auth_time: session.auth_time,
         amr: session.amr.clone(),
         sid: session.sid.clone(),
-        expires_at: state.clock.now() + ttl,
+        expires_at: state.clock.now().saturating_add(ttl),
     };
     let code = new_secret()?;
     let bytes = serde_json::to_vec(&record).unwrap_or_default();

@@ -58,7 +58,7 @@ async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
         return error_page(
             StatusCode::BAD_REQUEST,
             "Invalid request",
-            "A parameter of the request is repeated.",
+            "A parameter of the request is repeated, or there are too many.",
         );
     };
     let (request, client) = match request::validate(state, &params).await {

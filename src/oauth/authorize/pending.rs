@@ -74,33 +74,34 @@ pub async fn save(
     step: Step,
 ) -> Result<String, FlowError> {
     let id = random_id(22)?;
-    write(state, &id, request, step).await?;
+    // A new interaction is created before anyone has authenticated: it is
+    // admitted under the per-address and overall caps, and sheddable.
+    crate::admission::put_unauthenticated(state, &key(&id), &encode(request, step), PENDING_SECS)
+        .await?;
     Ok(id)
 }
 
 /// Moves the interaction `id` on to `step` (the caller has checked that its
-/// current step was completed).
+/// current step was completed). A person has signed in for it by then, so it
+/// is kept like their session, never shed by a flood of new interactions.
 pub async fn advance(
     state: &AppState,
     id: &str,
     request: &AuthorizationRequest,
     step: Step,
 ) -> Result<(), CacheError> {
-    write(state, id, request, step).await
+    state
+        .cache
+        .put(&key(id), &encode(request, step), PENDING_SECS)
+        .await
 }
 
-async fn write(
-    state: &AppState,
-    id: &str,
-    request: &AuthorizationRequest,
-    step: Step,
-) -> Result<(), CacheError> {
+fn encode(request: &AuthorizationRequest, step: Step) -> Vec<u8> {
     let record = Pending {
         request: request.clone(),
         step,
     };
-    let bytes = serde_json::to_vec(&record).unwrap_or_default();
-    state.cache.put(&key(id), &bytes, PENDING_SECS).await
+    serde_json::to_vec(&record).unwrap_or_default()
 }
 
 /// The interaction stored under `id`, if it has not expired or finished.

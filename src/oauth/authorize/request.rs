@@ -55,6 +55,31 @@ pub enum Refusal {
     Redirect(Box<ResponseTarget>, OAuthError),
 }
 
+/// The longest value accepted for each parameter an authorization request may
+/// make the server store or echo, bytes. Checked before anything else, so an
+/// oversize `state` is refused on a page instead of being stored or
+/// redirected back (real clients send far less: a `state` is usually < 200).
+const PARAMETER_LIMITS: &[(&str, usize)] = &[
+    ("client_id", 255),
+    ("redirect_uri", 2048),
+    ("state", 2048),
+    ("nonce", 512),
+    ("login_hint", 320),
+    ("scope", 4096),
+    ("prompt", 64),
+    ("max_age", 20),
+    ("response_type", 64),
+    ("response_mode", 32),
+    ("code_challenge", 128),
+    ("code_challenge_method", 16),
+    ("id_token_hint", 8192),
+    ("display", 32),
+    ("ui_locales", 256),
+    ("claims_locales", 256),
+    ("acr_values", 256),
+    ("claims", 4096),
+];
+
 fn page(message: impl Into<String>) -> Refusal {
     Refusal::Page {
         status: StatusCode::BAD_REQUEST,
@@ -67,6 +92,16 @@ pub async fn validate(
     state: &AppState,
     params: &FormParams,
 ) -> Result<(AuthorizationRequest, Client), Refusal> {
+    if let Some((name, max)) = params.first_oversize(PARAMETER_LIMITS) {
+        tracing::info!(
+            parameter = name,
+            max,
+            "authorization request refused: oversize parameter"
+        );
+        return Err(page(format!(
+            "The request's {name} parameter is longer than {max} characters."
+        )));
+    }
     let client_id = params
         .get("client_id")
         .ok_or_else(|| page("The request does not name an application (client_id is missing)."))?;
@@ -140,10 +175,10 @@ pub async fn validate(
             "this client may not use the authorization code flow",
         ));
     }
-    let scope = Scope::parse(params.get("scope").unwrap_or_default()).map_err(|_| {
-        refuse(
-            ErrorCode::InvalidScope,
-            "the scope contains invalid characters",
+    let scope = Scope::parse(params.get("scope").unwrap_or_default()).map_err(|e| {
+        Refusal::Redirect(
+            Box::new(target.clone()),
+            OAuthError::new(ErrorCode::InvalidScope, e.to_string()),
         )
     })?;
     if scope.is_empty() {
