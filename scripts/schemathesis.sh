@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v st >/dev/null 2>&1; then
-    python3 -m pip install --quiet --disable-pip-version-check schemathesis >/dev/null
+    python3 -m pip install --quiet --disable-pip-version-check "schemathesis==4.32.5" >/dev/null
 fi
 ST="$(command -v st || true)"
 [ -n "$ST" ] || ST="python3 -m schemathesis.cli"

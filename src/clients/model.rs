@@ -231,11 +231,11 @@ pub struct ClientSpec {
     /// `authorization_code`; `client_credentials` only for confidential clients.
     #[schema(min_items = 1)]
     pub grant_types: Vec<GrantType>,
-    /// Allowed scopes, space-separated scope tokens (RFC 6749 §3.3), at most 1000
-    /// characters. `gatehouse:admin` only for a confidential client whose only
+    /// Allowed scopes, space-separated scope tokens (RFC 6749 §3.3): at most 1000
+    /// characters, at most 128 tokens of at most 255 characters each (the pattern states the token length; the token count is checked by the server). `gatehouse:admin` only for a confidential client whose only
     /// grant is `client_credentials`.
     #[serde(default)]
-    #[schema(max_length = 1000, pattern = "^[!#-\\[\\]-~ ]*$")]
+    #[schema(max_length = 1000, pattern = "^ *([!#-\\[\\]-~]{1,255}( +|$))*$")]
     pub scope: String,
     /// Defaults to `client_secret_basic` (confidential) or `none` (public); a
     /// public client may only use `none`, a confidential one never.
@@ -301,7 +301,7 @@ pub struct ClientPatch {
     #[schema(min_items = 1)]
     pub grant_types: Option<Vec<GrantType>>,
     /// New allowed scopes.
-    #[schema(max_length = 1000, pattern = "^[!#-\\[\\]-~ ]*$")]
+    #[schema(max_length = 1000, pattern = "^ *([!#-\\[\\]-~]{1,255}( +|$))*$")]
     pub scope: Option<String>,
     /// New authentication method.
     pub token_endpoint_auth_method: Option<AuthMethod>,
