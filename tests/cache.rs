@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::TestDatabase;
 use gatehouse::App;
-use gatehouse::cache::Cache;
+use gatehouse::cache::{Cache, Retention};
 use gatehouse::clock::Clock;
 
 /// A cache on every backend under test, each named for assertion messages and
@@ -237,10 +237,18 @@ async fn decr_refunds_a_live_count_and_never_creates_or_extends_a_window() {
         assert_eq!(cache.incr("window", 1).await.unwrap(), 1, "{name}");
         assert_eq!(cache.decr("window").await.unwrap(), 0, "{name}");
         assert_eq!(
+            cache.get("window").await.unwrap(),
+            None,
+            "{name}: a count refunded to zero leaves no key behind"
+        );
+        assert_eq!(
             cache.decr("window").await.unwrap(),
             0,
             "{name}: never below zero"
         );
+        assert_eq!(cache.incr("window", 1).await.unwrap(), 1, "{name}");
+        assert_eq!(cache.incr("window", 60).await.unwrap(), 2, "{name}");
+        assert_eq!(cache.decr("window").await.unwrap(), 1, "{name}");
         // Interleaved increments and refunds from many tasks cancel out exactly.
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..40 {
@@ -267,5 +275,59 @@ async fn decr_refunds_a_live_count_and_never_creates_or_extends_a_window() {
             1,
             "{name}: the refunds kept the first window's TTL"
         );
+    }
+}
+
+#[tokio::test]
+async fn replace_writes_only_over_a_live_value_and_never_resurrects_a_taken_one() {
+    for (name, cache) in &caches().await {
+        assert!(
+            !cache
+                .replace("absent", b"v", 60, Retention::Keep)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert_eq!(cache.get("absent").await.unwrap(), None, "{name}");
+        cache.put("live", b"old", 60).await.unwrap();
+        assert!(
+            cache
+                .replace("live", b"new", 60, Retention::Keep)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            cache.get("live").await.unwrap().as_deref(),
+            Some(&b"new"[..])
+        );
+        // Racing takes and replaces: once a take has the value, no replace
+        // brings the key back.
+        for round in 0..50 {
+            let key = format!("race-{round}");
+            cache.put(&key, b"v", 60).await.unwrap();
+            let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+            let (taker, writer) = (cache.clone(), cache.clone());
+            let (k1, k2) = (key.clone(), key.clone());
+            let (b1, b2) = (barrier.clone(), barrier.clone());
+            let take = tokio::spawn(async move {
+                b1.wait().await;
+                taker.take(&k1).await.unwrap()
+            });
+            let write = tokio::spawn(async move {
+                b2.wait().await;
+                writer
+                    .replace(&k2, b"w", 60, Retention::Keep)
+                    .await
+                    .unwrap()
+            });
+            let taken = take.await.unwrap();
+            let replaced = write.await.unwrap();
+            assert!(taken.is_some(), "{name}");
+            let left = cache.get(&key).await.unwrap();
+            // Either the replace came first (and the take removed its value),
+            // or it found nothing to replace: the key is gone either way.
+            assert_eq!(left, None, "{name}: round {round}, replaced={replaced}");
+        }
     }
 }

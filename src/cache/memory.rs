@@ -323,8 +323,32 @@ impl MemoryCache {
             .and_then(|text| text.parse::<u64>().ok())
             .ok_or(CacheError::NotACounter)?
             .saturating_sub(1);
-        entry.value = count.to_string().into_bytes();
+        if count == 0 {
+            // Nothing left to remember: the key goes, so refunds leave no trace.
+            shard.remove(key);
+        } else {
+            entry.value = count.to_string().into_bytes();
+        }
         Ok(count)
+    }
+
+    /// [`super::Cache::replace`]: the presence check and the write happen under
+    /// one shard lock, so a concurrent `take` or `delete` either comes first
+    /// (and nothing is written) or after (and removes the new value).
+    pub(super) fn replace(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: u64,
+        retention: Retention,
+    ) -> Result<bool, CacheError> {
+        let now = Instant::now();
+        let mut shard = self.shard(key);
+        if shard.live(key, now).is_none() {
+            return Ok(false);
+        }
+        shard.insert(key, value.to_vec(), ttl_secs, retention, now)?;
+        Ok(true)
     }
 }
 

@@ -117,6 +117,24 @@ impl Cache {
         }
     }
 
+    /// Overwrites the value under `key` only if a live one is there (`SET … XX`
+    /// on Redis), atomically; returns whether it wrote. For records that may be
+    /// ended concurrently — a session being signed out, an interaction being
+    /// finished — so that refreshing one can never bring it back.
+    pub async fn replace(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: u64,
+        retention: Retention,
+    ) -> Result<bool, CacheError> {
+        let ttl_secs = clamp_ttl(ttl_secs);
+        match self {
+            Cache::Memory(memory) => memory.replace(key, value, ttl_secs, retention),
+            Cache::Redis(redis) => redis.replace(key, value, ttl_secs).await,
+        }
+    }
+
     /// The value under `key`, unless it is absent or expired.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         match self {
@@ -155,8 +173,9 @@ impl Cache {
 
     /// Gives one count back to a counter made by [`Cache::incr`], atomically: a
     /// live count above zero goes down by one, keeping its window; an absent or
-    /// expired counter stays absent (a refund never starts a window). Returns
-    /// the count after the refund (0 when there was none).
+    /// expired counter stays absent (a refund never starts a window), and a
+    /// count that reaches zero is removed. Returns the count after the refund
+    /// (0 when there was none).
     pub async fn decr(&self, key: &str) -> Result<u64, CacheError> {
         match self {
             Cache::Memory(memory) => memory.decr(key),

@@ -32,7 +32,8 @@ static DECR_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
 if not value then return 0 end
 local count = tonumber(value)
 if not count then return redis.error_reply('not a counter') end
-if count > 0 then return redis.call('DECR', KEYS[1]) end
+if count > 1 then return redis.call('DECR', KEYS[1]) end
+redis.call('DEL', KEYS[1])
 return 0",
     )
 });
@@ -125,6 +126,23 @@ impl RedisCache {
             .key(self.key(key))
             .invoke_async(&mut self.connection())
             .await?)
+    }
+
+    pub(super) async fn replace(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: u64,
+    ) -> Result<bool, CacheError> {
+        let written: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("EX")
+            .arg(ttl_secs)
+            .arg("XX")
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(written.is_some())
     }
 
     pub(super) async fn ping(&self) -> Result<(), CacheError> {

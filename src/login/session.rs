@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::FlowError;
 use super::cookies::CookieKind;
 use crate::app::AppState;
-use crate::cache::CacheError;
+use crate::cache::{CacheError, Retention};
 use crate::clock::UnixTime;
 use crate::crypto::secret::{hash_secret, new_secret, random_id};
 
@@ -149,15 +149,43 @@ async fn store(
     session: &Session,
     now: UnixTime,
 ) -> Result<(), CacheError> {
-    let bytes = serde_json::to_vec(session).unwrap_or_default();
-    let ttl = session.ttl(state, now);
+    let (record, index, ttl) = encode(state, session, now);
+    state.cache.put(&sid_key(&session.sid), &index, ttl).await?;
+    state.cache.put(&cache_key(secret), &record, ttl).await
+}
+
+/// The session record, its `sid` index entry, and their TTL.
+fn encode(state: &AppState, session: &Session, now: UnixTime) -> (Vec<u8>, Vec<u8>, u64) {
+    let record = serde_json::to_vec(session).unwrap_or_default();
     let entry = SidEntry {
         created_at: session.created_at,
         last_seen: session.last_seen,
     };
     let index = serde_json::to_vec(&entry).unwrap_or_default();
-    state.cache.put(&sid_key(&session.sid), &index, ttl).await?;
-    state.cache.put(&cache_key(secret), &bytes, ttl).await
+    (record, index, session.ttl(state, now))
+}
+
+/// Refreshes a live session's record, then its `sid` index entry, each only if
+/// it is still there: a sign-out racing this request removes them, and the
+/// refresh never writes them back. Returns whether the session still exists.
+async fn touch(
+    state: &AppState,
+    secret: &str,
+    session: &Session,
+    now: UnixTime,
+) -> Result<bool, CacheError> {
+    let (record, index, ttl) = encode(state, session, now);
+    if !state
+        .cache
+        .replace(&cache_key(secret), &record, ttl, Retention::Keep)
+        .await?
+    {
+        return Ok(false);
+    }
+    state
+        .cache
+        .replace(&sid_key(&session.sid), &index, ttl, Retention::Keep)
+        .await
 }
 
 /// Removes the session under `key` and its `sid` index entry; returns it.
@@ -212,7 +240,10 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
     }
     if now - session.last_seen >= TOUCH_INTERVAL {
         session.last_seen = now;
-        store(state, &secret, &session, now).await?;
+        if !touch(state, &secret, &session, now).await? {
+            // Signed out while this request was checking it.
+            return Ok(None);
+        }
     }
     Ok(Some(session))
 }

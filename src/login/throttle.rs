@@ -47,9 +47,9 @@ fn ip_key(ip: &str) -> String {
     format!("login:ip:{ip}")
 }
 
-/// Reserves an attempt for `email` from `ip`: both counters are incremented
-/// atomically first, and the attempt may go ahead only when neither passed its
-/// limit. So however many attempts race, at most the limit reach the password
+/// Reserves an attempt for `email` from `ip`: the address's counter, then the
+/// account's, are incremented atomically first, and the attempt may go ahead
+/// only when neither passed its limit. So however many attempts race, at most the limit reach the password
 /// check in a window (DESIGN.md rule 9). A refused attempt gives its counts
 /// back, so it never counts as a failure.
 pub async fn reserve(state: &AppState, email: &str, ip: &str) -> Result<Verdict, CacheError> {
@@ -60,18 +60,26 @@ pub async fn reserve(state: &AppState, email: &str, ip: &str) -> Result<Verdict,
         ip: ip_key(ip),
         attempt: 0,
     };
-    let per_account = state.cache.incr(&reservation.account, window).await?;
-    let per_ip = match state.cache.incr(&reservation.ip, window).await {
+    // The address first: once it is over its limit, a flood of attempts for
+    // ever new emails touches no per-account counter at all.
+    let per_ip = state.cache.incr(&reservation.ip, window).await?;
+    if per_ip > u64::from(config.login_attempts_per_ip) {
+        tracing::warn!(per_ip, "sign-in attempts from one address over the limit");
+        refund(state, &reservation.ip).await;
+        return Ok(Verdict::Refused);
+    }
+    let per_account = match state.cache.incr(&reservation.account, window).await {
         Ok(count) => count,
         Err(e) => {
-            refund(state, &reservation.account).await;
+            refund(state, &reservation.ip).await;
             return Err(e);
         }
     };
-    if per_account > u64::from(config.login_attempts_per_account)
-        || per_ip > u64::from(config.login_attempts_per_ip)
-    {
-        tracing::warn!(per_account, per_ip, "sign-in failures over the limit");
+    if per_account > u64::from(config.login_attempts_per_account) {
+        tracing::warn!(
+            per_account,
+            "sign-in attempts for one account over the limit"
+        );
         reservation.release(state).await;
         return Ok(Verdict::Refused);
     }

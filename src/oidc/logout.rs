@@ -53,16 +53,30 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    run(&state, &headers, query.unwrap_or_default().as_bytes()).await
+    run(
+        &state,
+        &headers,
+        query.unwrap_or_default().as_bytes(),
+        Method::Get,
+    )
+    .await
 }
 
 /// `POST /logout` (form-encoded): a relying party's request, or the person's
 /// answer to the confirmation page (which carries the CSRF token).
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    run(&state, &headers, &body).await
+    run(&state, &headers, &body, Method::Post).await
 }
 
-async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
+/// How the request came: only a POST can carry the person's confirmation, so
+/// a link (or an image) to `GET /logout?csrf=…` never signs anyone out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+}
+
+async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8], method: Method) -> Response {
     let current = match session::current(state, headers).await {
         Ok(current) => current,
         Err(e) => return unavailable(&e.to_string()),
@@ -73,6 +87,9 @@ async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
     };
     let confirmed = match params.get("csrf") {
         None => false,
+        Some(_) if method == Method::Get => {
+            return refuse("Signing out is confirmed with the button on the sign-out page.");
+        }
         Some(token) if csrf::verify(state.cookies, headers, Some(token)) => true,
         Some(_) => {
             return refuse("The form expired or did not come from this site.");

@@ -128,7 +128,15 @@ pub async fn proceed(state: &AppState, headers: &HeaderMap, flow: Flow) -> Respo
         session,
         settled,
     } = flow;
-    let signed_in_here = settled != Settled::Nothing;
+    let signed_in_here = match settled {
+        Settled::Nothing => false,
+        Settled::SignedIn => true,
+        // Signed in for this interaction, but time passed on the consent page:
+        // `max_age` is measured when the code would be issued.
+        Settled::Consented => session
+            .as_ref()
+            .is_some_and(|session| !outlived_max_age(&request, session, now)),
+    };
     let session = match session {
         Some(session) if signed_in_here || !needs_reauthentication(&request, &session, now) => {
             session
@@ -141,7 +149,8 @@ pub async fn proceed(state: &AppState, headers: &HeaderMap, flow: Flow) -> Respo
         }
         _ => {
             return match keep_pending(state, &request, pending_id, Step::SignIn).await {
-                Ok(id) => login::pages::sign_in(
+                Ok(None) => login::pages::out_of_date(),
+                Ok(Some(id)) => login::pages::sign_in(
                     state,
                     headers,
                     &client,
@@ -181,7 +190,10 @@ pub async fn proceed(state: &AppState, headers: &HeaderMap, flow: Flow) -> Respo
         }
         let step = Step::Consent(SignedIn::of(&session));
         return match keep_pending(state, &request, pending_id, step).await {
-            Ok(id) => login::pages::consent(state, headers, &client, &request, &session, &id).await,
+            Ok(None) => login::pages::out_of_date(),
+            Ok(Some(id)) => {
+                login::pages::consent(state, headers, &client, &request, &session, &id).await
+            }
             Err(e) => unavailable(state, &request, &e),
         };
     }
@@ -200,6 +212,15 @@ pub async fn proceed(state: &AppState, headers: &HeaderMap, flow: Flow) -> Respo
         }
         Err(e) => unavailable(state, &request, &e.to_string()),
     }
+}
+
+/// Whether the authentication at `auth_time` is older than a positive `max_age`
+/// asks for (`max_age=0` is a forced sign-in, satisfied by the sign-in made for
+/// this very interaction).
+fn outlived_max_age(request: &AuthorizationRequest, session: &Session, now: i64) -> bool {
+    request
+        .max_age
+        .is_some_and(|max_age| max_age > 0 && now - session.auth_time > max_age)
 }
 
 /// Whether the session is too old or belongs to someone else than the request wants.
@@ -242,20 +263,22 @@ async fn needs_consent(
 }
 
 /// Records `step` for the interaction: a new one from `/authorize`, or the
-/// next step of the one a form belongs to.
+/// next step of the one a form belongs to. `Ok(None)`: that interaction was
+/// finished meanwhile (another window got its code), so it does not continue.
 async fn keep_pending(
     state: &AppState,
     request: &AuthorizationRequest,
     id: Option<String>,
     step: Step,
-) -> Result<String, String> {
+) -> Result<Option<String>, String> {
     match id {
         Some(id) => pending::advance(state, &id, request, step)
             .await
-            .map(|()| id)
+            .map(|moved| moved.then_some(id))
             .map_err(|e| e.to_string()),
         None => pending::save(state, request, step)
             .await
+            .map(Some)
             .map_err(|e| e.to_string()),
     }
 }

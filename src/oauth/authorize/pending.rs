@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::request::AuthorizationRequest;
 use crate::app::AppState;
-use crate::cache::CacheError;
+use crate::cache::{CacheError, Retention};
 use crate::clock::UnixTime;
 use crate::crypto::secret::random_id;
 use crate::login::FlowError;
@@ -82,17 +82,25 @@ pub async fn save(
 }
 
 /// Moves the interaction `id` on to `step` (the caller has checked that its
-/// current step was completed). A person has signed in for it by then, so it
-/// is kept like their session, never shed by a flood of new interactions.
+/// current step was completed). Only an interaction still pending moves: one
+/// finished meanwhile (its code issued) is never brought back, so a slow
+/// sign-in racing the finish cannot yield a second code. Returns whether it
+/// moved. A person has signed in for it by then, so it is kept like their
+/// session, never shed by a flood of new interactions.
 pub async fn advance(
     state: &AppState,
     id: &str,
     request: &AuthorizationRequest,
     step: Step,
-) -> Result<(), CacheError> {
+) -> Result<bool, CacheError> {
     state
         .cache
-        .put(&key(id), &encode(request, step), PENDING_SECS)
+        .replace(
+            &key(id),
+            &encode(request, step),
+            PENDING_SECS,
+            Retention::Keep,
+        )
         .await
 }
 
