@@ -57,8 +57,9 @@ pub async fn put_unauthenticated(
         .await
 }
 
-/// The bucket an address is counted in: itself for IPv4, its /64 for IPv6.
-fn address_bucket(ip: IpAddr) -> String {
+/// The bucket an address is counted in: itself for IPv4, its /64 for IPv6
+/// (one subscriber usually holds a whole /64). Every per-address limit uses it.
+pub fn address_bucket(ip: IpAddr) -> String {
     match ip.to_canonical() {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {

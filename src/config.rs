@@ -112,6 +112,9 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// A connection that moves no bytes for this many seconds is closed.
     pub connection_idle_timeout_secs: u64,
+    /// A request (reading its body included) must be answered within this many
+    /// seconds, so a body trickled one byte at a time cannot hold a connection.
+    pub request_timeout_secs: u64,
     /// Open connections at most; new ones wait in the listen backlog. Capped
     /// at start below the process's file-descriptor limit.
     pub max_connections: usize,
@@ -159,6 +162,7 @@ impl Default for Config {
             max_pending: 10_000,
             header_read_timeout_secs: 10,
             connection_idle_timeout_secs: 60,
+            request_timeout_secs: 30,
             max_connections: 10_000,
         }
     }
@@ -304,7 +308,7 @@ impl Config {
     /// Every number with its accepted range, inclusive: (key, value, min, max).
     /// The upper bounds keep times and sizes far from overflow wherever they
     /// are added to a timestamp or multiplied, whatever a file or environment says.
-    fn numeric_bounds(&self) -> [(&'static str, i128, i128, i128); 25] {
+    fn numeric_bounds(&self) -> [(&'static str, i128, i128, i128); 26] {
         const DAY: i128 = 86_400;
         [
             (
@@ -418,6 +422,12 @@ impl Config {
                 self.header_read_timeout_secs.into(),
                 1,
                 300,
+            ),
+            (
+                "request_timeout_secs",
+                self.request_timeout_secs.into(),
+                1,
+                600,
             ),
             (
                 "connection_idle_timeout_secs",
@@ -597,6 +607,7 @@ mod tests {
         ("max_pending", Some(0), 10_000_001),
         ("header_read_timeout_secs", Some(0), 301),
         ("connection_idle_timeout_secs", Some(0), 3601),
+        ("request_timeout_secs", Some(0), 601),
         ("max_connections", Some(0), 1_000_001),
         ("audit_retention_days", Some(0), 3651),
     ];

@@ -23,6 +23,7 @@ pub use error::Error;
 pub fn router(state: AppState) -> Router {
     let https = state.config.issuer.starts_with("https://");
     let body_limit = state.config.max_body_bytes;
+    let request_timeout = std::time::Duration::from_secs(state.config.request_timeout_secs);
     let trusted: std::sync::Arc<[client_ip::IpNetwork]> =
         state.config.trusted_proxies.clone().into();
     let router = Router::new()
@@ -34,6 +35,12 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::login::router())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        // The whole request, body reading included: the connection's idle
+        // timeout restarts with every byte, this deadline does not.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(axum::middleware::from_fn(move |request, next| {
             client_ip::resolve_client_ip(trusted.clone(), request, next)
         }))

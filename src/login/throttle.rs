@@ -44,7 +44,10 @@ fn account_key(email: &str) -> String {
 }
 
 fn ip_key(ip: &str) -> String {
-    format!("login:ip:{ip}")
+    match ip.parse() {
+        Ok(address) => format!("login:ip:{}", crate::admission::address_bucket(address)),
+        Err(_) => format!("login:ip:{ip}"),
+    }
 }
 
 /// Reserves an attempt for `email` from `ip`: the address's counter, then the
