@@ -597,7 +597,7 @@ async fn a_failed_write_leaves_everything_as_before_and_the_retry_succeeds() {
         .send()
         .await
         .unwrap();
-    assert_eq!(signed_out.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(signed_out.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(count(&server, "user_signouts").await, 0);
     assert!(is_active(&server, &id, &secret, &field(&rotated, "access_token")).await);
     heal(&server, "audit_events", "insert").await;

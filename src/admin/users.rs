@@ -7,8 +7,7 @@ use axum::http::StatusCode;
 use super::{AdminCaller, ApiJson};
 use crate::app::AppState;
 use crate::http::Error;
-use crate::oauth::tokens;
-use crate::users::{self, NewUser, UserPatch, UserView};
+use crate::users::{self, Actor, NewUser, UserPatch, UserView};
 
 /// List every user.
 #[utoipa::path(get, operation_id = "list_users", path = "/admin/users", tag = "users", security(("bearer" = [])),
@@ -54,54 +53,54 @@ pub async fn show(
     params(("user_id" = String, Path)), request_body = UserPatch,
     responses((status = 200, body = UserView), (status = 400), (status = 401), (status = 403),
         (status = 404), (status = 409, description = "the email is taken"),
-        (status = 503, description = "password hashing is saturated; retry")))]
+        (status = 503, description = "password hashing is saturated, or a write failed and nothing changed; retry")))]
 pub async fn update(
     caller: AdminCaller,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> Result<Json<UserView>, Error> {
-    let password_changed = patch.password.is_some();
     let user = users::update(
         &state.store,
         &state.passwords,
         state.clock.now(),
         &user_id,
         patch,
+        Actor::Admin,
     )
     .await?;
     tracing::info!(admin = %caller.client_id, %user_id, "admin updated a user");
-    if password_changed {
-        end_access(&state, &user_id, "password changed by an admin").await?;
-    }
     Ok(Json(user.view()))
 }
 
 /// Delete a user.
 #[utoipa::path(delete, operation_id = "delete_user", path = "/admin/users/{user_id}", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 204), (status = 401), (status = 403), (status = 404),
+        (status = 503, description = "a write failed and nothing changed; retry")))]
 pub async fn delete(
     caller: AdminCaller,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    users::delete(&state.store, &user_id).await?;
-    end_access(&state, &user_id, "account deleted by an admin").await?;
+    users::delete(&state.store, state.clock.now(), &user_id, Actor::Admin).await?;
     tracing::info!(admin = %caller.client_id, %user_id, "admin deleted a user");
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Refuse sign-in for a user until enabled again.
+/// Refuse sign-in for a user until enabled again, and sign them out everywhere.
 #[utoipa::path(post, operation_id = "disable_user", path = "/admin/users/{user_id}/disable", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path)),
-    responses((status = 200, body = UserView), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = UserView), (status = 401), (status = 403), (status = 404),
+        (status = 503, description = "a write failed and nothing changed; retry")))]
 pub async fn disable(
     caller: AdminCaller,
-    state: State<AppState>,
-    user_id: Path<String>,
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
 ) -> Result<Json<UserView>, Error> {
-    set_disabled(caller, state, user_id, true).await
+    let user = users::disable(&state.store, state.clock.now(), &user_id, Actor::Admin).await?;
+    tracing::info!(admin = %caller.client_id, %user_id, "admin disabled a user");
+    Ok(Json(user.view()))
 }
 
 /// Allow a disabled user to sign in again.
@@ -110,23 +109,11 @@ pub async fn disable(
     responses((status = 200, body = UserView), (status = 401), (status = 403), (status = 404)))]
 pub async fn enable(
     caller: AdminCaller,
-    state: State<AppState>,
-    user_id: Path<String>,
-) -> Result<Json<UserView>, Error> {
-    set_disabled(caller, state, user_id, false).await
-}
-
-async fn set_disabled(
-    caller: AdminCaller,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
-    disabled: bool,
 ) -> Result<Json<UserView>, Error> {
-    let user = users::set_disabled(&state.store, state.clock.now(), &user_id, disabled).await?;
-    if disabled {
-        end_access(&state, &user_id, "account disabled by an admin").await?;
-    }
-    tracing::info!(admin = %caller.client_id, %user_id, disabled, "admin changed a user's sign-in status");
+    let user = users::enable(&state.store, state.clock.now(), &user_id).await?;
+    tracing::info!(admin = %caller.client_id, %user_id, "admin enabled a user");
     Ok(Json(user.view()))
 }
 
@@ -134,21 +121,14 @@ async fn set_disabled(
 /// token of the user stops working at once.
 #[utoipa::path(post, operation_id = "sign_out_user", path = "/admin/users/{user_id}/sign-out", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 204), (status = 401), (status = 403), (status = 404),
+        (status = 503, description = "a write failed and nothing changed; retry")))]
 pub async fn sign_out(
     caller: AdminCaller,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    users::find(&state.store, &user_id).await?;
-    end_access(&state, &user_id, "signed out everywhere by an admin").await?;
+    users::sign_out_everywhere(&state.store, state.clock.now(), &user_id, Actor::Admin).await?;
     tracing::info!(admin = %caller.client_id, %user_id, "admin signed a user out everywhere");
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn end_access(state: &AppState, user_id: &str, reason: &str) -> Result<(), Error> {
-    tokens::end_user_access(&state.store, state.clock.now(), user_id, reason)
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(())
 }

@@ -11,8 +11,7 @@ use crate::app::open_store;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasher;
-use crate::oauth::tokens;
-use crate::users::{self, NewUser, UserPatch, UserView};
+use crate::users::{self, Actor, NewUser, UserPatch, UserView};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -146,17 +145,15 @@ pub async fn run(config: &Config, command: UserCommand) -> CliResult {
         }
         UserCommand::Show { user_id, json } => (users::find(&store, &user_id).await?.view(), json),
         UserCommand::Disable { user_id, json } => {
-            let user = users::set_disabled(&store, now, &user_id, true).await?;
-            tokens::end_user_access(&store, now, &user_id, "account disabled from the CLI").await?;
+            let user = users::disable(&store, now, &user_id, Actor::Cli).await?;
             (user.view(), json)
         }
         UserCommand::Enable { user_id, json } => {
-            let user = users::set_disabled(&store, now, &user_id, false).await?;
+            let user = users::enable(&store, now, &user_id).await?;
             (user.view(), json)
         }
         UserCommand::Delete { user_id, json } => {
-            users::delete(&store, &user_id).await?;
-            tokens::end_user_access(&store, now, &user_id, "account deleted from the CLI").await?;
+            users::delete(&store, now, &user_id, Actor::Cli).await?;
             if json {
                 return print_json(&serde_json::json!({ "deleted": user_id }));
             }
@@ -169,8 +166,7 @@ pub async fn run(config: &Config, command: UserCommand) -> CliResult {
                 ..UserPatch::default()
             };
             let hasher = PasswordHasher::new(config)?;
-            let user = users::update(&store, &hasher, now, &user_id, patch).await?;
-            tokens::end_user_access(&store, now, &user_id, "password changed from the CLI").await?;
+            let user = users::update(&store, &hasher, now, &user_id, patch, Actor::Cli).await?;
             if !json {
                 println!("password changed; the user is signed out everywhere");
             }

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::clients::RegistryError;
 use crate::crypto::password::PasswordError;
+use crate::store::StoreError;
 use crate::users::UserError;
 
 /// A failed request to a JSON API (admin API, userinfo).
@@ -48,7 +49,9 @@ pub enum Error {
         /// What clashes, for the developer.
         description: String,
     },
-    /// Too busy right now (password hashing queue full): 503 with `Retry-After`.
+    /// Too busy right now (password hashing queue full), or a database write
+    /// failed inside a unit of work that therefore changed nothing: 503 with
+    /// `Retry-After`, the request may be sent again.
     #[error("the server is busy; retry shortly")]
     Unavailable,
     /// Something failed on our side: 500, detail only in the log.
@@ -182,6 +185,12 @@ impl From<UserError> for Error {
                 description: e.to_string(),
             },
             UserError::Password(PasswordError::Overloaded) => Error::Unavailable,
+            // A user change is one unit of work, so a failed write changed
+            // nothing and the same request may simply be sent again.
+            UserError::Store(StoreError::Database(cause)) => {
+                tracing::error!(error = %cause, "user change not stored; nothing changed");
+                Error::Unavailable
+            }
             other => Error::Internal(other.to_string()),
         }
     }

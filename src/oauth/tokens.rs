@@ -10,7 +10,7 @@ use crate::clients::{Client, GrantType};
 use crate::crypto::secret::{hash_secret, new_secret};
 use crate::login::session;
 use crate::oidc::id_token::{self, ACR, IdTokenClaims};
-use crate::store::{AuditEvent, GrantFilter, GrantRow, RefreshTokenRow, Store, StoreError, Tx};
+use crate::store::{AuditEvent, GrantFilter, GrantRow, RefreshTokenRow, StoreError, Tx};
 
 /// What one token request hands out.
 #[derive(Debug)]
@@ -184,67 +184,21 @@ async fn session_live(state: &AppState, grant: &GrantRow) -> Result<bool, OAuthE
 }
 
 /// Revokes the grants `filter` selects — their refresh tokens stop working and
-/// their access tokens introspect as inactive at once — and records `audit`.
-/// The one way to revoke grants: the revocation and its audit event are one
-/// unit of work.
+/// their access tokens introspect as inactive at once — and records `audit`,
+/// in a unit of work of its own (see [`Tx::revoke_grants`]).
 pub async fn revoke_grants(
     state: &AppState,
     filter: GrantFilter<'_>,
     audit: Option<AuditEvent<'_>>,
 ) -> Result<usize, StoreError> {
-    revoke_grants_in(&state.store, state.clock.now(), filter, audit).await
-}
-
-/// [`revoke_grants`] for callers without a running server (the CLI).
-pub async fn revoke_grants_in(
-    store: &Store,
-    now: i64,
-    filter: GrantFilter<'_>,
-    audit: Option<AuditEvent<'_>>,
-) -> Result<usize, StoreError> {
-    let mut tx = store.begin().await?;
-    let revoked = revoke_in(&mut tx, now, filter, audit.as_ref()).await?;
+    let mut tx = state.store.begin().await?;
+    let revoked = tx
+        .revoke_grants(filter, state.clock.now(), audit.as_ref())
+        .await?;
     tx.commit().await?;
     if let Some(event) = audit {
         tracing::warn!(kind = event.kind, grants = revoked, "grants revoked");
     }
-    Ok(revoked)
-}
-
-async fn revoke_in(
-    tx: &mut Tx,
-    now: i64,
-    filter: GrantFilter<'_>,
-    audit: Option<&AuditEvent<'_>>,
-) -> Result<usize, StoreError> {
-    let revoked = tx.revoke_grants(filter, now).await?;
-    if let Some(event) = audit {
-        tx.record_audit(event, now).await?;
-    }
-    Ok(revoked.len())
-}
-
-/// Ends everything a person is signed in with (DESIGN.md rule 7): every browser
-/// session, every grant (refresh tokens and access tokens with them, offline
-/// ones included), with `reason` recorded as an audit event — all in one unit
-/// of work, so a failure leaves every session and token as it was.
-pub async fn end_user_access(
-    store: &Store,
-    now: i64,
-    user_id: &str,
-    reason: &str,
-) -> Result<usize, StoreError> {
-    let event = AuditEvent {
-        kind: "user_signed_out_everywhere",
-        user_id: Some(user_id),
-        client_id: None,
-        detail: reason,
-    };
-    let mut tx = store.begin().await?;
-    tx.sign_out_everywhere(user_id, now).await?;
-    let revoked = revoke_in(&mut tx, now, GrantFilter::User(user_id), Some(&event)).await?;
-    tx.commit().await?;
-    tracing::warn!(kind = event.kind, grants = revoked, "grants revoked");
     Ok(revoked)
 }
 

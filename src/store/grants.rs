@@ -2,7 +2,7 @@
 //! Writes are [`Tx`] methods, so a multi-row change (a new grant with its first
 //! refresh token, a rotation) lands whole or not at all.
 
-use super::{AccountStanding, Store, StoreError, Tx};
+use super::{AccountStanding, AuditEvent, Store, StoreError, Tx};
 
 /// One `grants` row.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -146,14 +146,18 @@ impl Tx {
         Ok(())
     }
 
-    /// Marks grants revoked and returns the ids that were still live. `filter`
-    /// picks them: one grant, a session's non-offline grants, or a user's grants.
+    /// The one way to revoke grants: marks the grants `filter` picks (one grant,
+    /// a session's non-offline grants, or a user's grants) revoked — their
+    /// refresh tokens stop working and their access tokens introspect as
+    /// inactive — and records `audit` in the same unit of work, so neither
+    /// happens without the other. Returns how many grants were still live.
     #[tracing::instrument(skip_all)]
     pub async fn revoke_grants(
         &mut self,
         filter: GrantFilter<'_>,
         now: i64,
-    ) -> Result<Vec<String>, StoreError> {
+        audit: Option<&AuditEvent<'_>>,
+    ) -> Result<usize, StoreError> {
         let query = match filter {
             GrantFilter::Id(id) => sqlx::query_as(
                 "update grants set revoked_at = $1 where id = $2 and revoked_at is null returning id",
@@ -173,7 +177,10 @@ impl Tx {
             .bind(user),
         };
         let rows: Vec<(String,)> = query.fetch_all(self.conn()).await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        if let Some(event) = audit {
+            self.record_audit(event, now).await?;
+        }
+        Ok(rows.len())
     }
 
     /// Stores a new refresh token (by hash).

@@ -1,7 +1,7 @@
 //! SQL for `user_signouts`: when each person was last signed out everywhere.
 //! Durable, so the CLI can end sessions held in another process's cache.
 
-use super::{Store, StoreError, Tx};
+use super::{AuditEvent, GrantFilter, Store, StoreError, Tx};
 
 /// Whether a person may still use what they signed in with, read in one query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,9 +43,20 @@ impl Store {
 }
 
 impl Tx {
-    /// Records that every session of `user_id` begun at or before `at` is over.
+    /// Ends everything `user_id` is signed in with (DESIGN.md rule 7): every
+    /// browser session begun at or before `at` and every grant of the person
+    /// (refresh tokens, and access tokens with them, offline ones included),
+    /// recording `audit`. The three writes are part of this unit of work, so
+    /// together with the change that asked for them (a new password, a disabled
+    /// or deleted account) they take effect whole or not at all. Returns how
+    /// many grants were still live.
     #[tracing::instrument(skip_all)]
-    pub async fn sign_out_everywhere(&mut self, user_id: &str, at: i64) -> Result<(), StoreError> {
+    pub async fn sign_out_everywhere(
+        &mut self,
+        user_id: &str,
+        at: i64,
+        audit: &AuditEvent<'_>,
+    ) -> Result<usize, StoreError> {
         sqlx::query(
             "insert into user_signouts (user_id, at) values ($1, $2) \
              on conflict (user_id) do update set at = excluded.at",
@@ -54,6 +65,7 @@ impl Tx {
         .bind(at)
         .execute(self.conn())
         .await?;
-        Ok(())
+        self.revoke_grants(GrantFilter::User(user_id), at, Some(audit))
+            .await
     }
 }

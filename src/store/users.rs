@@ -1,7 +1,7 @@
 //! SQL for the `users` table. Rows are plain columns; `crate::users` turns
 //! them into the domain type.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
 
 /// One `users` row. `email` is already normalised; flags are 0 or 1.
 #[derive(Clone, sqlx::FromRow)]
@@ -94,32 +94,6 @@ impl Store {
         .await?)
     }
 
-    /// Overwrites every column of an existing user but `created_at`;
-    /// [`StoreError::Duplicate`] when the new email is taken.
-    #[tracing::instrument(skip_all)]
-    pub async fn update_user(&self, row: &UserRow) -> Result<(), StoreError> {
-        let result = sqlx::query(
-            "update users set email = $2, email_verified = $3, name = $4, \
-             preferred_username = $5, password_hash = $6, disabled = $7, updated_at = $8 \
-             where id = $1",
-        )
-        .bind(&row.id)
-        .bind(&row.email)
-        .bind(row.email_verified)
-        .bind(&row.name)
-        .bind(&row.preferred_username)
-        .bind(&row.password_hash)
-        .bind(row.disabled)
-        .bind(row.updated_at)
-        .execute(&self.writer)
-        .await
-        .map_err(StoreError::from_write)?;
-        match result.rows_affected() {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
-    }
-
     /// Replaces the user's password hash with `new` only if it is still
     /// `old` (compare-and-set), so an upgrade of the hash's parameters can never
     /// undo a password change that happened meanwhile. Returns whether it did.
@@ -140,13 +114,41 @@ impl Store {
                 .map_err(StoreError::from_write)?;
         Ok(result.rows_affected() > 0)
     }
+}
+
+impl Tx {
+    /// Overwrites every column of an existing user but `created_at`;
+    /// [`StoreError::Duplicate`] when the new email is taken.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_user(&mut self, row: &UserRow) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "update users set email = $2, email_verified = $3, name = $4, \
+             preferred_username = $5, password_hash = $6, disabled = $7, updated_at = $8 \
+             where id = $1",
+        )
+        .bind(&row.id)
+        .bind(&row.email)
+        .bind(row.email_verified)
+        .bind(&row.name)
+        .bind(&row.preferred_username)
+        .bind(&row.password_hash)
+        .bind(row.disabled)
+        .bind(row.updated_at)
+        .execute(self.conn())
+        .await
+        .map_err(StoreError::from_write)?;
+        match result.rows_affected() {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
 
     /// Removes a user.
     #[tracing::instrument(skip_all)]
-    pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+    pub async fn delete_user(&mut self, id: &str) -> Result<(), StoreError> {
         let result = sqlx::query("delete from users where id = $1")
             .bind(id)
-            .execute(&self.writer)
+            .execute(self.conn())
             .await?;
         match result.rows_affected() {
             0 => Err(StoreError::NotFound),

@@ -1,11 +1,14 @@
-//! User operations shared by the admin API and the CLI.
+//! User operations shared by the admin API and the CLI. Each change is one
+//! unit of work: one that must end the person's access (DESIGN.md rule 7) makes
+//! its sign-out everywhere in the same transaction, so the front-ends cannot
+//! forget it and a failure never leaves it half done.
 
 use super::model::{NewUser, User, UserPatch};
 use super::validate;
 use crate::clock::UnixTime;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::secret::random_id;
-use crate::store::{Store, StoreError, UserRow};
+use crate::store::{AuditEvent, Store, StoreError, Tx, UserRow};
 
 /// Why a user operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -108,13 +111,18 @@ pub async fn list(store: &Store) -> Result<Vec<User>, UserError> {
 }
 
 /// Applies `patch`; every field is validated before the password is hashed.
-/// A new email address is unverified unless the patch says otherwise.
+/// A new email address is unverified unless the patch says otherwise. A new
+/// password signs the person out everywhere (DESIGN.md rule 7) in the same unit
+/// of work as the change: the new password is stored exactly when every old
+/// session and grant has ended, so a failure leaves the old password and
+/// everything signed in with it as they were.
 pub async fn update(
     store: &Store,
     hasher: &PasswordHasher,
     now: UnixTime,
     id: &str,
     patch: UserPatch,
+    by: Actor,
 ) -> Result<User, UserError> {
     let mut user = find(store, id).await?;
     if let Some(email) = patch.email {
@@ -133,12 +141,22 @@ pub async fn update(
     if patch.preferred_username.is_some() {
         user.preferred_username = validate::text("preferred_username", patch.preferred_username)?;
     }
-    if let Some(password) = patch.password {
-        user.password_hash = Some(hash_password(hasher, &password).await?);
-    }
+    let password_changed = match patch.password {
+        Some(password) => {
+            user.password_hash = Some(hash_password(hasher, &password).await?);
+            true
+        }
+        None => false,
+    };
     user.updated_at = now;
-    store.update_user(&to_row(&user)).await?;
+    let detail = format!("password changed {}", by.phrase());
+    let ending = password_changed.then_some(detail.as_str());
+    let mut tx = store.begin().await?;
+    tx.update_user(&to_row(&user)).await?;
+    let revoked = end_access(&mut tx, &user.id, now, ending).await?;
+    tx.commit().await?;
     tracing::info!(user_id = %user.id, "user updated");
+    log_ended(&user.id, ending, revoked);
     Ok(user)
 }
 
@@ -167,26 +185,117 @@ pub async fn upgrade_password_hash(
     Ok(upgraded)
 }
 
-/// Disables (refuses sign-in) or re-enables an account.
-pub async fn set_disabled(
+/// Disables an account: it can no longer sign in, and it is signed out
+/// everywhere in the same unit of work (DESIGN.md rule 7), so the account is
+/// never disabled with its sessions and tokens still alive, nor the other way round.
+pub async fn disable(store: &Store, now: UnixTime, id: &str, by: Actor) -> Result<User, UserError> {
+    let detail = format!("account disabled {}", by.phrase());
+    set_disabled(store, now, id, true, Some(&detail)).await
+}
+
+/// Lets a disabled account sign in again: one write, nothing else changes
+/// (sessions and grants it lost when disabled stay ended).
+pub async fn enable(store: &Store, now: UnixTime, id: &str) -> Result<User, UserError> {
+    set_disabled(store, now, id, false, None).await
+}
+
+async fn set_disabled(
     store: &Store,
     now: UnixTime,
     id: &str,
     disabled: bool,
+    ending: Option<&str>,
 ) -> Result<User, UserError> {
     let mut user = find(store, id).await?;
     user.disabled = disabled;
     user.updated_at = now;
-    store.update_user(&to_row(&user)).await?;
+    let mut tx = store.begin().await?;
+    tx.update_user(&to_row(&user)).await?;
+    let revoked = end_access(&mut tx, &user.id, now, ending).await?;
+    tx.commit().await?;
     tracing::info!(user_id = %user.id, disabled, "user sign-in status changed");
+    log_ended(&user.id, ending, revoked);
     Ok(user)
 }
 
-/// Removes a user.
-pub async fn delete(store: &Store, id: &str) -> Result<(), UserError> {
-    store.delete_user(id).await?;
+/// Removes a user and, in the same unit of work, ends every session and grant
+/// they had (DESIGN.md rule 7): no token outlives its account, and a failure
+/// leaves both the account and its tokens in place.
+pub async fn delete(store: &Store, now: UnixTime, id: &str, by: Actor) -> Result<(), UserError> {
+    let detail = format!("account deleted {}", by.phrase());
+    let mut tx = store.begin().await?;
+    tx.delete_user(id).await?;
+    let revoked = end_access(&mut tx, id, now, Some(&detail)).await?;
+    tx.commit().await?;
     tracing::info!(user_id = %id, "user deleted");
+    log_ended(id, Some(&detail), revoked);
     Ok(())
+}
+
+/// Signs an existing user out everywhere (DESIGN.md rule 7): every browser
+/// session ends and every refresh and access token of theirs stops working,
+/// with an audit event, all in one unit of work. Returns how many grants ended.
+pub async fn sign_out_everywhere(
+    store: &Store,
+    now: UnixTime,
+    id: &str,
+    by: Actor,
+) -> Result<usize, UserError> {
+    let user = find(store, id).await?;
+    let detail = format!("signed out everywhere {}", by.phrase());
+    let mut tx = store.begin().await?;
+    let revoked = end_access(&mut tx, &user.id, now, Some(&detail)).await?;
+    tx.commit().await?;
+    log_ended(&user.id, Some(&detail), revoked);
+    Ok(revoked)
+}
+
+/// Who asked for a change that ends a person's access; named in its audit event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// An admin, through the admin API.
+    Admin,
+    /// An operator, through the `gatehouse` command line.
+    Cli,
+}
+
+impl Actor {
+    fn phrase(self) -> &'static str {
+        match self {
+            Actor::Admin => "by an admin",
+            Actor::Cli => "from the CLI",
+        }
+    }
+}
+
+/// The audit kind of every sign-out everywhere.
+const SIGNED_OUT_EVERYWHERE: &str = "user_signed_out_everywhere";
+
+/// When `ending` names why, signs `user_id` out everywhere inside `tx`;
+/// returns how many grants that ended.
+async fn end_access(
+    tx: &mut Tx,
+    user_id: &str,
+    now: UnixTime,
+    ending: Option<&str>,
+) -> Result<usize, StoreError> {
+    let Some(detail) = ending else {
+        return Ok(0);
+    };
+    let event = AuditEvent {
+        kind: SIGNED_OUT_EVERYWHERE,
+        user_id: Some(user_id),
+        client_id: None,
+        detail,
+    };
+    tx.sign_out_everywhere(user_id, now, &event).await
+}
+
+/// Logs, once its unit of work committed, that `user_id` was signed out everywhere.
+fn log_ended(user_id: &str, ending: Option<&str>, grants: usize) {
+    if let Some(reason) = ending {
+        tracing::warn!(kind = SIGNED_OUT_EVERYWHERE, %user_id, reason, grants, "grants revoked");
+    }
 }
 
 /// Checks the password's length, then hashes it.
