@@ -149,8 +149,8 @@ impl Tx {
     /// The one way to revoke grants: marks the grants `filter` picks (one grant,
     /// a session's non-offline grants, or a user's grants) revoked — their
     /// refresh tokens stop working and their access tokens introspect as
-    /// inactive — and records `audit` in the same unit of work, so neither
-    /// happens without the other. Returns how many grants were still live.
+    /// inactive — and records `audit` in the same unit of work when any was
+    /// still live, so neither happens without the other. Returns how many.
     #[tracing::instrument(skip_all)]
     pub async fn revoke_grants(
         &mut self,
@@ -177,7 +177,11 @@ impl Tx {
             .bind(user),
         };
         let rows: Vec<(String,)> = query.fetch_all(self.conn()).await?;
-        if let Some(event) = audit {
+        // Only a revocation that ended something is an event: replaying a dead
+        // code or token again and again must not fill the audit log.
+        if let Some(event) = audit
+            && !rows.is_empty()
+        {
             self.record_audit(event, now).await?;
         }
         Ok(rows.len())

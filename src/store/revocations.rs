@@ -9,7 +9,10 @@ use super::{Store, StoreError};
 pub struct AccessTokenStanding {
     /// Its `jti` was revoked.
     pub revoked: bool,
-    /// The grant it names exists and is not revoked (false when it names none).
+    /// The grant it names exists, is not revoked, and its person may still use
+    /// it: the account is active and was not signed out everywhere since the
+    /// grant's sign-in (false when it names no grant). So a grant written in a
+    /// race with a sign-out everywhere is dead all the same.
     pub grant_live: bool,
     /// The client it was issued to is still registered.
     pub client_exists: bool,
@@ -42,7 +45,10 @@ impl Store {
     ) -> Result<AccessTokenStanding, StoreError> {
         let (revoked, live, client): (i64, i64, i64) = sqlx::query_as(
             "select (select count(*) from revoked_tokens where jti = $1), \
-             (select count(*) from grants where id = $2 and revoked_at is null), \
+             (select count(*) from grants g join users u on u.id = g.user_id \
+              left join user_signouts s on s.user_id = g.user_id \
+              where g.id = $2 and g.revoked_at is null and u.disabled = 0 \
+              and (s.at is null or g.auth_time > s.at)), \
              (select count(*) from clients where id = $3)",
         )
         .bind(jti)

@@ -65,7 +65,11 @@ impl Tx {
         .bind(at)
         .execute(self.conn())
         .await?;
-        self.revoke_grants(GrantFilter::User(user_id), at, Some(audit))
-            .await
+        let revoked = self
+            .revoke_grants(GrantFilter::User(user_id), at, None)
+            .await?;
+        // Signing out everywhere is an event even when no grant was live.
+        self.record_audit(audit, at).await?;
+        Ok(revoked)
     }
 }

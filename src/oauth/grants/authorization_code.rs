@@ -116,6 +116,17 @@ pub async fn grant(
     tx.insert_grant(&grant).await.map_err(store_failed)?;
     pending.record(&mut tx, now).await.map_err(store_failed)?;
     tx.commit().await.map_err(store_failed)?;
+    // A logout or sign-out everywhere may have ended the session between the
+    // check above and the commit. Both end their session before revoking its
+    // grants, so looking again now catches every such race: revoke what was
+    // just written and answer as for any dead code.
+    if !session_still_allows(state, &record).await? {
+        tracing::info!(client_id = %client.id, "the session ended while its code was redeemed");
+        tokens::revoke_grants(state, GrantFilter::Id(&grant.id), None)
+            .await
+            .map_err(store_failed)?;
+        return Err(invalid_code());
+    }
 
     if let Err(e) = code::forget(state, code).await {
         tracing::warn!(error = %e, "could not drop a redeemed code from the cache; its record refuses it");
