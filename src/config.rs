@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 use crate::crypto::signing_key::ALLOWED_BITS;
-use crate::http::client_ip::IpNetwork;
+use crate::http::client_ip::{ForwardedHeader, IpNetwork};
 use crate::store::Backend;
 
 /// Log output format.
@@ -99,6 +99,9 @@ pub struct Config {
     /// client. Empty (the default): the TCP peer is the client.
     #[serde(deserialize_with = "one_or_many")]
     pub trusted_proxies: Vec<IpNetwork>,
+    /// The one header `trusted_proxies` set to name the client:
+    /// `x-forwarded-for` (the default) or `forwarded`. The other is ignored.
+    pub forwarded_header: ForwardedHeader,
     /// Byte budget of the in-process cache (unused with Redis): when full it
     /// sheds pending sign-ins, never sessions, codes or counters.
     pub cache_max_bytes: usize,
@@ -157,6 +160,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             audit_retention_days: 90,
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             cache_max_bytes: 64 * 1024 * 1024,
             max_pending_per_address: 500,
             max_pending: 10_000,

@@ -117,14 +117,33 @@ impl<'de> Deserialize<'de> for IpNetwork {
     }
 }
 
+/// The one header the trusted proxies set to name the client. Only that one is
+/// read: a proxy that appends to `X-Forwarded-For` passes a client's own
+/// `Forwarded` header through untouched (and the other way round), so reading
+/// whichever is present would let a client pick its address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, most cloud load balancers).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239).
+    Forwarded,
+}
+
 /// The client address for a request that came from `peer` with `headers`.
-pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNetwork]) -> IpAddr {
+pub fn client_address(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[IpNetwork],
+    header: ForwardedHeader,
+) -> IpAddr {
     let peer = peer.to_canonical();
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(peer) {
         return peer;
     }
-    let Some(chain) = forwarded_chain(headers) else {
+    let Some(chain) = forwarded_chain(headers, header) else {
         return peer;
     };
     let mut leftmost = peer;
@@ -143,22 +162,26 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNetwork]) 
     leftmost
 }
 
-/// The addresses a request passed through, oldest first, from `Forwarded` if
-/// present, else `X-Forwarded-For`; `None` for a hop that cannot be read.
-/// Several header lines are one list, in order (RFC 7230 §3.2.2).
-fn forwarded_chain(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
+/// The addresses a request passed through, oldest first, from `header`;
+/// `None` for a hop that cannot be read. Several header lines are one list, in
+/// order (RFC 7230 §3.2.2).
+fn forwarded_chain(headers: &HeaderMap, header: ForwardedHeader) -> Option<Vec<Option<IpAddr>>> {
     let joined = |name: &str| -> Option<Option<String>> {
         let mut values = headers.get_all(name).iter().peekable();
         values.peek()?;
         let texts: Option<Vec<&str>> = values.map(|v| v.to_str().ok()).collect();
         Some(texts.map(|t| t.join(",")))
     };
-    if let Some(forwarded) = joined("forwarded") {
-        let forwarded = forwarded?;
-        return Some(forwarded.split(',').map(forwarded_for).collect());
+    match header {
+        ForwardedHeader::Forwarded => {
+            let forwarded = joined("forwarded")??;
+            Some(forwarded.split(',').map(forwarded_for).collect())
+        }
+        ForwardedHeader::XForwardedFor => {
+            let xff = joined("x-forwarded-for")??;
+            Some(xff.split(',').map(|hop| parse_node(hop.trim())).collect())
+        }
     }
-    let xff = joined("x-forwarded-for")??;
-    Some(xff.split(',').map(|hop| parse_node(hop.trim())).collect())
 }
 
 /// The `for=` node of one `Forwarded` element (RFC 7239 §4): `for=192.0.2.1`,
@@ -204,6 +227,7 @@ pub fn current() -> Option<IpAddr> {
 /// the rest of the request with it as [`current`].
 pub async fn resolve_client_ip(
     trusted: Arc<[IpNetwork]>,
+    header: ForwardedHeader,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -214,7 +238,7 @@ pub async fn resolve_client_ip(
     let Some(peer) = peer else {
         return next.run(request).await;
     };
-    let ip = client_address(peer, request.headers(), &trusted);
+    let ip = client_address(peer, request.headers(), &trusted, header);
     request.extensions_mut().insert(ClientIp(ip.to_string()));
     CURRENT.scope(ip, next.run(request)).await
 }
@@ -240,6 +264,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const XFF: ForwardedHeader = ForwardedHeader::XForwardedFor;
+    const FWD: ForwardedHeader = ForwardedHeader::Forwarded;
     use axum::http::HeaderValue;
 
     fn nets(list: &[&str]) -> Vec<IpNetwork> {
@@ -287,12 +314,12 @@ mod tests {
     fn without_a_trusted_peer_the_headers_are_ignored() {
         let spoofed = headers(&[("x-forwarded-for", "203.0.113.9")]);
         assert_eq!(
-            client_address(ip("198.51.100.1"), &spoofed, &[]),
+            client_address(ip("198.51.100.1"), &spoofed, &[], XFF),
             ip("198.51.100.1")
         );
         let trusted = nets(&["10.0.0.0/8"]);
         assert_eq!(
-            client_address(ip("198.51.100.1"), &spoofed, &trusted),
+            client_address(ip("198.51.100.1"), &spoofed, &trusted, XFF),
             ip("198.51.100.1")
         );
     }
@@ -303,7 +330,7 @@ mod tests {
         // The client claims 1.1.1.1; the load balancer appended the real peer.
         let h = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.0.0.2")]);
         assert_eq!(
-            client_address(ip("10.0.0.1"), &h, &trusted),
+            client_address(ip("10.0.0.1"), &h, &trusted, XFF),
             ip("203.0.113.9")
         );
         // Several header lines are one list.
@@ -312,21 +339,24 @@ mod tests {
             ("x-forwarded-for", "203.0.113.9:5555"),
         ]);
         assert_eq!(
-            client_address(ip("10.0.0.1"), &h, &trusted),
+            client_address(ip("10.0.0.1"), &h, &trusted, XFF),
             ip("203.0.113.9")
         );
         // Only trusted hops: the left-most one is the client.
         let h = headers(&[("x-forwarded-for", "10.0.0.7, 10.0.0.8")]);
-        assert_eq!(client_address(ip("10.0.0.1"), &h, &trusted), ip("10.0.0.7"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &h, &trusted, XFF),
+            ip("10.0.0.7")
+        );
         // A trusted peer without the header is the client.
         assert_eq!(
-            client_address(ip("10.0.0.1"), &HeaderMap::new(), &trusted),
+            client_address(ip("10.0.0.1"), &HeaderMap::new(), &trusted, XFF),
             ip("10.0.0.1")
         );
     }
 
     #[test]
-    fn forwarded_takes_precedence_and_its_syntax_is_understood() {
+    fn only_the_configured_header_is_read_and_forwarded_syntax_is_understood() {
         let trusted = nets(&["10.0.0.0/8", "2001:db8::/32"]);
         let h = headers(&[
             ("x-forwarded-for", "198.51.100.77"),
@@ -336,15 +366,20 @@ mod tests {
             ),
         ]);
         assert_eq!(
-            client_address(ip("10.0.0.1"), &h, &trusted),
+            client_address(ip("10.0.0.1"), &h, &trusted, FWD),
             ip("192.0.2.60")
+        );
+        // With X-Forwarded-For configured, a client's own Forwarded is ignored.
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &h, &trusted, XFF),
+            ip("198.51.100.77")
         );
         let h = headers(&[(
             "forwarded",
             r#"for="[2001:db8:1::1]", for="[2001:db9::5]:80""#,
         )]);
         assert_eq!(
-            client_address(ip("10.0.0.1"), &h, &trusted),
+            client_address(ip("10.0.0.1"), &h, &trusted, FWD),
             ip("2001:db9::5")
         );
     }
@@ -355,7 +390,7 @@ mod tests {
         for value in ["garbage", "203.0.113.9, ", "", "unknown", "1.2.3.4.5"] {
             let h = headers(&[("x-forwarded-for", value)]);
             assert_eq!(
-                client_address(ip("10.0.0.1"), &h, &trusted),
+                client_address(ip("10.0.0.1"), &h, &trusted, XFF),
                 ip("10.0.0.1"),
                 "{value:?}"
             );
@@ -363,7 +398,7 @@ mod tests {
         for value in ["for=unknown", "for=_hidden", "proto=https", "for=\"[::1\""] {
             let h = headers(&[("forwarded", value)]);
             assert_eq!(
-                client_address(ip("10.0.0.1"), &h, &trusted),
+                client_address(ip("10.0.0.1"), &h, &trusted, FWD),
                 ip("10.0.0.1"),
                 "{value:?}"
             );
@@ -371,12 +406,15 @@ mod tests {
         // Unreadable parts left of the client do not matter: they are the client's own claims.
         let h = headers(&[("x-forwarded-for", "garbage, 203.0.113.9")]);
         assert_eq!(
-            client_address(ip("10.0.0.1"), &h, &trusted),
+            client_address(ip("10.0.0.1"), &h, &trusted, XFF),
             ip("203.0.113.9")
         );
         // A chain of trusted hops longer than MAX_HOPS is not believed.
         let long = vec!["10.0.0.5"; MAX_HOPS + 1].join(",");
         let h = headers(&[("x-forwarded-for", &long)]);
-        assert_eq!(client_address(ip("10.0.0.1"), &h, &trusted), ip("10.0.0.1"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &h, &trusted, XFF),
+            ip("10.0.0.1")
+        );
     }
 }

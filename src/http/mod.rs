@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
     let https = state.config.issuer.starts_with("https://");
     let body_limit = state.config.max_body_bytes;
     let request_timeout = std::time::Duration::from_secs(state.config.request_timeout_secs);
+    let forwarded_header = state.config.forwarded_header;
     let trusted: std::sync::Arc<[client_ip::IpNetwork]> =
         state.config.trusted_proxies.clone().into();
     let router = Router::new()
@@ -42,7 +43,7 @@ pub fn router(state: AppState) -> Router {
             request_timeout,
         ))
         .layer(axum::middleware::from_fn(move |request, next| {
-            client_ip::resolve_client_ip(trusted.clone(), request, next)
+            client_ip::resolve_client_ip(trusted.clone(), forwarded_header, request, next)
         }))
         .with_state(state);
     middleware::wrap(router, https)
