@@ -127,10 +127,14 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
 /// [`kek_source`]): configured, or generated into the data directory, or none
 /// when the operator allowed plaintext keys. Keys sealed with a generated key
 /// that a configured one replaces are re-sealed, and plaintext keys are sealed,
-/// so after this every stored key opens with the returned one.
+/// so after this every stored key opens with the returned one. A key that was
+/// stored in plaintext is also replaced by a new one (published now, signing
+/// after `key_publish_delay_secs`): older backups and freed database pages may
+/// still hold its plaintext, so it must stop signing.
 pub async fn prepare_key_encryption(
     config: &Config,
     store: &Store,
+    now: i64,
 ) -> Result<Option<KeyEncryptionKey>, StartError> {
     let choice = kek_source::choose(config)?;
     match &choice.origin {
@@ -148,7 +152,17 @@ pub async fn prepare_key_encryption(
         if let Some(previous) = &choice.superseded {
             rotation::reseal(store, previous, kek).await?;
         }
-        rotation::seal_plaintext_keys(store, kek).await?;
+        if rotation::seal_plaintext_keys(store, kek).await? > 0 {
+            let kid = rotation::rotate(
+                store,
+                Some(kek),
+                config.signing_key_bits,
+                now,
+                config.key_publish_delay_secs,
+            )
+            .await?;
+            tracing::warn!(%kid, "signing keys stored in plaintext were sealed and will be replaced by a new key: backups taken before hold them in plaintext");
+        }
     }
     Ok(choice.key)
 }
@@ -168,7 +182,7 @@ impl App {
             Some(url) => Cache::connect(Some(url), &config.cache_namespace).await?,
             None => Cache::memory_bounded(config.cache_max_bytes),
         };
-        let kek = prepare_key_encryption(&config, &store).await?;
+        let kek = prepare_key_encryption(&config, &store, clock.now()).await?;
         let now = clock.now();
         rotation::ensure_signing_key(&store, kek.as_ref(), config.signing_key_bits, now).await?;
         let retention = config.max_token_ttl_secs();

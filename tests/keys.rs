@@ -156,6 +156,9 @@ async fn with_plaintext_allowed_keys_are_plaintext_until_a_key_encryption_key_is
     let (material, encrypted) = stored_key(&restarted).await;
     assert_eq!(encrypted, 1);
     assert!(SigningKey::from_pkcs8(&material).is_err());
+    // The key that was once plaintext (in older backups too) is being replaced:
+    // a new one is published at once and signs after the publish delay.
+    assert_eq!(jwks_kids(&restarted).await.len(), 2);
 }
 
 /// The zero-configuration default (rule 1): no key is ever stored in

@@ -52,7 +52,7 @@ pub async fn run(config: &Config, command: KeysCommand) -> CliResult {
             }
         }
         KeysCommand::Rotate { delay, json } => {
-            let kek = prepare_key_encryption(config, &store).await?;
+            let kek = prepare_key_encryption(config, &store, now).await?;
             let delay = delay.map_or(config.key_publish_delay_secs, i64::from);
             let kid =
                 rotation::rotate(&store, kek.as_ref(), config.signing_key_bits, now, delay).await?;

@@ -94,9 +94,11 @@ impl StoreError {
 
 /// Settings of every SQLite connection: WAL (readers never wait for the
 /// writer), and a busy timeout of 15 s — how long a writer waits for a lock held
-/// by another process (the CLI, a backup) before the write fails.
+/// by another process (the CLI, a backup) before the write fails — and
+/// `secure_delete`, so the pages a deleted or re-sealed secret leaves behind are
+/// zeroed rather than kept in the file.
 const SQLITE_PRAGMAS: &str = "pragma journal_mode = wal; pragma synchronous = normal; \
-     pragma busy_timeout = 15000; pragma foreign_keys = on;";
+     pragma busy_timeout = 15000; pragma foreign_keys = on; pragma secure_delete = on;";
 
 /// How long a write waits for a writer connection.
 const WRITER_WAIT: Duration = Duration::from_secs(30);
