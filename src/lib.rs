@@ -1,10 +1,11 @@
 //! Gatehouse: an OAuth 2.0 / OpenID Connect authorization server.
 //!
 //! The library holds everything; the `gatehouse` binary only calls [`cli::main`].
-//! Requests flow one way: `http` → a feature's handler (`oauth`, `oidc`,
-//! `admin`, `login`) → domain code (`clients`, `users`, `crypto`) → `store`
-//! (durable) and `cache` (hot, TTL'd). `docs/architecture.md` describes the
-//! layers and the security rules, each with the test that guards it.
+//! Requests go from the `http` edge to a feature's handler (`oauth`, `oidc`,
+//! `admin`, `login`), then to services (`oauth::tokens`, `users`, `clients`,
+//! `admission`, `crypto`) and to `store` (durable) and `cache` (hot, TTL'd).
+//! `docs/architecture.md` describes the layers, their one known back-edge
+//! (authorize ↔ login), and the security rules with the test guarding each.
 
 pub mod admin;
 pub mod admission;
