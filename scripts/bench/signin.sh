@@ -33,8 +33,12 @@ export GATEHOUSE_ISSUER=$BASE
 export GATEHOUSE_LOG=warn
 # The flood is credential stuffing from one address: lift the attempt limits so
 # it reaches the hashing limit instead of being refused by the counters.
-export GATEHOUSE_LOGIN_ATTEMPTS_PER_IP=1000000000
-export GATEHOUSE_LOGIN_ATTEMPTS_PER_ACCOUNT=1000000000
+export GATEHOUSE_LOGIN_ATTEMPTS_PER_IP=1000000
+export GATEHOUSE_LOGIN_ATTEMPTS_PER_ACCOUNT=1000000
+# Every sign-in of the load generator starts at one address: lift the caps on
+# pending interactions per address and overall (their maxima) for the same reason.
+export GATEHOUSE_MAX_PENDING_PER_ADDRESS=10000000
+export GATEHOUSE_MAX_PENDING=10000000
 
 client_id=$("$BIN" client create --name bench-app --public --first-party \
     --grant authorization_code --grant refresh_token --redirect-uri http://127.0.0.1:9/cb \
