@@ -310,8 +310,7 @@ async fn a_failed_sign_out_after_a_password_change_leaves_nothing_half_done() {
 /// client burns nothing (item 6). Anyone who sees a used code can sign the
 /// person out of that app for the 10 minutes the redemption record lives.
 #[tokio::test]
-#[ignore = "open (issue 6 follow-up): redeemed-code records do not name their client"]
-async fn another_client_presenting_a_redeemed_code_revokes_the_rightful_grant() {
+async fn another_client_presenting_a_redeemed_code_never_revokes_the_rightful_grant() {
     let server = TestServer::start().await;
     flow::seed_user(&server).await;
     let (id, secret) = flow::web_app(&server, "openid offline_access").await;

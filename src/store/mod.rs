@@ -29,6 +29,7 @@ pub use clients::ClientRow;
 pub use grants::{GrantFilter, GrantRow, RefreshTokenRow};
 pub use keys::KeyRow;
 pub use purge::{PurgeCutoffs, PurgeRound};
+pub use redemptions::RedeemedCode;
 pub use revocations::AccessTokenStanding;
 pub use signouts::AccountStanding;
 pub use users::UserRow;

@@ -29,18 +29,33 @@ impl Tx {
     }
 }
 
+/// What a redeemed code made: its grant, and the client that grant is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedeemedCode {
+    /// The grant the redemption made.
+    pub grant_id: String,
+    /// The client the code was issued to (and redeemed by).
+    pub client_id: String,
+}
+
 impl Store {
-    /// The grant a redeemed code made, if the code with this hash was redeemed.
+    /// The grant a redeemed code made and its client, if the code with this
+    /// hash was redeemed and its grant still exists.
     #[tracing::instrument(skip_all)]
     pub async fn redeemed_code_grant(
         &self,
         code_hash: &[u8],
-    ) -> Result<Option<String>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("select grant_id from redeemed_codes where code_hash = $1")
-                .bind(code_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(grant_id,)| grant_id))
+    ) -> Result<Option<RedeemedCode>, StoreError> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "select r.grant_id, g.client_id from redeemed_codes r \
+             join grants g on g.id = r.grant_id where r.code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(grant_id, client_id)| RedeemedCode {
+            grant_id,
+            client_id,
+        }))
     }
 }

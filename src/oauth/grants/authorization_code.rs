@@ -20,7 +20,7 @@ use crate::oauth::params::FormParams;
 use crate::oauth::pkce;
 use crate::oauth::scope::Scope;
 use crate::oauth::tokens::{self, store_failed};
-use crate::store::{AuditEvent, GrantFilter, GrantRow, StoreError};
+use crate::store::{AuditEvent, GrantFilter, GrantRow, RedeemedCode, StoreError};
 
 /// The one answer to every code that cannot be redeemed, whatever the reason.
 fn invalid_code() -> OAuthError {
@@ -56,7 +56,7 @@ pub async fn grant(
             .await
             .map_err(store_failed)?
         {
-            Some(grant_id) => Err(replayed(state, client, &grant_id).await),
+            Some(redeemed) => Err(replayed(state, client, &redeemed).await),
             None => Err(invalid_code()),
         };
     };
@@ -107,7 +107,7 @@ pub async fn grant(
                 .await
                 .map_err(store_failed)?;
             return Err(match winner {
-                Some(grant_id) => replayed(state, client, &grant_id).await,
+                Some(redeemed) => replayed(state, client, &redeemed).await,
                 None => invalid_code(),
             });
         }
@@ -178,14 +178,22 @@ async fn session_still_allows(state: &AppState, record: &CodeRecord) -> Result<b
 
 /// A code presented again after (or while) it was redeemed: revokes the grant
 /// the redemption made, with an audit event, and answers `invalid_grant`.
-async fn replayed(state: &AppState, client: &Client, grant_id: &str) -> OAuthError {
+async fn replayed(state: &AppState, client: &Client, redeemed: &RedeemedCode) -> OAuthError {
+    if redeemed.client_id != client.id {
+        // Another client holding a copy of the code is no sign that the code
+        // leaked from its rightful client, and must not be able to end that
+        // client's grant (anyone can present a code; a public client needs
+        // no secret to do it).
+        tracing::warn!(client_id = %client.id, "a redeemed code of another client was presented");
+        return invalid_code();
+    }
     let event = AuditEvent {
         kind: "authorization_code_replay",
         user_id: None,
         client_id: Some(&client.id),
         detail: "a redeemed authorization code was presented again; its grant was revoked",
     };
-    match tokens::revoke_grants(state, GrantFilter::Id(grant_id), Some(event)).await {
+    match tokens::revoke_grants(state, GrantFilter::Id(&redeemed.grant_id), Some(event)).await {
         Ok(_) => invalid_code(),
         Err(e) => store_failed(e),
     }
