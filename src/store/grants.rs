@@ -67,19 +67,6 @@ struct RefreshJoin {
 }
 
 impl Store {
-    /// One grant by id.
-    #[tracing::instrument(skip_all)]
-    pub async fn get_grant(&self, id: &str) -> Result<GrantRow, StoreError> {
-        sqlx::query_as(
-            "select id, client_id, user_id, scope, session_id, offline, auth_time, amr, \
-             created_at, revoked_at from grants where id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)
-    }
-
     /// The refresh token with this hash, its grant and its account standing, used
     /// or not; `None` when there is no such token (or its grant is gone).
     #[tracing::instrument(skip_all)]
