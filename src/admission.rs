@@ -1,15 +1,21 @@
 //! Admission control for state that requests without authentication make the
-//! server keep (today: pending authorization requests). Each such entry is
-//! counted against two caps before it is stored — per client address (an IPv6
-//! address counts by its /64, which one subscriber usually holds whole) and
-//! overall — in fixed windows as long as the entry's lifetime, so at most
-//! twice each cap is alive at once. The counters live in the cache, so on
-//! Redis the caps hold across every instance. Admitted entries are stored as
-//! [`Retention::Shed`]: the in-process cache drops them before anything a
-//! signed-in person needs.
+//! server keep (today: pending authorization requests). Two bounds hold before
+//! an entry is stored:
 //!
-//! A refusal is [`CacheError::CapacityReached`] with a log line naming the cap;
-//! callers answer it as "temporarily unavailable".
+//! - **Per client address** (an IPv6 address counts by its /64, which one
+//!   subscriber usually holds whole): a fixed window as long as the entry's
+//!   lifetime, so at most twice the cap from one address is alive at once. A
+//!   refusal is [`CacheError::CapacityReached`], with a log line naming the cap;
+//!   callers answer it as "temporarily unavailable".
+//! - **Overall**: a ring of `max_pending` slots. The n-th admitted entry takes
+//!   slot n mod `max_pending` and the entry that held the slot — the oldest
+//!   still tracked — is dropped. So at most `max_pending` entries are alive, and
+//!   a flood from many addresses sheds the oldest pending requests (whose owners
+//!   restart at worst) instead of refusing everyone's new ones.
+//!
+//! Counters and slots live in the cache, so on Redis both bounds hold across
+//! every instance. Admitted entries are stored as [`Retention::Shed`]: the
+//! in-process cache drops them before anything a signed-in person needs.
 
 use std::net::IpAddr;
 
@@ -17,10 +23,14 @@ use crate::app::AppState;
 use crate::cache::{CacheError, Retention};
 use crate::http::client_ip;
 
+/// How long the admission sequence number lives: far longer than any entry,
+/// so slots are reused in order and never early.
+const SEQUENCE_TTL_SECS: u64 = 365 * 86_400;
+
 /// Stores `value` under `key` for `ttl_secs` if the request's client address
-/// and all clients together are within their caps for this kind of entry.
-/// The address is the one the edge decided for the request being served
-/// (requests outside one share the bucket "unknown").
+/// is within its cap, dropping the oldest admitted entry when the overall
+/// ring is full (see the module). The address is the one the edge decided for
+/// the request being served (requests outside one share the bucket "unknown").
 pub async fn put_unauthenticated(
     state: &AppState,
     key: &str,
@@ -43,18 +53,37 @@ pub async fn put_unauthenticated(
             "too many pending sign-ins from this address",
         ));
     }
-    let overall = state.cache.incr("admission:all", ttl_secs).await?;
-    if overall > u64::from(config.max_pending) {
-        tracing::warn!(
-            cap = config.max_pending,
-            "pending sign-ins refused: max_pending reached"
-        );
-        return Err(CacheError::CapacityReached("too many pending sign-ins"));
-    }
+    take_slot(state, key, ttl_secs).await?;
     state
         .cache
         .put_with(key, value, ttl_secs, Retention::Shed)
         .await
+}
+
+/// Records `key` in the next slot of the overall ring and drops the entry
+/// that held the slot before, if it is still there.
+async fn take_slot(state: &AppState, key: &str, ttl_secs: u64) -> Result<(), CacheError> {
+    let slots = u64::from(state.config.max_pending.max(1));
+    let n = state
+        .cache
+        .incr("admission:sequence", SEQUENCE_TTL_SECS)
+        .await?;
+    let slot = format!("admission:slot:{}", n % slots);
+    let older = state
+        .cache
+        .swap(&slot, key.as_bytes(), ttl_secs, Retention::Keep)
+        .await?;
+    if let Some(older) = older.and_then(|bytes| String::from_utf8(bytes).ok()) {
+        if n % slots == 0 {
+            // Once per turn of the ring, not once per entry: a flood is one line a turn.
+            tracing::warn!(
+                cap = state.config.max_pending,
+                "max_pending reached: the oldest pending sign-ins are being dropped"
+            );
+        }
+        state.cache.delete(&older).await?;
+    }
+    Ok(())
 }
 
 /// The bucket an address is counted in: itself for IPv4, its /64 for IPv6

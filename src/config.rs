@@ -108,7 +108,8 @@ pub struct Config {
     /// Pending authorization requests one client address (an IPv6 /64) may
     /// start within 15 minutes.
     pub max_pending_per_address: u32,
-    /// Pending authorization requests all clients together may start within 15 minutes.
+    /// Pending authorization requests kept for all clients together; beyond it
+    /// the oldest are dropped (their sign-in pages say so), never a new one refused.
     pub max_pending: u32,
     /// A connection must send a request's complete headers within this many
     /// seconds of connecting or of the previous response.

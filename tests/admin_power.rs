@@ -130,7 +130,9 @@ async fn a_person_signed_in_through_a_client_with_the_admin_scope_gets_no_admin_
     // Give it the admin scope behind validation's back, as an old database would have it.
     let mut row = server.state.store.get_client(&id).await.unwrap();
     row.scopes = json!(["openid", "gatehouse:admin"]).to_string();
-    server.state.store.update_client(&row).await.unwrap();
+    let mut tx = server.state.store.begin().await.unwrap();
+    tx.update_client(&row).await.unwrap();
+    tx.commit().await.unwrap();
 
     let tokens = sign_in_tokens(&server, &id, &secret, "openid gatehouse:admin").await;
     assert!(

@@ -369,7 +369,7 @@ async fn session_still_works(server: &TestServer, agent: &mut Agent, client_id: 
 }
 
 #[tokio::test]
-async fn pending_sign_ins_are_capped_per_address_and_overall_while_a_session_keeps_working() {
+async fn pending_sign_ins_are_capped_per_address_and_the_oldest_are_shed_overall() {
     let server = TestServer::start_with(|c| {
         c.max_pending_per_address = 40;
         c.max_pending = 60;
@@ -378,17 +378,34 @@ async fn pending_sign_ins_are_capped_per_address_and_overall_while_a_session_kee
     .await;
     seed_user(&server).await;
     let client_id = web_app(&server).await;
-    let mut person = signed_in(&server, &client_id).await; // one pending request, from 127.0.0.1
+    let mut person = signed_in(&server, &client_id).await; // admitted 1st, from 127.0.0.1
+    let mut early = Agent::new(Some("198.51.100.7"));
+    let early_page = early
+        .authorize(&server, &authorize_params(&client_id, "early"))
+        .await; // admitted 2nd
+    assert_eq!(early_page.status, StatusCode::OK);
     let server = Arc::new(server);
 
     let (pages, refused) = flood(&server, &client_id, "203.0.113.1", 25, 2).await;
-    assert_eq!((pages, refused), (40, 10), "the per-address cap");
+    assert_eq!((pages, refused), (40, 10), "the per-address cap refuses");
+    // 2 + 40 + 25 = 67 admitted against an overall cap of 60: the 7 oldest go.
     let (pages, refused) = flood(&server, &client_id, "203.0.113.2", 25, 1).await;
     assert_eq!(
         (pages, refused),
-        (19, 6),
-        "the overall cap (1 + 40 + 19 = 60)"
+        (25, 0),
+        "the overall cap sheds old pending sign-ins, never refuses a new one"
     );
+    let mut late = Agent::new(Some("198.51.100.8"));
+    let late_page = late
+        .authorize(&server, &authorize_params(&client_id, "late"))
+        .await;
+    assert_eq!(late_page.status, StatusCode::OK);
+
+    let shed = early.sign_in(&server, &early_page, PASSWORD).await;
+    assert_eq!(shed.status, StatusCode::BAD_REQUEST, "{}", shed.body);
+    assert!(shed.body.contains("start again"), "{}", shed.body);
+    let back = late.sign_in(&server, &late_page, PASSWORD).await;
+    assert!(back.redirect_param("code").is_some(), "{}", back.body);
     session_still_works(&server, &mut person, &client_id).await;
 }
 

@@ -332,6 +332,22 @@ impl MemoryCache {
         Ok(count)
     }
 
+    /// [`super::Cache::swap`]: the read and the write happen under one shard
+    /// lock. When the new value does not fit, the old one stays and is not returned.
+    pub(super) fn swap(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: u64,
+        retention: Retention,
+    ) -> Result<Option<Vec<u8>>, CacheError> {
+        let now = Instant::now();
+        let mut shard = self.shard(key);
+        let previous = shard.live(key, now).map(|e| e.value.clone());
+        shard.insert(key, value.to_vec(), ttl_secs, retention, now)?;
+        Ok(previous)
+    }
+
     /// [`super::Cache::replace`]: the presence check and the write happen under
     /// one shard lock, so a concurrent `take` or `delete` either comes first
     /// (and nothing is written) or after (and removes the new value).

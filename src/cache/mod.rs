@@ -135,6 +135,23 @@ impl Cache {
         }
     }
 
+    /// Stores `value` under `key` as [`Cache::put_with`] does and returns the
+    /// live value it replaced, atomically (`SET … GET` on Redis): of two
+    /// concurrent swaps of one key, each gets back a different previous value.
+    pub async fn swap(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: u64,
+        retention: Retention,
+    ) -> Result<Option<Vec<u8>>, CacheError> {
+        let ttl_secs = clamp_ttl(ttl_secs);
+        match self {
+            Cache::Memory(memory) => memory.swap(key, value, ttl_secs, retention),
+            Cache::Redis(redis) => redis.swap(key, value, ttl_secs).await,
+        }
+    }
+
     /// The value under `key`, unless it is absent or expired.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         match self {

@@ -145,6 +145,22 @@ impl RedisCache {
         Ok(written.is_some())
     }
 
+    pub(super) async fn swap(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: u64,
+    ) -> Result<Option<Vec<u8>>, CacheError> {
+        Ok(redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("EX")
+            .arg(ttl_secs)
+            .arg("GET")
+            .query_async(&mut self.connection())
+            .await?)
+    }
+
     pub(super) async fn ping(&self) -> Result<(), CacheError> {
         let _pong: String = self.connection().ping().await?;
         Ok(())

@@ -105,7 +105,9 @@ pub async fn list(store: &Store) -> Result<Vec<Client>, RegistryError> {
         .collect()
 }
 
-/// Applies `patch` after validating the result as a whole. A change of what
+/// Applies `patch` to the client as stored inside one unit of work (its row
+/// locked), after validating the result as a whole, so a concurrent edit or
+/// secret rotation is never written back over. A change of what
 /// the client may do (grants, scope, kind, authentication, introspection)
 /// records `now` as its credentials-changed time, which ends the admin power of
 /// every token it was issued before.
@@ -116,7 +118,8 @@ pub async fn update(
     patch: ClientPatch,
 ) -> Result<Client, RegistryError> {
     patch.check_fields()?;
-    let current = find(store, id).await?;
+    let mut tx = store.begin().await?;
+    let current = from_row(tx.client_for_update(id).await?)?;
     let valid = current
         .spec()
         .patched(patch)
@@ -143,7 +146,8 @@ pub async fn update(
         current.created_at,
         now,
     );
-    store.update_client(&to_row(&client)?).await?;
+    tx.update_client(&to_row(&client)?).await?;
+    tx.commit().await?;
     tracing::info!(client_id = %client.id, "client updated");
     Ok(client)
 }
@@ -159,22 +163,25 @@ pub async fn delete(store: &Store, id: &str) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// Replaces a confidential client's secret; the old one stops working at once,
+/// Replaces a confidential client's secret inside one unit of work (its row
+/// locked, so a concurrent edit cannot write the old hash back); the old one stops working at once,
 /// and so does the admin power of every token issued before (see [`update`]).
 pub async fn rotate_secret(
     store: &Store,
     now: UnixTime,
     id: &str,
 ) -> Result<String, RegistryError> {
-    let mut client = find(store, id).await?;
+    let secret = new_secret()?;
+    let mut tx = store.begin().await?;
+    let mut client = from_row(tx.client_for_update(id).await?)?;
     if client.kind != ClientKind::Confidential {
         return Err(RegistryError::NoSecret);
     }
-    let secret = new_secret()?;
     client.secret_hash = Some(hash_secret(&secret));
     client.credentials_changed_at = Some(now);
     client.updated_at = now;
-    store.update_client(&to_row(&client)?).await?;
+    tx.update_client(&to_row(&client)?).await?;
+    tx.commit().await?;
     tracing::info!(client_id = %id, "client secret rotated");
     Ok(secret)
 }

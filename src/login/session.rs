@@ -51,6 +51,11 @@ pub struct Session {
     /// Truncated hash of the user agent at sign-in.
     #[serde(rename = "g")]
     pub agent_hash: String,
+    /// The person's sign-out count when the session began: a sign-out
+    /// everywhere ends it by moving the count on
+    /// ([`crate::store::AccountStanding::allows`]).
+    #[serde(rename = "o", default)]
+    pub sign_outs: i64,
 }
 
 fn cache_key(cookie_value: &str) -> String {
@@ -118,6 +123,13 @@ pub async fn start(
     if let Some(previous) = policy.get(headers, CookieKind::Session) {
         discard(state, &cache_key(&previous)).await?;
     }
+    // Read before the session exists: a sign-out everywhere committed after
+    // this read moves the count on, so it ends this session too.
+    let sign_outs = state
+        .store
+        .account_standing(user_id)
+        .await?
+        .map_or(0, |standing| standing.sign_outs);
     let now = state.clock.now();
     let agent = headers
         .get(axum::http::header::USER_AGENT)
@@ -132,6 +144,7 @@ pub async fn start(
         amr,
         ip_hash: short_hash(client_ip),
         agent_hash: short_hash(agent),
+        sign_outs,
     };
     let secret = new_secret()?;
     store(state, &secret, &session, now).await?;
@@ -201,22 +214,23 @@ async fn discard(state: &AppState, key: &str) -> Result<Option<Session>, CacheEr
     Ok(ended)
 }
 
-/// When the session with public id `sid` began, if it is still live: not
-/// logged out, within its idle and absolute timeouts. One cache read, for the
-/// token endpoint; whether the account still allows it is the caller's check
-/// ([`crate::store::AccountStanding::allows_session_from`]).
-pub async fn live_session_start(
-    state: &AppState,
-    sid: &str,
-) -> Result<Option<UnixTime>, CacheError> {
+/// Whether the session with public id `sid` is still live: not logged out,
+/// within its idle and absolute timeouts. One cache read, for the token
+/// endpoint; whether the account still allows what was issued in it is the
+/// caller's check ([`crate::store::AccountStanding::allows`]).
+pub async fn is_live_sid(state: &AppState, sid: &str) -> Result<bool, CacheError> {
     let Some(bytes) = state.cache.get(&sid_key(sid)).await? else {
-        return Ok(None);
+        return Ok(false);
     };
     let Ok(entry) = serde_json::from_slice::<SidEntry>(&bytes) else {
-        return Ok(None);
+        return Ok(false);
     };
-    let now = state.clock.now();
-    Ok(is_live(state, entry.created_at, entry.last_seen, now).then_some(entry.created_at))
+    Ok(is_live(
+        state,
+        entry.created_at,
+        entry.last_seen,
+        state.clock.now(),
+    ))
 }
 
 /// The live session of this browser, if any; refreshes its idle timer.
@@ -252,7 +266,7 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
 /// was not signed out everywhere since the session began.
 async fn still_allowed(state: &AppState, session: &Session) -> bool {
     match state.store.account_standing(&session.user_id).await {
-        Ok(standing) => standing.is_some_and(|s| s.allows_session_from(session.created_at)),
+        Ok(standing) => standing.is_some_and(|s| s.allows(session.sign_outs)),
         Err(e) => {
             tracing::warn!(error = %e, "could not check the session's account; treating it as signed out");
             false
@@ -289,6 +303,7 @@ mod tests {
             amr: vec!["pwd".into()],
             ip_hash: short_hash("203.0.113.9"),
             agent_hash: short_hash("Mozilla/5.0"),
+            sign_outs: 1_000,
         };
         let size = serde_json::to_vec(&session).unwrap().len();
         assert!(size <= 200, "session record is {size} bytes");

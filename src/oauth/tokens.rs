@@ -157,9 +157,7 @@ pub async fn refresh_standing(
     if found.used_at.is_some() {
         return Ok(RefreshStanding::Consumed);
     }
-    let account_allows = found
-        .account
-        .is_some_and(|a| a.allows_session_from(grant.auth_time));
+    let account_allows = found.account.is_some_and(|a| a.allows(grant.sign_outs));
     if found.expires_at <= now || !account_allows {
         return Ok(RefreshStanding::Ended);
     }
@@ -174,13 +172,10 @@ async fn session_live(state: &AppState, grant: &GrantRow) -> Result<bool, OAuthE
     let Some(sid) = grant.session_id.as_deref() else {
         return Ok(false);
     };
-    session::live_session_start(state, sid)
-        .await
-        .map(|started| started.is_some())
-        .map_err(|e| {
-            tracing::error!(error = %e, "session lookup failed");
-            OAuthError::server_error()
-        })
+    session::is_live_sid(state, sid).await.map_err(|e| {
+        tracing::error!(error = %e, "session lookup failed");
+        OAuthError::server_error()
+    })
 }
 
 /// Revokes the grants `filter` selects — their refresh tokens stop working and

@@ -91,36 +91,6 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
-
-    /// Overwrites every column of an existing client.
-    #[tracing::instrument(skip_all)]
-    pub async fn update_client(&self, row: &ClientRow) -> Result<(), StoreError> {
-        let result = sqlx::query(
-            "update clients set name = $2, kind = $3, secret_hash = $4, redirect_uris = $5, \
-             post_logout_redirect_uris = $6, grant_types = $7, scopes = $8, \
-             token_endpoint_auth_method = $9, first_party = $10, introspect_any = $11, \
-             credentials_changed_at = $12, updated_at = $13 where id = $1",
-        )
-        .bind(&row.id)
-        .bind(&row.name)
-        .bind(&row.kind)
-        .bind(&row.secret_hash)
-        .bind(&row.redirect_uris)
-        .bind(&row.post_logout_redirect_uris)
-        .bind(&row.grant_types)
-        .bind(&row.scopes)
-        .bind(&row.token_endpoint_auth_method)
-        .bind(row.first_party)
-        .bind(row.introspect_any)
-        .bind(row.credentials_changed_at)
-        .bind(row.updated_at)
-        .execute(&self.writer)
-        .await?;
-        match result.rows_affected() {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
-    }
 }
 
 impl Tx {
@@ -141,6 +111,43 @@ impl Tx {
             .bind(id)
             .execute(self.conn())
             .await?;
+        match result.rows_affected() {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    /// One client by id, locked until this unit of work ends: a read-modify-write
+    /// made through it can never write back a stale copy over a concurrent change.
+    #[tracing::instrument(skip_all)]
+    pub async fn client_for_update(&mut self, id: &str) -> Result<ClientRow, StoreError> {
+        self.row_for_update("clients", COLUMNS, id).await
+    }
+
+    /// Overwrites every column of an existing client.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_client(&mut self, row: &ClientRow) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "update clients set name = $2, kind = $3, secret_hash = $4, redirect_uris = $5, \
+             post_logout_redirect_uris = $6, grant_types = $7, scopes = $8, \
+             token_endpoint_auth_method = $9, first_party = $10, introspect_any = $11, \
+             credentials_changed_at = $12, updated_at = $13 where id = $1",
+        )
+        .bind(&row.id)
+        .bind(&row.name)
+        .bind(&row.kind)
+        .bind(&row.secret_hash)
+        .bind(&row.redirect_uris)
+        .bind(&row.post_logout_redirect_uris)
+        .bind(&row.grant_types)
+        .bind(&row.scopes)
+        .bind(&row.token_endpoint_auth_method)
+        .bind(row.first_party)
+        .bind(row.introspect_any)
+        .bind(row.credentials_changed_at)
+        .bind(row.updated_at)
+        .execute(self.conn())
+        .await?;
         match result.rows_affected() {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),

@@ -21,6 +21,9 @@ pub struct GrantRow {
     pub offline: i64,
     /// When the person authenticated, Unix seconds.
     pub auth_time: i64,
+    /// The person's sign-out count when the session it came from began: the
+    /// grant is over once the count moved on (see [`AccountStanding::allows`]).
+    pub sign_outs: i64,
     /// JSON array of authentication methods (RFC 8176).
     pub amr: String,
     /// When the grant was made.
@@ -56,6 +59,7 @@ struct RefreshJoin {
     session_id: Option<String>,
     offline: i64,
     auth_time: i64,
+    sign_outs: i64,
     amr: String,
     created_at: i64,
     revoked_at: Option<i64>,
@@ -63,7 +67,7 @@ struct RefreshJoin {
     expires_at: i64,
     used_at: Option<i64>,
     disabled: Option<i64>,
-    signed_out_at: Option<i64>,
+    account_sign_outs: i64,
 }
 
 impl Store {
@@ -76,9 +80,9 @@ impl Store {
     ) -> Result<Option<RefreshTokenRow>, StoreError> {
         let row: Option<RefreshJoin> = sqlx::query_as(
             "select g.id, g.client_id, g.user_id, g.scope, g.session_id, g.offline, \
-             g.auth_time, g.amr, g.created_at, g.revoked_at, r.created_at as issued_at, \
-             r.expires_at, r.used_at, \
-             u.disabled, s.at as signed_out_at \
+             g.auth_time, g.sign_outs, g.amr, g.created_at, g.revoked_at, \
+             r.created_at as issued_at, r.expires_at, r.used_at, \
+             u.disabled, coalesce(s.sign_outs, 0) as account_sign_outs \
              from refresh_tokens r join grants g on g.id = r.grant_id \
              left join users u on u.id = g.user_id \
              left join user_signouts s on s.user_id = g.user_id where r.token_hash = $1",
@@ -95,6 +99,7 @@ impl Store {
                 session_id: r.session_id,
                 offline: r.offline,
                 auth_time: r.auth_time,
+                sign_outs: r.sign_outs,
                 amr: r.amr,
                 created_at: r.created_at,
                 revoked_at: r.revoked_at,
@@ -104,7 +109,7 @@ impl Store {
             used_at: r.used_at,
             account: r.disabled.map(|disabled| AccountStanding {
                 disabled: disabled != 0,
-                signed_out_at: r.signed_out_at,
+                sign_outs: r.account_sign_outs,
             }),
         }))
     }
@@ -116,7 +121,8 @@ impl Tx {
     pub async fn insert_grant(&mut self, row: &GrantRow) -> Result<(), StoreError> {
         sqlx::query(
             "insert into grants (id, client_id, user_id, scope, session_id, offline, auth_time, \
-             amr, created_at, revoked_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             sign_outs, amr, created_at, revoked_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&row.id)
         .bind(&row.client_id)
@@ -125,6 +131,7 @@ impl Tx {
         .bind(&row.session_id)
         .bind(row.offline)
         .bind(row.auth_time)
+        .bind(row.sign_outs)
         .bind(&row.amr)
         .bind(row.created_at)
         .bind(row.revoked_at)

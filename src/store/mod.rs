@@ -128,6 +128,7 @@ pub struct Store {
 #[derive(Debug)]
 pub struct Tx {
     inner: sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
 }
 
 impl Tx {
@@ -139,6 +140,32 @@ impl Tx {
 
     fn conn(&mut self) -> &mut AnyConnection {
         &mut self.inner
+    }
+
+    /// The row of `table` whose `id` is `id`, locked until this unit of work
+    /// ends, so a read-modify-write made through it never writes a stale copy
+    /// back over a concurrent change: `for update` on PostgreSQL (a concurrent
+    /// unit of work changing the row waits for this one); on SQLite
+    /// `BEGIN IMMEDIATE` already holds the database's write lock.
+    async fn row_for_update<T>(
+        &mut self,
+        table: &str,
+        columns: &str,
+        id: &str,
+    ) -> Result<T, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        let locking = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " for update",
+        };
+        let sql = format!("select {columns} from {table} where id = $1{locking}");
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 }
 
@@ -191,13 +218,17 @@ impl Store {
     /// Starts a unit of work on the writer path. On SQLite it takes the write
     /// lock at once (`BEGIN IMMEDIATE`), so a transaction that reads before it
     /// writes waits for the lock (busy timeout) instead of failing with
-    /// `SQLITE_BUSY` when it upgrades.
+    /// `SQLITE_BUSY` when it upgrades. A read-modify-write reads through the
+    /// `Tx`'s `…_for_update` methods, so no concurrent change is overwritten.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let inner = match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,
         };
-        Ok(Tx { inner })
+        Ok(Tx {
+            inner,
+            backend: self.backend,
+        })
     }
 
     /// Which engine this store uses.

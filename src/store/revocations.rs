@@ -11,7 +11,7 @@ pub struct AccessTokenStanding {
     pub revoked: bool,
     /// The grant it names exists, is not revoked, and its person may still use
     /// it: the account is active and was not signed out everywhere since the
-    /// grant's sign-in (false when it names no grant). So a grant written in a
+    /// session the grant came from began (false when it names no grant). So a grant written in a
     /// race with a sign-out everywhere is dead all the same.
     pub grant_live: bool,
     /// The client it was issued to is still registered.
@@ -48,7 +48,7 @@ impl Store {
              (select count(*) from grants g join users u on u.id = g.user_id \
               left join user_signouts s on s.user_id = g.user_id \
               where g.id = $2 and g.revoked_at is null and u.disabled = 0 \
-              and (s.at is null or g.auth_time > s.at)), \
+              and g.sign_outs = coalesce(s.sign_outs, 0)), \
              (select count(*) from clients where id = $3)",
         )
         .bind(jti)

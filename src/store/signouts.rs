@@ -1,5 +1,8 @@
-//! SQL for `user_signouts`: when each person was last signed out everywhere.
-//! Durable, so the CLI can end sessions held in another process's cache.
+//! SQL for `user_signouts`: how many times each person was signed out
+//! everywhere. Durable, so the CLI can end sessions held in another process's
+//! cache. A session, code or grant records the count it began under and is over
+//! once the count moved on: a count, unlike a timestamp, orders a sign-in and a
+//! sign-out made within the same second.
 
 use super::{AuditEvent, GrantFilter, Store, StoreError, Tx};
 
@@ -8,16 +11,16 @@ use super::{AuditEvent, GrantFilter, Store, StoreError, Tx};
 pub struct AccountStanding {
     /// The account is disabled.
     pub disabled: bool,
-    /// When the person was last signed out everywhere, if ever: sessions begun
-    /// at or before it are over.
-    pub signed_out_at: Option<i64>,
+    /// How many times the person was signed out everywhere (0 if never).
+    pub sign_outs: i64,
 }
 
 impl AccountStanding {
-    /// Whether a session (or what was issued in it) begun at `session_start` may
-    /// still be used.
-    pub fn allows_session_from(&self, session_start: i64) -> bool {
-        !self.disabled && self.signed_out_at.is_none_or(|at| session_start > at)
+    /// Whether a session (or what was issued in it) begun when the person's
+    /// sign-out count was `sign_outs_then` may still be used: the account is
+    /// active and no sign-out everywhere happened since.
+    pub fn allows(&self, sign_outs_then: i64) -> bool {
+        !self.disabled && self.sign_outs == sign_outs_then
     }
 }
 
@@ -28,23 +31,23 @@ impl Store {
         &self,
         user_id: &str,
     ) -> Result<Option<AccountStanding>, StoreError> {
-        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
-            "select u.disabled, s.at from users u \
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "select u.disabled, coalesce(s.sign_outs, 0) from users u \
              left join user_signouts s on s.user_id = u.id where u.id = $1",
         )
         .bind(user_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(disabled, signed_out_at)| AccountStanding {
+        Ok(row.map(|(disabled, sign_outs)| AccountStanding {
             disabled: disabled != 0,
-            signed_out_at,
+            sign_outs,
         }))
     }
 }
 
 impl Tx {
     /// Ends everything `user_id` is signed in with (DESIGN.md rule 7): every
-    /// browser session begun at or before `at` and every grant of the person
+    /// browser session begun before it (by counting the sign-out) and every grant of the person
     /// (refresh tokens, and access tokens with them, offline ones included),
     /// recording `audit`. The three writes are part of this unit of work, so
     /// together with the change that asked for them (a new password, a disabled
@@ -58,8 +61,9 @@ impl Tx {
         audit: &AuditEvent<'_>,
     ) -> Result<usize, StoreError> {
         sqlx::query(
-            "insert into user_signouts (user_id, at) values ($1, $2) \
-             on conflict (user_id) do update set at = excluded.at",
+            "insert into user_signouts (user_id, at, sign_outs) values ($1, $2, 1) \
+             on conflict (user_id) do update \
+             set at = excluded.at, sign_outs = user_signouts.sign_outs + 1",
         )
         .bind(user_id)
         .bind(at)

@@ -109,7 +109,7 @@ impl Store {
                 .bind(id)
                 .bind(old)
                 .bind(new)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(StoreError::from_write)?;
         Ok(result.rows_affected() > 0)
@@ -117,6 +117,13 @@ impl Store {
 }
 
 impl Tx {
+    /// One user by id, locked until this unit of work ends: a read-modify-write
+    /// made through it can never write back a stale copy over a concurrent change.
+    #[tracing::instrument(skip_all)]
+    pub async fn user_for_update(&mut self, id: &str) -> Result<UserRow, StoreError> {
+        self.row_for_update("users", COLUMNS, id).await
+    }
+
     /// Overwrites every column of an existing user but `created_at`;
     /// [`StoreError::Duplicate`] when the new email is taken.
     #[tracing::instrument(skip_all)]

@@ -110,12 +110,15 @@ pub async fn list(store: &Store) -> Result<Vec<User>, UserError> {
         .collect())
 }
 
-/// Applies `patch`; every field is validated before the password is hashed.
-/// A new email address is unverified unless the patch says otherwise. A new
-/// password signs the person out everywhere (DESIGN.md rule 7) in the same unit
-/// of work as the change: the new password is stored exactly when every old
-/// session and grant has ended, so a failure leaves the old password and
-/// everything signed in with it as they were.
+/// Applies `patch`; every field is validated, and a new password hashed,
+/// before the unit of work begins, so the hashing never holds the write path.
+/// The change is applied to the row as it is inside that unit of work (locked),
+/// so two concurrent edits each keep the other's fields, and a concurrent
+/// disable is never written back as enabled. A new email address is unverified
+/// unless the patch says otherwise. A new password signs the person out
+/// everywhere (DESIGN.md rule 7) in the same unit of work as the change: the
+/// new password is stored exactly when every old session and grant has ended,
+/// so a failure leaves the old password and everything signed in with it as they were.
 pub async fn update(
     store: &Store,
     hasher: &PasswordHasher,
@@ -124,40 +127,78 @@ pub async fn update(
     patch: UserPatch,
     by: Actor,
 ) -> Result<User, UserError> {
-    let mut user = find(store, id).await?;
-    if let Some(email) = patch.email {
-        let email = validate::email(&email)?;
-        if email != user.email {
-            user.email = email;
-            user.email_verified = false;
-        }
-    }
-    if let Some(verified) = patch.email_verified {
-        user.email_verified = verified;
-    }
-    if patch.name.is_some() {
-        user.name = validate::text("name", patch.name)?;
-    }
-    if patch.preferred_username.is_some() {
-        user.preferred_username = validate::text("preferred_username", patch.preferred_username)?;
-    }
-    let password_changed = match patch.password {
-        Some(password) => {
-            user.password_hash = Some(hash_password(hasher, &password).await?);
-            true
-        }
-        None => false,
-    };
+    let change = Change::validated(hasher, patch).await?;
+    let mut tx = store.begin().await?;
+    let mut user = from_row(tx.user_for_update(id).await?);
+    let password_changed = change.apply_to(&mut user);
     user.updated_at = now;
     let detail = format!("password changed {}", by.phrase());
     let ending = password_changed.then_some(detail.as_str());
-    let mut tx = store.begin().await?;
     tx.update_user(&to_row(&user)).await?;
     let revoked = end_access(&mut tx, &user.id, now, ending).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, "user updated");
     log_ended(&user.id, ending, revoked);
     Ok(user)
+}
+
+/// A [`UserPatch`] whose fields are validated and whose password is hashed;
+/// `None` leaves a field as stored.
+struct Change {
+    email: Option<String>,
+    email_verified: Option<bool>,
+    name: Option<Option<String>>,
+    preferred_username: Option<Option<String>>,
+    password_hash: Option<String>,
+}
+
+impl Change {
+    async fn validated(hasher: &PasswordHasher, patch: UserPatch) -> Result<Self, UserError> {
+        let email = patch.email.as_deref().map(validate::email).transpose()?;
+        let name = patch
+            .name
+            .map(|name| validate::text("name", Some(name)))
+            .transpose()?;
+        let preferred_username = patch
+            .preferred_username
+            .map(|name| validate::text("preferred_username", Some(name)))
+            .transpose()?;
+        let password_hash = match patch.password {
+            Some(password) => Some(hash_password(hasher, &password).await?),
+            None => None,
+        };
+        Ok(Self {
+            email,
+            email_verified: patch.email_verified,
+            name,
+            preferred_username,
+            password_hash,
+        })
+    }
+
+    /// Writes the change into `user`; returns whether the password changed.
+    fn apply_to(self, user: &mut User) -> bool {
+        if let Some(email) = self.email
+            && email != user.email
+        {
+            user.email = email;
+            user.email_verified = false;
+        }
+        if let Some(verified) = self.email_verified {
+            user.email_verified = verified;
+        }
+        if let Some(name) = self.name {
+            user.name = name;
+        }
+        if let Some(name) = self.preferred_username {
+            user.preferred_username = name;
+        }
+        let password_changed = self.password_hash.is_some();
+        if let Some(hash) = self.password_hash {
+            user.password_hash = Some(hash);
+        }
+        password_changed
+    }
 }
 
 /// After a successful sign-in with `password`: when the stored hash was made
@@ -206,10 +247,10 @@ async fn set_disabled(
     disabled: bool,
     ending: Option<&str>,
 ) -> Result<User, UserError> {
-    let mut user = find(store, id).await?;
+    let mut tx = store.begin().await?;
+    let mut user = from_row(tx.user_for_update(id).await?);
     user.disabled = disabled;
     user.updated_at = now;
-    let mut tx = store.begin().await?;
     tx.update_user(&to_row(&user)).await?;
     let revoked = end_access(&mut tx, &user.id, now, ending).await?;
     tx.commit().await?;
@@ -241,9 +282,9 @@ pub async fn sign_out_everywhere(
     id: &str,
     by: Actor,
 ) -> Result<usize, UserError> {
-    let user = find(store, id).await?;
     let detail = format!("signed out everywhere {}", by.phrase());
     let mut tx = store.begin().await?;
+    let user = from_row(tx.user_for_update(id).await?);
     let revoked = end_access(&mut tx, &user.id, now, Some(&detail)).await?;
     tx.commit().await?;
     log_ended(&user.id, Some(&detail), revoked);

@@ -44,6 +44,9 @@ pub struct CodeRecord {
     pub amr: Vec<String>,
     /// The session's public id.
     pub sid: String,
+    /// The person's sign-out count when that session began.
+    #[serde(default)]
+    pub sign_outs: i64,
     /// Expiry.
     pub expires_at: UnixTime,
 }
@@ -81,6 +84,7 @@ pub async fn issue(
         auth_time: session.auth_time,
         amr: session.amr.clone(),
         sid: session.sid.clone(),
+        sign_outs: session.sign_outs,
         expires_at: state.clock.now().saturating_add(ttl),
     };
     let code = new_secret()?;

@@ -87,6 +87,7 @@ pub async fn grant(
         session_id: Some(record.sid.clone()),
         offline: i64::from(scope.contains("offline_access")),
         auth_time: record.auth_time,
+        sign_outs: record.sign_outs,
         amr: serde_json::to_string(&record.amr).unwrap_or_else(|_| "[]".into()),
         created_at: now,
         revoked_at: None,
@@ -162,18 +163,18 @@ fn mismatch(
 /// Whether the session the code was issued in is still live and its account
 /// still allows it (not disabled, not signed out everywhere since it began).
 async fn session_still_allows(state: &AppState, record: &CodeRecord) -> Result<bool, OAuthError> {
-    let Some(started) = session::live_session_start(state, &record.sid)
+    if !session::is_live_sid(state, &record.sid)
         .await
         .map_err(cache_failed)?
-    else {
+    {
         return Ok(false);
-    };
+    }
     let standing = state
         .store
         .account_standing(&record.user_id)
         .await
         .map_err(store_failed)?;
-    Ok(standing.is_some_and(|s| s.allows_session_from(started)))
+    Ok(standing.is_some_and(|s| s.allows(record.sign_outs)))
 }
 
 /// A code presented again after (or while) it was redeemed: revokes the grant
