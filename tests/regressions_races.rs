@@ -635,3 +635,41 @@ async fn a_failed_sign_out_after_a_user_deletion_leaves_nothing_half_done() {
         "the user's deletion answered {first}, the retry {retry}, and the person's tokens were never ended"
     );
 }
+
+/// J: an attempt reserved near the end of one window and given back (a right
+/// password) after the next window began must not refund the next window's
+/// count. (It once did: the counter's key named no window, so the refund
+/// gave an attacker filling the new window one more guess.)
+#[tokio::test]
+async fn a_refund_after_its_window_ended_gives_the_next_window_nothing() {
+    use gatehouse::login::throttle::{self, Verdict};
+    let server = TestServer::start_with(|c| {
+        c.login_attempts_per_ip = 3;
+        c.login_window_secs = 60;
+    })
+    .await;
+    let state = &server.state;
+    let ip = "198.51.100.23";
+    let reserve = |email: &'static str| throttle::reserve(state, email, ip);
+    // Near the end of a window, a sign-in with the right password is in flight.
+    let window_end = (server.clock.now() / 60 + 1) * 60;
+    server.clock.advance(window_end - 1 - server.clock.now());
+    let Verdict::Allowed(in_flight) = reserve("person@example.com").await.unwrap() else {
+        panic!("the first attempt of a window is allowed");
+    };
+    // The next window begins; an attacker at the same address uses its limit.
+    server.clock.advance(2);
+    for n in 0..3 {
+        let Verdict::Allowed(guess) = reserve("victim@example.com").await.unwrap() else {
+            panic!("guess {n} of 3 is within the new window's limit");
+        };
+        let _failures = guess.failed();
+    }
+    // The old sign-in now succeeds and gives its attempt back.
+    in_flight.succeeded(state).await;
+    assert_eq!(
+        reserve("victim@example.com").await.unwrap(),
+        Verdict::Refused,
+        "the refund of an attempt from the previous window bought a fourth guess in this one"
+    );
+}

@@ -1,5 +1,7 @@
 //! Sign-in attempt limits (DESIGN.md rule 9): counters of failures per account
-//! and per client IP in a fixed window, reserved before the password is checked
+//! and per client IP in fixed windows of `login_window_secs` (numbered from the
+//! Unix epoch, the number part of each counter's key, so a count given back
+//! after its window ended never lands in the next one), reserved before the password is checked
 //! so parallel attempts cannot overrun them, a refusal past the limit, and a
 //! progressive delay before answering a failed attempt. The bounded hashing queue is the
 //! global breaker.
@@ -23,7 +25,7 @@ pub enum Verdict {
 }
 
 /// One attempt counted against the account and the client IP before its
-/// password is checked. A failure keeps it ([`Reservation::failed`]); a
+/// password is checked, in the window it was made in. A failure keeps it ([`Reservation::failed`]); a
 /// success or an attempt that never reached the check gives it back
 /// ([`Reservation::succeeded`], [`Reservation::release`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,18 +37,21 @@ pub struct Reservation {
     pub attempt: u64,
 }
 
-fn account_key(email: &str) -> String {
+fn account_key(email: &str, window: u64) -> String {
     let email = email.trim().to_lowercase();
     format!(
-        "login:account:{}",
+        "login:account:{window}:{}",
         URL_SAFE_NO_PAD.encode(hash_secret(&email))
     )
 }
 
-fn ip_key(ip: &str) -> String {
+fn ip_key(ip: &str, window: u64) -> String {
     match ip.parse() {
-        Ok(address) => format!("login:ip:{}", crate::admission::address_bucket(address)),
-        Err(_) => format!("login:ip:{ip}"),
+        Ok(address) => format!(
+            "login:ip:{window}:{}",
+            crate::admission::address_bucket(address)
+        ),
+        Err(_) => format!("login:ip:{window}:{ip}"),
     }
 }
 
@@ -58,9 +63,10 @@ fn ip_key(ip: &str) -> String {
 pub async fn reserve(state: &AppState, email: &str, ip: &str) -> Result<Verdict, CacheError> {
     let config = &state.config;
     let window = config.login_window_secs;
+    let number = u64::try_from(state.clock.now()).unwrap_or(0) / window.max(1);
     let reservation = Reservation {
-        account: account_key(email),
-        ip: ip_key(ip),
+        account: account_key(email, number),
+        ip: ip_key(ip, number),
         attempt: 0,
     };
     // The address first: once it is over its limit, a flood of attempts for
