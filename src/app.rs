@@ -130,7 +130,8 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
 /// so after this every stored key opens with the returned one. A key that was
 /// stored in plaintext is also replaced by a new one (published now, signing
 /// after `key_publish_delay_secs`): older backups and freed database pages may
-/// still hold its plaintext, so it must stop signing.
+/// still hold its plaintext, so it must stop signing. Call it under the store's
+/// start-up lock ([`Store::lock_startup`]), so two processes never both seal and replace.
 pub async fn prepare_key_encryption(
     config: &Config,
     store: &Store,
@@ -167,6 +168,19 @@ pub async fn prepare_key_encryption(
     Ok(choice.key)
 }
 
+/// What a server prepares before it serves, under the store's start-up lock
+/// held by the caller: the key-encryption key ([`prepare_key_encryption`]) and,
+/// on first start, the first signing key.
+async fn prepare_signing_keys(
+    config: &Config,
+    store: &Store,
+    now: i64,
+) -> Result<Option<KeyEncryptionKey>, StartError> {
+    let kek = prepare_key_encryption(config, store, now).await?;
+    rotation::ensure_signing_key(store, kek.as_ref(), config.signing_key_bits, now).await?;
+    Ok(kek)
+}
+
 /// A built server, ready to serve.
 pub struct App {
     state: AppState,
@@ -182,9 +196,11 @@ impl App {
             Some(url) => Cache::connect(Some(url), &config.cache_namespace).await?,
             None => Cache::memory_bounded(config.cache_max_bytes),
         };
-        let kek = prepare_key_encryption(&config, &store, clock.now()).await?;
+        let lock = store.lock_startup().await?;
+        let prepared = prepare_signing_keys(&config, &store, clock.now()).await;
+        lock.release().await;
+        let kek = prepared?;
         let now = clock.now();
-        rotation::ensure_signing_key(&store, kek.as_ref(), config.signing_key_bits, now).await?;
         let retention = config.max_token_ttl_secs();
         let keys = rotation::load_ring_keys(&store, kek.as_ref(), now, retention).await?;
         let max_age = config.key_publish_delay_secs.clamp(0, 300);

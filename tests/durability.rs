@@ -831,3 +831,43 @@ async fn a_grant_that_outran_a_sign_out_everywhere_cannot_refresh() {
         "invalid_grant"
     );
 }
+
+/// Two instances started together on one empty database (a fresh deployment
+/// of two replicas, or a restart racing a CLI command) both come up, the schema
+/// is migrated once, and exactly one first signing key is made: every
+/// instance signs with the key the others publish.
+#[tokio::test]
+async fn instances_starting_together_on_an_empty_database_make_one_signing_key() {
+    for round in 0..4 {
+        let db = common::TestDatabase::new().await;
+        let config = db.config("http://127.0.0.1:1");
+        let barrier = Arc::new(Barrier::new(2));
+        let starts: Vec<_> = (0..2)
+            .map(|_| {
+                let (config, barrier) = (config.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    gatehouse::app::App::build(config, gatehouse::clock::Clock::System).await
+                })
+            })
+            .collect();
+        let mut apps = Vec::new();
+        for start in starts {
+            match start.await.unwrap() {
+                Ok(app) => apps.push(app),
+                Err(e) => panic!("round {round}: an instance failed to start: {e}"),
+            }
+        }
+        let keys = apps[0].state().store.list_keys().await.unwrap();
+        assert_eq!(
+            keys.len(),
+            1,
+            "round {round}: two instances starting together made {} first keys",
+            keys.len()
+        );
+        for app in &apps {
+            app.state().store.close().await;
+        }
+        drop(db);
+    }
+}

@@ -7,6 +7,7 @@ use crate::app::{open_store, prepare_key_encryption};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::rotation;
+use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -52,10 +53,13 @@ pub async fn run(config: &Config, command: KeysCommand) -> CliResult {
             }
         }
         KeysCommand::Rotate { delay, json } => {
-            let kek = prepare_key_encryption(config, &store, now).await?;
             let delay = delay.map_or(config.key_publish_delay_secs, i64::from);
-            let kid =
-                rotation::rotate(&store, kek.as_ref(), config.signing_key_bits, now, delay).await?;
+            // Under the start-up lock: on an empty database this key is the
+            // first, and a server starting meanwhile must not make another.
+            let lock = store.lock_startup().await?;
+            let rotated = rotate(config, &store, now, delay).await;
+            lock.release().await;
+            let kid = rotated?;
             if json {
                 return print_json(&serde_json::json!({ "kid": kid, "activate_at": now + delay }));
             }
@@ -66,4 +70,15 @@ pub async fn run(config: &Config, command: KeysCommand) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// Prepares the key-encryption key, then adds a signing key that signs after `delay`.
+async fn rotate(
+    config: &Config,
+    store: &Store,
+    now: i64,
+    delay: i64,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let kek = prepare_key_encryption(config, store, now).await?;
+    Ok(rotation::rotate(store, kek.as_ref(), config.signing_key_bits, now, delay).await?)
 }

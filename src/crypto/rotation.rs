@@ -67,6 +67,8 @@ pub async fn list(store: &Store, now: UnixTime, retention: i64) -> Result<Vec<Ke
 }
 
 /// Creates a key that signs at once if the store has none (first start).
+/// Check-then-create: call it under the store's start-up lock
+/// ([`Store::lock_startup`]) so two processes never both make a first key.
 pub async fn ensure_signing_key(
     store: &Store,
     kek: Option<&KeyEncryptionKey>,

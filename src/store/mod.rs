@@ -15,6 +15,7 @@ mod purge;
 mod redemptions;
 mod revocations;
 mod signouts;
+mod startup;
 mod users;
 
 use std::str::FromStr;
@@ -32,6 +33,7 @@ pub use purge::{PurgeCutoffs, PurgeRound};
 pub use redemptions::RedeemedCode;
 pub use revocations::AccessTokenStanding;
 pub use signouts::AccountStanding;
+pub use startup::StartupLock;
 pub use users::UserRow;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -80,6 +82,9 @@ pub enum StoreError {
     /// A stored value could not be decoded (corrupt row).
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
+    /// The start-up lock file could not be created or locked.
+    #[error("cannot take the start-up lock file {0}")]
+    Lock(String),
 }
 
 impl StoreError {
@@ -118,6 +123,7 @@ pub struct Store {
     /// writers there). Either way, writes waiting for a lock never starve reads.
     writer: AnyPool,
     backend: Backend,
+    startup: startup::LockTarget,
 }
 
 /// A unit of work: every write made through it takes effect together at
@@ -177,10 +183,12 @@ fn sqlite_pool(options: AnyPoolOptions, size: u32) -> AnyPoolOptions {
 }
 
 impl Store {
-    /// Connects to `url`, creating an SQLite file if needed, and applies migrations.
+    /// Connects to `url`, creating an SQLite file if needed, and applies
+    /// migrations under the start-up lock (see [`Store::lock_startup`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url).ok_or(StoreError::UnsupportedUrl)?;
+        let startup = startup::LockTarget::for_url(backend, url)?;
         let options = AnyConnectOptions::from_str(url)?;
         let pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
         let (pool, writer) = match backend {
@@ -190,7 +198,10 @@ impl Store {
                     .connect_with(options.clone())
                     .await?;
                 // Migrations create the file's WAL and schema before readers open it.
-                SQLITE_MIGRATIONS.run(&writer).await?;
+                let lock = StartupLock::acquire(&startup, &writer).await?;
+                let migrated = SQLITE_MIGRATIONS.run(&writer).await;
+                lock.release().await;
+                migrated?;
                 let pool = sqlite_pool(pool_options, 8).connect_with(options).await?;
                 (pool, writer)
             }
@@ -200,7 +211,10 @@ impl Store {
                     .acquire_timeout(WRITER_WAIT)
                     .connect_with(options.clone())
                     .await?;
-                POSTGRES_MIGRATIONS.run(&writer).await?;
+                let lock = StartupLock::acquire(&startup, &writer).await?;
+                let migrated = POSTGRES_MIGRATIONS.run(&writer).await;
+                lock.release().await;
+                migrated?;
                 let pool = pool_options
                     .max_connections(16)
                     .connect_with(options)
@@ -212,7 +226,17 @@ impl Store {
             pool,
             writer,
             backend,
+            startup,
         })
+    }
+
+    /// Waits until no other process is preparing this database's shared
+    /// state (migrations, sealing signing keys, the first signing key) and
+    /// keeps others out until [`StartupLock::release`]: check-then-create
+    /// steps at start run under it, so instances started together never both
+    /// create what there must be one of.
+    pub async fn lock_startup(&self) -> Result<StartupLock, StoreError> {
+        StartupLock::acquire(&self.startup, &self.writer).await
     }
 
     /// Starts a unit of work on the writer path. On SQLite it takes the write
