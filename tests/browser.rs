@@ -100,18 +100,10 @@ impl Callback {
 }
 
 async fn seed_user(server: &TestServer) -> String {
-    let new = serde_json::from_value(json!({"email": EMAIL, "password": PASSWORD,
+    server
+        .seed_user(json!({"email": EMAIL, "password": PASSWORD,
         "name": "Ada Lovelace", "email_verified": true}))
-    .unwrap();
-    gatehouse::users::create(
-        &server.state.store,
-        &server.state.passwords,
-        server.clock.now(),
-        new,
-    )
-    .await
-    .unwrap()
-    .id
+        .await
 }
 
 /// Waits until the page title is `title`.

@@ -26,16 +26,9 @@ const BYE: &str = "https://app.example/bye";
 const VERIFIER: &str = "a-fixed-pkce-verifier-that-is-long-enough-for-rfc-7636";
 
 async fn seed_user(server: &TestServer, email: &str) -> String {
-    let new = serde_json::from_value(json!({"email": email, "password": PASSWORD})).unwrap();
-    gatehouse::users::create(
-        &server.state.store,
-        &server.state.passwords,
-        server.clock.now(),
-        new,
-    )
-    .await
-    .unwrap()
-    .id
+    server
+        .seed_user(json!({"email": email, "password": PASSWORD}))
+        .await
 }
 
 /// A confidential web app; `extra` overrides the registration.

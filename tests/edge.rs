@@ -22,16 +22,9 @@ const PASSWORD: &str = "correct horse battery staple";
 const CALLBACK: &str = "https://app.example/cb";
 
 async fn seed_user(server: &TestServer) {
-    let new = serde_json::from_value(json!({"email": EMAIL, "password": PASSWORD, "name": "Ada"}))
-        .unwrap();
-    gatehouse::users::create(
-        &server.state.store,
-        &server.state.passwords,
-        server.clock.now(),
-        new,
-    )
-    .await
-    .unwrap();
+    server
+        .seed_user(json!({"email": EMAIL, "password": PASSWORD, "name": "Ada"}))
+        .await;
 }
 
 /// A confidential first-party web app (no consent page); returns its id.

@@ -82,16 +82,9 @@ async fn sign_in(scene: &Scene, password: &str) -> Option<Browser> {
 async fn scene() -> Scene {
     let server = TestServer::start().await;
     let email = "ada@example.com".to_owned();
-    let new = serde_json::from_value(json!({"email": email, "password": OLD_PASSWORD})).unwrap();
-    let user_id = gatehouse::users::create(
-        &server.state.store,
-        &server.state.passwords,
-        server.clock.now(),
-        new,
-    )
-    .await
-    .unwrap()
-    .id;
+    let user_id = server
+        .seed_user(json!({"email": email, "password": OLD_PASSWORD}))
+        .await;
     let client = flow::web_app(&server, "openid offline_access").await;
     let admin = server.admin_token().await;
     let mut scene = Scene {

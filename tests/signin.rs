@@ -33,20 +33,12 @@ const PASSWORD: &str = "correct horse battery staple";
 const CALLBACK: &str = "https://app.example/cb";
 
 async fn seed_user(server: &TestServer) -> String {
-    let new = serde_json::from_value(
-        json!({"email": EMAIL, "password": PASSWORD, "name": "Ada Lovelace",
+    server
+        .seed_user(
+            json!({"email": EMAIL, "password": PASSWORD, "name": "Ada Lovelace",
         "preferred_username": "ada", "email_verified": true}),
-    )
-    .unwrap();
-    gatehouse::users::create(
-        &server.state.store,
-        &server.state.passwords,
-        server.clock.now(),
-        new,
-    )
-    .await
-    .unwrap()
-    .id
+        )
+        .await
 }
 
 async fn web_app(server: &TestServer, extra: Value) -> (String, Option<String>) {

@@ -1,7 +1,7 @@
 //! SQL for the `clients` table. Rows are plain columns; `crate::clients` turns
 //! them into the domain type.
 
-use super::{Store, StoreError, Tx};
+use super::{Store, StoreError, Tx, changed_a_row};
 
 /// One `clients` row. List columns hold JSON arrays; `first_party` and
 /// `introspect_any` are 0 or 1.
@@ -111,10 +111,7 @@ impl Tx {
             .bind(id)
             .execute(self.conn())
             .await?;
-        match result.rows_affected() {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
+        changed_a_row(&result)
     }
 
     /// One client by id, locked until this unit of work ends: a read-modify-write
@@ -148,9 +145,6 @@ impl Tx {
         .bind(row.updated_at)
         .execute(self.conn())
         .await?;
-        match result.rows_affected() {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
+        changed_a_row(&result)
     }
 }

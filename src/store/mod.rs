@@ -175,6 +175,15 @@ impl Tx {
     }
 }
 
+/// `Ok` when a write by id changed its row; [`StoreError::NotFound`] when no
+/// row has that id.
+fn changed_a_row(result: &sqlx::any::AnyQueryResult) -> Result<(), StoreError> {
+    match result.rows_affected() {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
+}
+
 /// Options for an SQLite pool of `size` connections with [`SQLITE_PRAGMAS`].
 fn sqlite_pool(options: AnyPoolOptions, size: u32) -> AnyPoolOptions {
     options.max_connections(size).after_connect(|conn, _| {

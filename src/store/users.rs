@@ -1,7 +1,7 @@
 //! SQL for the `users` table. Rows are plain columns; `crate::users` turns
 //! them into the domain type.
 
-use super::{Store, StoreError, Tx};
+use super::{Store, StoreError, Tx, changed_a_row};
 
 /// One `users` row. `email` is already normalised; flags are 0 or 1.
 #[derive(Clone, sqlx::FromRow)]
@@ -144,10 +144,7 @@ impl Tx {
         .execute(self.conn())
         .await
         .map_err(StoreError::from_write)?;
-        match result.rows_affected() {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
+        changed_a_row(&result)
     }
 
     /// Removes a user.
@@ -157,9 +154,6 @@ impl Tx {
             .bind(id)
             .execute(self.conn())
             .await?;
-        match result.rows_affected() {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
+        changed_a_row(&result)
     }
 }

@@ -21,16 +21,9 @@ pub const CALLBACK: &str = "https://rp.example/cb";
 
 /// Creates the flow's person; returns their id.
 pub async fn seed_user(server: &TestServer) -> String {
-    let new = serde_json::from_value(json!({"email": EMAIL, "password": PASSWORD})).unwrap();
-    gatehouse::users::create(
-        &server.state.store,
-        &server.state.passwords,
-        server.clock.now(),
-        new,
-    )
-    .await
-    .unwrap()
-    .id
+    server
+        .seed_user(json!({"email": EMAIL, "password": PASSWORD}))
+        .await
 }
 
 /// A first-party confidential web app allowed `scope` (consent is skipped);

@@ -269,6 +269,21 @@ impl TestServer {
         (registered.client.client_id, registered.client_secret)
     }
 
+    /// Creates a user from `spec` (the admin API's create body) straight
+    /// through the registry; returns their user id.
+    pub async fn seed_user(&self, spec: Value) -> String {
+        let new = serde_json::from_value(spec).unwrap();
+        gatehouse::users::create(
+            &self.state.store,
+            &self.state.passwords,
+            self.clock.now(),
+            new,
+        )
+        .await
+        .unwrap()
+        .id
+    }
+
     /// A confidential client_credentials client with `scope`; returns (id, secret).
     pub async fn machine_client(&self, scope: &str) -> (String, String) {
         let (id, secret) = self

@@ -18,18 +18,9 @@ pub const CALLBACK: &str = "https://rp.example/cb";
 
 /// Creates the person [`EMAIL`] / [`PASSWORD`]; returns their user id.
 pub async fn seed_person(server: &TestServer) -> String {
-    let new =
-        serde_json::from_value(json!({"email": EMAIL, "password": PASSWORD, "name": "Grace"}))
-            .unwrap();
-    gatehouse::users::create(
-        &server.state.store,
-        &server.state.passwords,
-        server.clock.now(),
-        new,
-    )
-    .await
-    .unwrap()
-    .id
+    server
+        .seed_user(json!({"email": EMAIL, "password": PASSWORD, "name": "Grace"}))
+        .await
 }
 
 /// A confidential first-party web client with refresh tokens; returns (id, secret).

@@ -317,18 +317,10 @@ impl Suite {
     /// every module runs.
     pub async fn start(mode: Mode) -> Self {
         let server = TestServer::start().await;
-        let user = serde_json::from_value(json!({"email": EMAIL, "password": PASSWORD,
+        let sub = server
+            .seed_user(json!({"email": EMAIL, "password": PASSWORD,
             "name": "Buffy Summers", "preferred_username": "buffy", "email_verified": true}))
-        .unwrap();
-        let sub = gatehouse::users::create(
-            &server.state.store,
-            &server.state.passwords,
-            server.clock.now(),
-            user,
-        )
-        .await
-        .unwrap()
-        .id;
+            .await;
         let client = register(&server, Auth::Basic).await;
         let client2 = register(&server, Auth::Basic).await;
         let client_post = register(&server, Auth::Post).await;
