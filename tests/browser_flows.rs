@@ -797,6 +797,7 @@ async fn a_hash_with_old_argon2_parameters_is_upgraded_at_the_next_sign_in() {
                 .await
                 .unwrap()
                 .unwrap()
+                .0
                 .password_hash
                 .unwrap()
         }

@@ -871,3 +871,24 @@ async fn instances_starting_together_on_an_empty_database_make_one_signing_key()
         drop(db);
     }
 }
+/// An in-memory SQLite store takes no start-up lock file (sqlx names such a
+/// database `file:sqlx-in-memory-N`, which once was taken for a file). Runs in
+/// a process of its own under nextest: it changes the working directory.
+#[tokio::test]
+async fn an_in_memory_store_creates_no_lock_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_current_dir(dir.path()).unwrap();
+    let store = gatehouse::store::Store::connect("sqlite::memory:").await;
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    eprintln!(
+        "connect: {:?}; files: {names:?}",
+        store.as_ref().map(|_| ())
+    );
+    assert!(
+        names.is_empty(),
+        "an in-memory database left files in the working directory: {names:?}"
+    );
+}

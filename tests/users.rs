@@ -286,7 +286,8 @@ async fn emails_are_unique_whatever_their_case() {
     let found = gatehouse::users::find_by_email(&server.state.store, "  LIN@EXAMPLE.com")
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .user;
     assert_eq!(found.email, "lin@example.com");
     assert!(
         gatehouse::users::find_by_email(&server.state.store, "nobody@example.com")

@@ -5,11 +5,11 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::csrf;
+use super::{csrf, pages};
 use crate::app::AppState;
 use crate::clients::{self, Client};
 use crate::http::pages::error_page;
-use crate::oauth::authorize::pending::{self, Step};
+use crate::oauth::authorize::pending::{self, Found, Step};
 use crate::oauth::authorize::request::AuthorizationRequest;
 use crate::oauth::params::FormParams;
 
@@ -50,7 +50,8 @@ impl PendingForm {
         }
         let request_id = fields.get("request").unwrap_or_default().to_owned();
         let pending = match pending::load(state, &request_id).await {
-            Ok(Some(pending)) => pending,
+            Ok(Some(Found::Current(pending))) => *pending,
+            Ok(Some(Found::Moved)) => return Err(pages::out_of_date()),
             Ok(None) => return Err(expired()),
             Err(e) => return Err(failure(&e.to_string())),
         };

@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::crypto::password::PasswordError;
 use crate::oauth::authorize::pending::Step;
 use crate::oauth::authorize::{self, Flow, Settled};
+use crate::users::FoundUser;
 
 const WRONG_CREDENTIALS: &str = "Incorrect email or password.";
 
@@ -64,16 +65,16 @@ pub async fn sign_in(
         }
         Err(e) => return failure(&e.to_string()),
     };
-    let user = match crate::users::find_by_email(&state.store, email).await {
-        Ok(user) => user.filter(|u| !u.disabled),
+    let found = match crate::users::find_by_email(&state.store, email).await {
+        Ok(found) => found.filter(|f| !f.user.disabled),
         Err(e) => {
             reservation.release(&state).await;
             return failure(&e.to_string());
         }
     };
-    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let user = match state.passwords.verify(password, stored).await {
-        Ok(true) => user,
+    let stored = found.as_ref().and_then(|f| f.user.password_hash.as_deref());
+    let found = match state.passwords.verify(password, stored).await {
+        Ok(true) => found,
         Ok(false) => None,
         Err(e) => {
             reservation.release(&state).await;
@@ -92,7 +93,7 @@ pub async fn sign_in(
             };
         }
     };
-    let Some(user) = user else {
+    let Some(FoundUser { user, sign_outs }) = found else {
         let failures = reservation.failed();
         tokio::time::sleep(throttle::delay_after_failure(failures)).await;
         tracing::info!(failures, "sign-in failed");
@@ -104,11 +105,19 @@ pub async fn sign_in(
     {
         tracing::warn!(error = %e, "could not upgrade the password hash; trying again at the next sign-in");
     }
-    let (session, cookie) =
-        match session::start(&state, &headers, &user.id, vec!["pwd".into()], &ip).await {
-            Ok(started) => started,
-            Err(e) => return failure(&e.to_string()),
-        };
+    let (session, cookie) = match session::start(
+        &state,
+        &headers,
+        &user.id,
+        sign_outs,
+        vec!["pwd".into()],
+        &ip,
+    )
+    .await
+    {
+        Ok(started) => started,
+        Err(e) => return failure(&e.to_string()),
+    };
     tracing::info!(user_id = %user.id, client_id = %client.id, "signed in");
     let flow = Flow {
         request,

@@ -53,9 +53,18 @@ pub struct Session {
     pub agent_hash: String,
     /// The person's sign-out count when the session began: a sign-out
     /// everywhere ends it by moving the count on
-    /// ([`crate::store::AccountStanding::allows`]).
-    #[serde(rename = "o", default)]
+    /// ([`crate::store::AccountStanding::allows`]). [`UNCOUNTED`] in a record
+    /// written before sign-outs were counted, until its first use records
+    /// the count.
+    #[serde(rename = "o", default = "uncounted")]
     pub sign_outs: i64,
+}
+
+/// The sign-out count of a session recorded before sign-outs were counted.
+pub const UNCOUNTED: i64 = -1;
+
+fn uncounted() -> i64 {
+    UNCOUNTED
 }
 
 fn cache_key(cookie_value: &str) -> String {
@@ -111,11 +120,16 @@ impl Session {
 }
 
 /// Starts a session for `user_id`, ending the browser's previous one (the id is
-/// never reused across sign-ins). Returns it with the `Set-Cookie` to send.
+/// never reused across sign-ins). `sign_outs` is the person's sign-out count
+/// read together with the credential just checked ([`crate::users::FoundUser`]),
+/// so a sign-out everywhere committed since that read — a password change
+/// racing this sign-in — ends this session too. Returns it with the
+/// `Set-Cookie` to send.
 pub async fn start(
     state: &AppState,
     headers: &HeaderMap,
     user_id: &str,
+    sign_outs: i64,
     amr: Vec<String>,
     client_ip: &str,
 ) -> Result<(Session, Option<HeaderValue>), FlowError> {
@@ -123,13 +137,6 @@ pub async fn start(
     if let Some(previous) = policy.get(headers, CookieKind::Session) {
         discard(state, &cache_key(&previous)).await?;
     }
-    // Read before the session exists: a sign-out everywhere committed after
-    // this read moves the count on, so it ends this session too.
-    let sign_outs = state
-        .store
-        .account_standing(user_id)
-        .await?
-        .map_or(0, |standing| standing.sign_outs);
     let now = state.clock.now();
     let agent = headers
         .get(axum::http::header::USER_AGENT)
@@ -248,11 +255,18 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
         return Ok(None);
     };
     let now = state.clock.now();
-    if !session.is_live(state, now) || !still_allowed(state, &session).await {
+    let counted = if session.is_live(state, now) {
+        allowed_count(state, &session).await
+    } else {
+        None
+    };
+    let Some(sign_outs) = counted else {
         discard(state, &key).await?;
         return Ok(None);
-    }
-    if now - session.last_seen >= TOUCH_INTERVAL {
+    };
+    let recount = sign_outs != session.sign_outs;
+    session.sign_outs = sign_outs;
+    if recount || now - session.last_seen >= TOUCH_INTERVAL {
         session.last_seen = now;
         if !touch(state, &secret, &session, now).await? {
             // Signed out while this request was checking it.
@@ -262,16 +276,27 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
     Ok(Some(session))
 }
 
-/// Whether the person may still use this session: the account is active and
-/// was not signed out everywhere since the session began.
-async fn still_allowed(state: &AppState, session: &Session) -> bool {
-    match state.store.account_standing(&session.user_id).await {
-        Ok(standing) => standing.is_some_and(|s| s.allows(session.sign_outs)),
+/// The sign-out count under which the person may still use this session —
+/// the account is active and was not signed out everywhere since the session
+/// began — or `None` when they may not. For a session recorded before
+/// sign-outs were counted, the account's current count when the old rule
+/// allows it.
+async fn allowed_count(state: &AppState, session: &Session) -> Option<i64> {
+    let standing = match state.store.account_standing(&session.user_id).await {
+        Ok(standing) => standing?,
         Err(e) => {
             tracing::warn!(error = %e, "could not check the session's account; treating it as signed out");
-            false
+            return None;
         }
+    };
+    if session.sign_outs == UNCOUNTED {
+        return standing
+            .allows_uncounted(session.created_at)
+            .then_some(standing.sign_outs);
     }
+    standing
+        .allows(session.sign_outs)
+        .then_some(session.sign_outs)
 }
 
 /// Ends this browser's session; returns it (if there was one) and the

@@ -9,8 +9,9 @@
 //! SQLite: an exclusive lock on a file beside the database (`<file>.lock`);
 //! SQLite's own locks cannot be held across the transactions a migration makes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -39,52 +40,68 @@ impl LockTarget {
         if backend == Backend::Postgres {
             return Ok(LockTarget::Advisory);
         }
-        let options = SqliteConnectOptions::from_str(url)?;
-        let file = options.get_filename();
-        if file.as_os_str().is_empty() || file.as_os_str() == ":memory:" {
+        if is_in_memory(url) {
             return Ok(LockTarget::Nothing);
         }
-        let mut name = file.as_os_str().to_owned();
+        let options = SqliteConnectOptions::from_str(url)?;
+        let file = options.get_filename();
+        // Through the real directory, so two URLs reaching one file (a
+        // symlinked directory, `./` or not) share one lock. The directory
+        // exists by now: the data directory is created before the store opens.
+        let directory = match file.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let directory = directory
+            .canonicalize()
+            .unwrap_or_else(|_| directory.to_owned());
+        let mut name = file.file_name().unwrap_or_default().to_owned();
         name.push(".lock");
-        Ok(LockTarget::File(PathBuf::from(name)))
+        Ok(LockTarget::File(directory.join(name)))
     }
 }
 
+/// Whether an SQLite URL names an in-memory database (`sqlite::memory:`,
+/// `sqlite://:memory:`, or `mode=memory`), which only its process sees.
+fn is_in_memory(url: &str) -> bool {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (database, query) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
+}
+
 /// Held while this process prepares shared state; [`StartupLock::release`]
-/// lets the next one in (dropping it does too, less promptly on PostgreSQL).
+/// lets the next one in. Dropped without it (a cancelled start), the lock
+/// still ends: the file closes, or the PostgreSQL connection holding the
+/// advisory lock is closed rather than returned to the pool.
 #[derive(Debug)]
 pub struct StartupLock {
-    held: Held,
+    held: Option<Held>,
 }
 
 #[derive(Debug)]
 enum Held {
     File(std::fs::File),
     Postgres(PoolConnection<Any>),
-    Nothing,
 }
+
+/// How often a process waiting for another's start-up says so in the log.
+const WAIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 impl StartupLock {
     /// Waits for the lock `target` names; PostgreSQL's is taken through `pool`.
     pub(super) async fn acquire(target: &LockTarget, pool: &AnyPool) -> Result<Self, StoreError> {
         let held = match target {
-            LockTarget::Advisory => {
-                let mut conn = pool.acquire().await?;
-                (&mut *conn)
-                    .execute(sqlx::query("select pg_advisory_lock($1)").bind(ADVISORY_LOCK_ID))
-                    .await?;
-                Held::Postgres(conn)
-            }
-            LockTarget::File(path) => Held::File(lock_file(path.clone()).await?),
-            LockTarget::Nothing => Held::Nothing,
+            LockTarget::Advisory => Some(Held::Postgres(advisory_lock(pool).await?)),
+            LockTarget::File(path) => Some(Held::File(lock_file(path.clone()).await?)),
+            LockTarget::Nothing => None,
         };
         Ok(Self { held })
     }
 
     /// Lets the next process in.
-    pub async fn release(self) {
-        match self.held {
-            Held::Postgres(mut conn) => {
+    pub async fn release(mut self) {
+        match self.held.take() {
+            Some(Held::Postgres(mut conn)) => {
                 let unlocked = (&mut *conn)
                     .execute(sqlx::query("select pg_advisory_unlock($1)").bind(ADVISORY_LOCK_ID))
                     .await;
@@ -94,10 +111,50 @@ impl StartupLock {
                     let _ = conn.close().await;
                 }
             }
-            // Closing the file releases its lock.
-            Held::File(file) => drop(file),
-            Held::Nothing => {}
+            // Closing the file would release it too; say so at once.
+            Some(Held::File(file)) => {
+                if let Err(e) = file.unlock() {
+                    tracing::warn!(error = %e, "could not unlock the start-up lock file; it unlocks as it closes");
+                }
+            }
+            None => {}
         }
+    }
+}
+
+impl Drop for StartupLock {
+    fn drop(&mut self) {
+        if let Some(Held::Postgres(conn)) = self.held.take() {
+            // Never back into the pool with the lock held: the detached
+            // connection closes, and its session's lock with it.
+            drop(conn.detach());
+        }
+    }
+}
+
+/// Takes the advisory lock on a connection of `pool`, saying in the log while
+/// another process holds it (its start-up usually takes well under a second).
+async fn advisory_lock(pool: &AnyPool) -> Result<PoolConnection<Any>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let started = Instant::now();
+    let mut next_log = Duration::ZERO;
+    loop {
+        let (locked,): (bool,) = sqlx::query_as("select pg_try_advisory_lock($1)")
+            .bind(ADVISORY_LOCK_ID)
+            .fetch_one(&mut *conn)
+            .await?;
+        if locked {
+            return Ok(conn);
+        }
+        let waited = started.elapsed();
+        if waited >= next_log {
+            tracing::warn!(
+                waited_secs = waited.as_secs(),
+                "waiting for another instance (or gatehouse command) to finish preparing the database"
+            );
+            next_log = waited + WAIT_LOG_INTERVAL;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -117,4 +174,23 @@ async fn lock_file(path: PathBuf) -> Result<std::fs::File, StoreError> {
     .await
     .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
     locked.map_err(|e| StoreError::Lock(format!("{}: {e}", shown.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_memory_urls_are_told_from_files() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite:x.db?mode=memory",
+        ] {
+            assert!(is_in_memory(url), "{url}");
+        }
+        for url in ["sqlite:data/gatehouse.db?mode=rwc", "sqlite://memory.db"] {
+            assert!(!is_in_memory(url), "{url}");
+        }
+    }
 }

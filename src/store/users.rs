@@ -34,6 +34,13 @@ impl std::fmt::Debug for UserRow {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct UserWithSignOuts {
+    #[sqlx(flatten)]
+    user: UserRow,
+    sign_outs: i64,
+}
+
 const COLUMNS: &str = "id, email, email_verified, name, preferred_username, password_hash, \
      disabled, created_at, updated_at";
 
@@ -73,15 +80,22 @@ impl Store {
         .ok_or(StoreError::NotFound)
     }
 
-    /// The user with this (already normalised) email, if any.
+    /// The user with this (already normalised) email, if any, with how many
+    /// times they were signed out everywhere, read in the same query (so the
+    /// count is never newer than the password hash beside it).
     #[tracing::instrument(skip_all)]
-    pub async fn get_user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {COLUMNS} from users where email = $1"
+    pub async fn get_user_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<(UserRow, i64)>, StoreError> {
+        let row: Option<UserWithSignOuts> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {COLUMNS}, coalesce(s.sign_outs, 0) as sign_outs from users \
+             left join user_signouts s on s.user_id = users.id where email = $1"
         )))
         .bind(email)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        Ok(row.map(|r| (r.user, r.sign_outs)))
     }
 
     /// Every user, oldest first.

@@ -9,7 +9,7 @@ mod validate;
 
 pub use model::{NewUser, User, UserPatch, UserView};
 pub use registry::{
-    Actor, UserError, create, delete, disable, enable, find, find_by_email, is_active, list,
-    sign_out_everywhere, update, upgrade_password_hash,
+    Actor, FoundUser, UserError, create, delete, disable, enable, find, find_by_email, is_active,
+    list, sign_out_everywhere, update, upgrade_password_hash,
 };
 pub use validate::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};

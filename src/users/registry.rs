@@ -92,12 +92,28 @@ pub async fn is_active(store: &Store, id: &str) -> Result<bool, UserError> {
     }
 }
 
+/// A user found by email, with their sign-out count as it stood when the user
+/// (and so the password hash) was read.
+#[derive(Debug)]
+pub struct FoundUser {
+    /// The user.
+    pub user: User,
+    /// How many times they were signed out everywhere, read with `user`. A
+    /// session started on a check of this user's password must carry this
+    /// count (not a later one), so that a password change or sign-out
+    /// committed after the read ends that session too.
+    pub sign_outs: i64,
+}
+
 /// The user with this email (compared trimmed and case-insensitively), if any.
-pub async fn find_by_email(store: &Store, email: &str) -> Result<Option<User>, UserError> {
+pub async fn find_by_email(store: &Store, email: &str) -> Result<Option<FoundUser>, UserError> {
     Ok(store
         .get_user_by_email(&validate::normalise_email(email))
         .await?
-        .map(from_row))
+        .map(|(row, sign_outs)| FoundUser {
+            user: from_row(row),
+            sign_outs,
+        }))
 }
 
 /// Every user, oldest first.

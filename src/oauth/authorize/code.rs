@@ -44,7 +44,9 @@ pub struct CodeRecord {
     pub amr: Vec<String>,
     /// The session's public id.
     pub sid: String,
-    /// The person's sign-out count when that session began.
+    /// The person's sign-out count when that session began. A code minted
+    /// before sign-outs were counted reads as 0: it still redeems for a person
+    /// never signed out everywhere; anyone else's client signs in again.
     #[serde(default)]
     pub sign_outs: i64,
     /// Expiry.

@@ -263,8 +263,9 @@ async fn needs_consent(
 }
 
 /// Records `step` for the interaction: a new one from `/authorize`, or the
-/// next step of the one a form belongs to. `Ok(None)`: that interaction was
-/// finished meanwhile (another window got its code), so it does not continue.
+/// next step of the one a form belongs to (under a new id). Returns the id the
+/// next page's form carries; `Ok(None)`: that interaction was finished or moved
+/// on meanwhile (another window got there first), so it does not continue.
 async fn keep_pending(
     state: &AppState,
     request: &AuthorizationRequest,
@@ -274,7 +275,6 @@ async fn keep_pending(
     match id {
         Some(id) => pending::advance(state, &id, request, step)
             .await
-            .map(|moved| moved.then_some(id))
             .map_err(|e| e.to_string()),
         None => pending::save(state, request, step)
             .await

@@ -17,6 +17,10 @@ use crate::login::session::Session;
 /// How long a person may take to sign in and consent.
 const PENDING_SECS: u64 = 900;
 
+/// What an interaction's old id holds once it moved on to a new id: a form
+/// still carrying the old id is out of date, never expired or live.
+const MOVED: &[u8] = b"moved";
+
 fn key(id: &str) -> String {
     format!("authorize:{id}")
 }
@@ -81,27 +85,37 @@ pub async fn save(
     Ok(id)
 }
 
-/// Moves the interaction `id` on to `step` (the caller has checked that its
-/// current step was completed). Only an interaction still pending moves: one
-/// finished meanwhile (its code issued) is never brought back, so a slow
-/// sign-in racing the finish cannot yield a second code. Returns whether it
-/// moved. A person has signed in for it by then, so it is kept like their
-/// session, never shed by a flood of new interactions.
+/// Moves the interaction `id` on to `step` under a new id, which it returns
+/// (the caller has checked that its current step was completed). The old id
+/// is swapped for a "moved" marker in one atomic step, so of two requests
+/// advancing one interaction only one gets a new id, and one finished
+/// meanwhile (its code issued) is never brought back: `None` then.
+///
+/// A person has signed in for it by then, so the new entry is kept like their
+/// session: it holds no slot of the overall admission ring (see
+/// [`crate::admission`]), and a flood of new interactions never sheds it.
 pub async fn advance(
     state: &AppState,
     id: &str,
     request: &AuthorizationRequest,
     step: Step,
-) -> Result<bool, CacheError> {
+) -> Result<Option<String>, FlowError> {
+    if !is_plausible_id(id) {
+        return Ok(None);
+    }
+    let previous = state
+        .cache
+        .swap(&key(id), MOVED, PENDING_SECS, Retention::Shed)
+        .await?;
+    if previous.is_none_or(|bytes| bytes == MOVED) {
+        return Ok(None);
+    }
+    let next = random_id(22)?;
     state
         .cache
-        .replace(
-            &key(id),
-            &encode(request, step),
-            PENDING_SECS,
-            Retention::Keep,
-        )
-        .await
+        .put(&key(&next), &encode(request, step), PENDING_SECS)
+        .await?;
+    Ok(Some(next))
 }
 
 fn encode(request: &AuthorizationRequest, step: Step) -> Vec<u8> {
@@ -112,25 +126,39 @@ fn encode(request: &AuthorizationRequest, step: Step) -> Vec<u8> {
     serde_json::to_vec(&record).unwrap_or_default()
 }
 
-/// The interaction stored under `id`, if it has not expired or finished.
-pub async fn load(state: &AppState, id: &str) -> Result<Option<Pending>, CacheError> {
+/// What an interaction id stands for now.
+#[derive(Clone, Debug)]
+pub enum Found {
+    /// The interaction, at its current step.
+    Current(Box<Pending>),
+    /// The interaction moved on to another id ([`advance`]): a form carrying
+    /// this one belongs to a step already done.
+    Moved,
+}
+
+/// What is stored under `id`, if it has not expired or finished.
+pub async fn load(state: &AppState, id: &str) -> Result<Option<Found>, CacheError> {
     if !is_plausible_id(id) {
         return Ok(None);
     }
-    Ok(state
-        .cache
-        .get(&key(id))
-        .await?
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    Ok(state.cache.get(&key(id)).await?.and_then(|bytes| {
+        if bytes == MOVED {
+            Some(Found::Moved)
+        } else {
+            serde_json::from_slice(&bytes).ok().map(|p| Found::Current(Box::new(p)))
+        }
+    }))
 }
 
 /// Ends the interaction `id`, atomically: of two requests finishing it at
-/// once, exactly one gets `true` (and may issue the code).
+/// once, exactly one gets `true` (and may issue the code). An id that moved on
+/// finishes nothing.
 pub async fn finish(state: &AppState, id: &str) -> Result<bool, CacheError> {
     if !is_plausible_id(id) {
         return Ok(false);
     }
-    Ok(state.cache.take(&key(id)).await?.is_some())
+    let taken = state.cache.take(&key(id)).await?;
+    Ok(taken.is_some_and(|bytes| bytes != MOVED))
 }
 
 fn is_plausible_id(id: &str) -> bool {
