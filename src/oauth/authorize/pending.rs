@@ -145,7 +145,9 @@ pub async fn load(state: &AppState, id: &str) -> Result<Option<Found>, CacheErro
         if bytes == MOVED {
             Some(Found::Moved)
         } else {
-            serde_json::from_slice(&bytes).ok().map(|p| Found::Current(Box::new(p)))
+            serde_json::from_slice(&bytes)
+                .ok()
+                .map(|p| Found::Current(Box::new(p)))
         }
     }))
 }
