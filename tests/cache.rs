@@ -331,3 +331,50 @@ async fn replace_writes_only_over_a_live_value_and_never_resurrects_a_taken_one(
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sets_keep_every_concurrent_add_drop_removed_members_and_expire_whole() {
+    for (name, cache) in caches().await {
+        let tasks: Vec<_> = (0..32)
+            .map(|n| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.set_add("set", &format!("m{n}"), 60).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let mut members = cache.set_members("set").await.unwrap();
+        members.sort();
+        let mut expected: Vec<String> = (0..32).map(|n| format!("m{n}")).collect();
+        expected.sort();
+        assert_eq!(members, expected, "{name}: every concurrent add landed");
+        assert_eq!(
+            cache.set_add("set", "m0", 60).await.unwrap(),
+            32,
+            "{name}: no duplicates"
+        );
+
+        let removed: Vec<String> = (1..32).map(|n| format!("m{n}")).collect();
+        cache.set_remove("set", &removed).await.unwrap();
+        assert_eq!(cache.set_members("set").await.unwrap(), ["m0"], "{name}");
+        cache.set_remove("set", &["m0".to_owned()]).await.unwrap();
+        assert!(cache.set_members("set").await.unwrap().is_empty(), "{name}");
+        assert_eq!(
+            cache.get("set").await.unwrap(),
+            None,
+            "{name}: an emptied set goes"
+        );
+
+        // A shorter TTL never cuts a set's life short; the set expires whole.
+        cache.set_add("short", "a", 1).await.unwrap();
+        cache.set_add("long", "a", 60).await.unwrap();
+        cache.set_add("long", "b", 1).await.unwrap();
+        outlive_one_second_ttl().await;
+        assert!(
+            cache.set_members("short").await.unwrap().is_empty(),
+            "{name}"
+        );
+        assert_eq!(cache.set_members("long").await.unwrap().len(), 2, "{name}");
+    }
+}

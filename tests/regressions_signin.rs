@@ -1,7 +1,8 @@
 //! Regressions from the adversarial review of the counted sign-outs and the
 //! pending-sign-in ring: a sign-in racing a password change, a person's
-//! consent step against a flood, and sessions recorded before sign-outs were
-//! counted. Each test failed on the code it was written against.
+//! consent step against a flood, what a signed-in account can make the server
+//! keep, and sessions recorded before sign-outs were counted. Each test failed
+//! on the code it was written against, except the two-sign-in race, which held.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -142,9 +143,10 @@ async fn a_flood_of_new_interactions_keeps_a_signed_in_persons_consent_step() {
     );
 }
 
-/// A session recorded before sign-outs were counted (no `o` field) and begun
-/// after the person's last sign-out everywhere survives the upgrade, as
-/// their grants do; one begun before it does not.
+/// A session recorded before sign-outs were counted (no `o` field, the old
+/// layout of its cache entries) and begun after the person's last sign-out
+/// everywhere survives the upgrade, as their grants do; one begun before it
+/// does not.
 #[tokio::test]
 async fn a_session_recorded_before_sign_outs_were_counted_keeps_the_old_rule() {
     let server = TestServer::start().await;
@@ -187,21 +189,37 @@ async fn a_session_recorded_before_sign_outs_were_counted_keeps_the_old_rule() {
     );
 }
 
-/// Removes the sign-out count from the session record of `browser`.
+/// Rewrites `browser`'s session the way the code before sign-outs were
+/// counted kept it: the whole record (without a count, ip or device) under the
+/// cookie's key, and only begin and last use under its id.
 async fn strip_sign_out_count(server: &TestServer, browser: &Browser) {
     let mut rewritten = 0;
     for value in browser.cookies.values() {
-        let key = format!(
+        let cookie_key = format!(
             "session:{}",
             URL_SAFE_NO_PAD.encode(gatehouse::crypto::secret::hash_secret(value))
         );
-        if let Some(bytes) = server.state.cache.get(&key).await.unwrap() {
-            let mut record: Value = serde_json::from_slice(&bytes).unwrap();
-            assert!(record.as_object_mut().unwrap().remove("o").is_some());
-            let bytes = serde_json::to_vec(&record).unwrap();
-            server.state.cache.put(&key, &bytes, 3600).await.unwrap();
-            rewritten += 1;
+        let Some(sid) = server.state.cache.get(&cookie_key).await.unwrap() else {
+            continue;
+        };
+        let sid_key = format!("session-sid:{}", String::from_utf8(sid).unwrap());
+        let bytes = server.state.cache.get(&sid_key).await.unwrap().unwrap();
+        let mut record: Value = serde_json::from_slice(&bytes).unwrap();
+        let fields = record.as_object_mut().unwrap();
+        for name in ["o", "i", "d"] {
+            assert!(fields.remove(name).is_some(), "{name}");
         }
+        let index = json!({"c": fields["c"], "l": fields["l"]});
+        let put = |key: String, value: Value| {
+            let cache = server.state.cache.clone();
+            async move {
+                let bytes = serde_json::to_vec(&value).unwrap();
+                cache.put(&key, &bytes, 3600).await.unwrap();
+            }
+        };
+        put(cookie_key, record).await;
+        put(sid_key, index).await;
+        rewritten += 1;
     }
     assert_eq!(rewritten, 1);
 }
@@ -252,5 +270,144 @@ async fn concurrent_patches_of_one_user_keep_both_fields() {
         let view = json_body(r, StatusCode::OK).await;
         assert_eq!(view["name"], format!("N{round}"));
         assert_eq!(view["preferred_username"], format!("P{round}"));
+    }
+}
+
+fn authorize_url_with(server: &TestServer, client_id: &str, extra: &str) -> String {
+    let verifier = "v".repeat(50);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    let challenge = URL_SAFE_NO_PAD.encode(digest.as_ref());
+    format!(
+        "{}/authorize?response_type=code&client_id={client_id}&redirect_uri={CALLBACK}\
+         &scope=openid&nonce=n&code_challenge={challenge}&code_challenge_method=S256{extra}",
+        server.base
+    )
+}
+
+fn is_consent(seen: &Seen) -> bool {
+    seen.status == StatusCode::OK && seen.body.contains("name=\"decision\"")
+}
+
+/// A person already signed in who reaches a consent step straight from
+/// `/authorize` keeps it through a flood of anonymous requests. (Once, only a
+/// consent step right after a sign-in was kept; this one took a ring slot.)
+#[tokio::test]
+async fn a_flood_keeps_the_consent_step_of_a_person_signed_in_before_authorize() {
+    let server = TestServer::start_with(|c| c.max_pending = 3).await;
+    flow::seed_user(&server).await;
+    let (id, _secret) = flow::app(&server, "openid", false).await;
+    let mut victim = Browser::new();
+    // Sign in once (and consent) so the browser holds a live session.
+    let _ = flow::code(&server, &mut victim, &id, "openid").await;
+    // Signed in: /authorize goes straight to the consent page.
+    let consent = victim
+        .get(&authorize_url_with(
+            &server,
+            &id,
+            "&state=st&prompt=consent",
+        ))
+        .await;
+    assert!(is_consent(&consent), "{}", consent.body);
+    for _ in 0..3 {
+        let mut attacker = Browser::new();
+        let seen = attacker
+            .get(&authorize_url_with(&server, &id, "&state=st"))
+            .await;
+        assert_eq!(seen.status, StatusCode::OK);
+    }
+    let done = victim.consent(&server.base, &consent, "allow").await;
+    assert_eq!(
+        done.status,
+        StatusCode::FOUND,
+        "a signed-in person's consent step was shed by 3 anonymous requests: {} {}",
+        done.status,
+        done.body
+    );
+}
+
+/// What a signed-in account can make the server keep unsheddable is bounded
+/// per session. (Once, consent after `max_age` ran out sent the interaction
+/// back to sign-in as a kept entry outside the ring: two cheap requests each,
+/// no password check.)
+#[tokio::test]
+async fn a_signed_in_account_cannot_make_unbounded_unsheddable_interactions() {
+    let server = TestServer::start_with(|c| c.max_pending = 3).await;
+    flow::seed_user(&server).await;
+    let (id, _secret) = flow::app(&server, "openid", false).await;
+    let mut attacker = Browser::new();
+    let _ = flow::code(&server, &mut attacker, &id, "openid").await;
+    let big_state = "s".repeat(2000);
+    let mut kept = Vec::new();
+    for round in 0..20i64 {
+        // Fresh enough for max_age at /authorize …
+        let max_age = 2 * round + 1;
+        let extra = format!("&prompt=consent&max_age={max_age}&state={big_state}");
+        let consent = attacker
+            .get(&authorize_url_with(&server, &id, &extra))
+            .await;
+        assert!(is_consent(&consent), "round {round}: {}", consent.body);
+        // … and too old when the consent is posted.
+        server.clock.advance(2);
+        let back = attacker.consent(&server.base, &consent, "allow").await;
+        assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+        assert!(!is_consent(&back), "expected the sign-in page");
+        kept.push(back.field("request"));
+    }
+    let mut live = 0;
+    for request in &kept {
+        if server
+            .state
+            .cache
+            .get(&format!("authorize:{request}"))
+            .await
+            .unwrap()
+            .is_some()
+        {
+            live += 1;
+        }
+    }
+    assert!(
+        live <= 3,
+        "{live} unsheddable interactions (>= 2 KB each) alive outside a ring of 3, \
+         made by one account without a single password check"
+    );
+}
+
+/// Two sign-ins posted at once for one interaction that needs consent: only
+/// one moves it on; the other is told it is out of date.
+#[tokio::test]
+async fn two_sign_ins_posted_at_once_move_an_interaction_on_once() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    flow::seed_user(&server).await;
+    let (id, _secret) = flow::app(&server, "openid", false).await;
+    for round in 0..10 {
+        let mut first = Browser::new();
+        let page = first
+            .get(&authorize_url_with(&server, &id, "&state=st"))
+            .await;
+        let mut second = Browser::new();
+        second.cookies = first.cookies.clone();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let form = [
+            ("request", page.field("request")),
+            ("csrf", page.field("csrf")),
+            ("email", EMAIL.to_owned()),
+            ("password", flow::PASSWORD.to_owned()),
+        ];
+        let [a, b] = [first, second].map(|mut browser| {
+            let (url, barrier, form) = (
+                format!("{}/login", server.base),
+                barrier.clone(),
+                form.clone(),
+            );
+            tokio::spawn(async move {
+                let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                barrier.wait().await;
+                browser.post(&url, &form).await
+            })
+        });
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        let consents = [&a, &b].iter().filter(|s| is_consent(s)).count();
+        assert_eq!(consents, 1, "round {round}: {} / {}", a.status, b.status);
     }
 }

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod clients;
+mod sessions;
 mod users;
 
 use axum::body::Bytes;
@@ -164,6 +165,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(users::disable))
         .routes(routes!(users::enable))
         .routes(routes!(users::sign_out))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::end))
         .routes(routes!(audit::list))
         .split_for_parts();
     let mut api = api;

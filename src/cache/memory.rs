@@ -348,6 +348,53 @@ impl MemoryCache {
         Ok(previous)
     }
 
+    /// [`super::Cache::set_add`]: the set is a JSON array of its members in
+    /// one entry, changed under the shard lock.
+    pub(super) fn set_add(
+        &self,
+        key: &str,
+        member: &str,
+        ttl_secs: u64,
+    ) -> Result<usize, CacheError> {
+        let now = Instant::now();
+        let mut shard = self.shard(key);
+        let (mut members, left) = match shard.live(key, now) {
+            Some(entry) => (decode_set(&entry.value)?, entry.expires - now),
+            None => (Vec::new(), Duration::ZERO),
+        };
+        if !members.iter().any(|m| m == member) {
+            members.push(member.to_owned());
+        }
+        let ttl_secs = ttl_secs.max(left.as_secs() + 1);
+        shard.insert(key, encode_set(&members), ttl_secs, Retention::Keep, now)?;
+        Ok(members.len())
+    }
+
+    /// [`super::Cache::set_remove`], under the shard lock; an emptied set goes.
+    pub(super) fn set_remove(&self, key: &str, remove: &[String]) -> Result<(), CacheError> {
+        let now = Instant::now();
+        let mut shard = self.shard(key);
+        let Some(entry) = shard.live(key, now) else {
+            return Ok(());
+        };
+        let left = entry.expires - now;
+        let mut members = decode_set(&entry.value)?;
+        members.retain(|m| !remove.contains(m));
+        if members.is_empty() {
+            shard.remove(key);
+            return Ok(());
+        }
+        let ttl_secs = left.as_secs().max(1);
+        shard.insert(key, encode_set(&members), ttl_secs, Retention::Keep, now)
+    }
+
+    pub(super) fn set_members(&self, key: &str) -> Result<Vec<String>, CacheError> {
+        match self.get(key) {
+            Some(value) => decode_set(&value),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// [`super::Cache::replace`]: the presence check and the write happen under
     /// one shard lock, so a concurrent `take` or `delete` either comes first
     /// (and nothing is written) or after (and removes the new value).
@@ -366,6 +413,14 @@ impl MemoryCache {
         shard.insert(key, value.to_vec(), ttl_secs, retention, now)?;
         Ok(true)
     }
+}
+
+fn encode_set(members: &[String]) -> Vec<u8> {
+    serde_json::to_vec(members).unwrap_or_default()
+}
+
+fn decode_set(value: &[u8]) -> Result<Vec<String>, CacheError> {
+    serde_json::from_slice(value).map_err(|_| CacheError::NotASet)
 }
 
 impl Default for MemoryCache {

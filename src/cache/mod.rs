@@ -34,6 +34,9 @@ pub enum CacheError {
     /// [`Cache::incr`] found a key that holds something other than a count.
     #[error("cached value is not a counter")]
     NotACounter,
+    /// A set operation found a key that holds something other than a set.
+    #[error("cached value is not a set")]
+    NotASet,
     /// A bound was reached: the in-process cache is full of entries it may
     /// not shed, or an admission cap refused new state. Callers answer
     /// "temporarily unavailable".
@@ -149,6 +152,49 @@ impl Cache {
         match self {
             Cache::Memory(memory) => memory.swap(key, value, ttl_secs, retention),
             Cache::Redis(redis) => redis.swap(key, value, ttl_secs).await,
+        }
+    }
+
+    /// Adds `member` to the small set under `key` — such as the ids of one
+    /// person's sessions — and keeps the set live at least `ttl_secs` more
+    /// (never less than it already had), atomically (one script on Redis);
+    /// returns how many members it holds. Sets are never shed.
+    pub async fn set_add(
+        &self,
+        key: &str,
+        member: &str,
+        ttl_secs: u64,
+    ) -> Result<usize, CacheError> {
+        let ttl_secs = clamp_ttl(ttl_secs);
+        match self {
+            Cache::Memory(memory) => memory.set_add(key, member, ttl_secs),
+            Cache::Redis(redis) => redis.set_add(key, member, ttl_secs).await,
+        }
+    }
+
+    /// Removes `members` from the set under `key`, atomically; a set left
+    /// empty is removed.
+    pub async fn set_remove(&self, key: &str, members: &[String]) -> Result<(), CacheError> {
+        match self {
+            Cache::Memory(memory) => memory.set_remove(key, members),
+            Cache::Redis(redis) => redis.set_remove(key, members).await,
+        }
+    }
+
+    /// The members of the set under `key`, in no particular order (none when
+    /// it is absent or expired).
+    pub async fn set_members(&self, key: &str) -> Result<Vec<String>, CacheError> {
+        match self {
+            Cache::Memory(memory) => memory.set_members(key),
+            Cache::Redis(redis) => redis.set_members(key).await,
+        }
+    }
+
+    /// The values under `keys`, in their order (`MGET` on Redis: one round trip).
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        match self {
+            Cache::Memory(memory) => Ok(keys.iter().map(|key| memory.get(key)).collect()),
+            Cache::Redis(redis) => redis.get_many(keys).await,
         }
     }
 

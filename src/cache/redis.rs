@@ -38,6 +38,16 @@ return 0",
     )
 });
 
+/// Adds a member to a set and keeps the set live at least the given TTL;
+/// returns how many members it holds.
+static SET_ADD_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('SCARD', KEYS[1])",
+    )
+});
+
 /// Time allowed to open a connection, and for Redis to answer a command. Generous
 /// for a loaded host, short enough that a dead Redis fails requests quickly.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -157,6 +167,46 @@ impl RedisCache {
             .arg("EX")
             .arg(ttl_secs)
             .arg("GET")
+            .query_async(&mut self.connection())
+            .await?)
+    }
+
+    pub(super) async fn set_add(
+        &self,
+        key: &str,
+        member: &str,
+        ttl_secs: u64,
+    ) -> Result<usize, CacheError> {
+        Ok(SET_ADD_SCRIPT
+            .key(self.key(key))
+            .arg(member)
+            .arg(ttl_secs)
+            .invoke_async(&mut self.connection())
+            .await?)
+    }
+
+    pub(super) async fn set_remove(&self, key: &str, members: &[String]) -> Result<(), CacheError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let _removed: u64 = self.connection().srem(self.key(key), members).await?;
+        Ok(())
+    }
+
+    pub(super) async fn set_members(&self, key: &str) -> Result<Vec<String>, CacheError> {
+        Ok(self.connection().smembers(self.key(key)).await?)
+    }
+
+    pub(super) async fn get_many(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        Ok(redis::cmd("MGET")
+            .arg(keys)
             .query_async(&mut self.connection())
             .await?)
     }

@@ -4,6 +4,7 @@
 mod consent;
 pub mod cookies;
 pub mod csrf;
+pub mod device;
 mod form;
 pub mod pages;
 mod password;
@@ -17,8 +18,9 @@ use crate::app::AppState;
 use crate::cache::CacheError;
 use crate::crypto::CryptoError;
 pub use crate::http::ClientIp;
+use crate::store::StoreError;
 
-/// A failure of the short-lived state behind a sign-in (cache or randomness).
+/// A failure of the state behind a sign-in (cache, database or randomness).
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
     /// The cache failed.
@@ -27,6 +29,9 @@ pub enum FlowError {
     /// Random generation failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// `POST /login` and `POST /consent`.

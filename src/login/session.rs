@@ -1,12 +1,18 @@
-//! The browser session: a small server-side record in the cache, found through
-//! a 256-bit random id in a cookie; only the id's hash is a cache key. Idle and
-//! absolute timeouts are checked against the injectable clock; the id changes
-//! at every sign-in (DESIGN.md rules 1 and 10).
+//! The browser session: a small server-side record in the cache (DESIGN.md
+//! rules 1 and 10). Idle and absolute timeouts are checked against the
+//! injectable clock; the id changes at every sign-in.
 //!
-//! Beside each session the cache keeps a tiny index entry under its public
-//! `sid` (begin and last use, same TTL, written with it), so what was issued in
-//! a session — codes, refresh tokens without `offline_access` — can ask in one
-//! cache read whether the session is still live.
+//! Three cache entries per session, all with the session's TTL:
+//! - `session-sid:<sid>`: the [`Session`] record itself, under its public id, so
+//!   what was issued in a session — codes, refresh tokens without
+//!   `offline_access` — asks in one read whether it is still live, and a
+//!   session can be ended by its id (from the person's list, or by an admin);
+//! - `session:<hash of the cookie>`: the `sid` the browser's cookie stands for
+//!   (only the 256-bit cookie's hash is a key; the cookie itself is never stored);
+//! - `sessions-of:<user id>`: the set of the person's session ids, so their
+//!   sessions can be listed on either cache. Added to before a session is
+//!   written and removed from after it is ended, so it always holds every live
+//!   session of the person; listing drops the ids whose record is gone.
 
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
@@ -15,16 +21,18 @@ use serde::{Deserialize, Serialize};
 
 use super::FlowError;
 use super::cookies::CookieKind;
+use super::device;
 use crate::app::AppState;
 use crate::cache::{CacheError, Retention};
 use crate::clock::UnixTime;
 use crate::crypto::secret::{hash_secret, new_secret, random_id};
+use crate::store::AccountStanding;
 
 /// Seconds between writes that only refresh `last_seen`.
 const TOUCH_INTERVAL: i64 = 60;
 
-/// What the server remembers about a signed-in browser (≈ 150 bytes as JSON);
-/// everything else is loaded on demand.
+/// What the server remembers about a signed-in browser (at most 200 bytes as
+/// JSON); everything else is loaded on demand.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Session {
     /// The person.
@@ -45,12 +53,13 @@ pub struct Session {
     /// How the person authenticated (RFC 8176), e.g. `["pwd"]`.
     #[serde(rename = "m")]
     pub amr: Vec<String>,
-    /// Truncated hash of the client IP at sign-in.
-    #[serde(rename = "i")]
-    pub ip_hash: String,
-    /// Truncated hash of the user agent at sign-in.
-    #[serde(rename = "g")]
-    pub agent_hash: String,
+    /// The client address at sign-in, shown in the person's session list.
+    #[serde(rename = "i", default)]
+    pub ip: String,
+    /// The browser and system at sign-in in words ("Firefox on Linux"), from
+    /// the user agent ([`device::label`]).
+    #[serde(rename = "d", default)]
+    pub device: String,
     /// The person's sign-out count when the session began: a sign-out
     /// everywhere ends it by moving the count on
     /// ([`crate::store::AccountStanding::allows`]). [`UNCOUNTED`] in a record
@@ -67,7 +76,7 @@ fn uncounted() -> i64 {
     UNCOUNTED
 }
 
-fn cache_key(cookie_value: &str) -> String {
+fn cookie_key(cookie_value: &str) -> String {
     format!(
         "session:{}",
         URL_SAFE_NO_PAD.encode(hash_secret(cookie_value))
@@ -78,17 +87,8 @@ fn sid_key(sid: &str) -> String {
     format!("session-sid:{sid}")
 }
 
-/// The index entry under a session's `sid`: enough to tell whether it is live.
-#[derive(Serialize, Deserialize)]
-struct SidEntry {
-    #[serde(rename = "c")]
-    created_at: UnixTime,
-    #[serde(rename = "l")]
-    last_seen: UnixTime,
-}
-
-fn short_hash(value: &str) -> String {
-    URL_SAFE_NO_PAD.encode(hash_secret(value).get(..8).unwrap_or_default())
+fn sessions_of_key(user_id: &str) -> String {
+    format!("sessions-of:{user_id}")
 }
 
 /// Whether a session begun at `created_at` and last used at `last_seen` is
@@ -117,6 +117,10 @@ impl Session {
         )
         .unwrap_or(1)
     }
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
 }
 
 /// Starts a session for `user_id`, ending the browser's previous one (the id is
@@ -135,7 +139,7 @@ pub async fn start(
 ) -> Result<(Session, Option<HeaderValue>), FlowError> {
     let policy = state.cookies;
     if let Some(previous) = policy.get(headers, CookieKind::Session) {
-        discard(state, &cache_key(&previous)).await?;
+        discard(state, &cookie_key(&previous)).await?;
     }
     let now = state.clock.now();
     let agent = headers
@@ -149,12 +153,12 @@ pub async fn start(
         created_at: now,
         last_seen: now,
         amr,
-        ip_hash: short_hash(client_ip),
-        agent_hash: short_hash(agent),
+        ip: client_ip.to_owned(),
+        device: device::label(agent),
         sign_outs,
     };
     let secret = new_secret()?;
-    store(state, &secret, &session, now).await?;
+    store(state, &cookie_key(&secret), &session, now).await?;
     let cookie = policy.set(
         CookieKind::Session,
         &secret,
@@ -163,62 +167,96 @@ pub async fn start(
     Ok((session, cookie))
 }
 
+/// Writes a new session: into the person's set first (so no live session is
+/// ever missing from their list), then its record, then the cookie's pointer.
 async fn store(
     state: &AppState,
-    secret: &str,
+    cookie_key: &str,
     session: &Session,
     now: UnixTime,
 ) -> Result<(), CacheError> {
-    let (record, index, ttl) = encode(state, session, now);
-    state.cache.put(&sid_key(&session.sid), &index, ttl).await?;
-    state.cache.put(&cache_key(secret), &record, ttl).await
+    let ttl = session.ttl(state, now);
+    let lifetime = u64::try_from(state.config.session_absolute_timeout_secs).unwrap_or(ttl);
+    state
+        .cache
+        .set_add(&sessions_of_key(&session.user_id), &session.sid, lifetime)
+        .await?;
+    state
+        .cache
+        .put(&sid_key(&session.sid), &session.encode(), ttl)
+        .await?;
+    state
+        .cache
+        .put(cookie_key, session.sid.as_bytes(), ttl)
+        .await
 }
 
-/// The session record, its `sid` index entry, and their TTL.
-fn encode(state: &AppState, session: &Session, now: UnixTime) -> (Vec<u8>, Vec<u8>, u64) {
-    let record = serde_json::to_vec(session).unwrap_or_default();
-    let entry = SidEntry {
-        created_at: session.created_at,
-        last_seen: session.last_seen,
-    };
-    let index = serde_json::to_vec(&entry).unwrap_or_default();
-    (record, index, session.ttl(state, now))
-}
-
-/// Refreshes a live session's record, then its `sid` index entry, each only if
+/// Refreshes a live session's record, then the cookie's pointer, each only if
 /// it is still there: a sign-out racing this request removes them, and the
 /// refresh never writes them back. Returns whether the session still exists.
 async fn touch(
     state: &AppState,
-    secret: &str,
+    cookie_key: &str,
     session: &Session,
     now: UnixTime,
 ) -> Result<bool, CacheError> {
-    let (record, index, ttl) = encode(state, session, now);
+    let ttl = session.ttl(state, now);
     if !state
         .cache
-        .replace(&cache_key(secret), &record, ttl, Retention::Keep)
+        .replace(
+            &sid_key(&session.sid),
+            &session.encode(),
+            ttl,
+            Retention::Keep,
+        )
         .await?
     {
         return Ok(false);
     }
     state
         .cache
-        .replace(&sid_key(&session.sid), &index, ttl, Retention::Keep)
+        .replace(cookie_key, session.sid.as_bytes(), ttl, Retention::Keep)
         .await
 }
 
-/// Removes the session under `key` and its `sid` index entry; returns it.
-async fn discard(state: &AppState, key: &str) -> Result<Option<Session>, CacheError> {
+/// Ends the session the cookie behind `cookie_key` stands for; returns it.
+async fn discard(state: &AppState, cookie_key: &str) -> Result<Option<Session>, CacheError> {
+    let Some(pointer) = state.cache.take(cookie_key).await? else {
+        return Ok(None);
+    };
+    match String::from_utf8(pointer) {
+        Ok(sid) => end_record(state, &sid).await,
+        Err(_) => Ok(None),
+    }
+}
+
+/// Removes the record of session `sid`, then its id from its person's set;
+/// returns the session that was live.
+async fn end_record(state: &AppState, sid: &str) -> Result<Option<Session>, CacheError> {
     let ended = state
         .cache
-        .take(key)
+        .take(&sid_key(sid))
         .await?
         .and_then(|bytes| serde_json::from_slice::<Session>(&bytes).ok());
     if let Some(session) = &ended {
-        state.cache.delete(&sid_key(&session.sid)).await?;
+        state
+            .cache
+            .set_remove(
+                &sessions_of_key(&session.user_id),
+                std::slice::from_ref(&session.sid),
+            )
+            .await?;
     }
     Ok(ended)
+}
+
+/// The record of session `sid`, if there is one (live or not).
+async fn record(state: &AppState, sid: &str) -> Result<Option<Session>, CacheError> {
+    Ok(state
+        .cache
+        .get(&sid_key(sid))
+        .await?
+        .and_then(|bytes| serde_json::from_slice::<Session>(&bytes).ok()))
 }
 
 /// Whether the session with public id `sid` is still live: not logged out,
@@ -229,15 +267,26 @@ pub async fn is_live_sid(state: &AppState, sid: &str) -> Result<bool, CacheError
     let Some(bytes) = state.cache.get(&sid_key(sid)).await? else {
         return Ok(false);
     };
-    let Ok(entry) = serde_json::from_slice::<SidEntry>(&bytes) else {
+    // A session written before sessions were kept under their id has only its
+    // begin and last use here, until its browser's next request moves it over.
+    let Ok(times) = serde_json::from_slice::<Times>(&bytes) else {
         return Ok(false);
     };
     Ok(is_live(
         state,
-        entry.created_at,
-        entry.last_seen,
+        times.created_at,
+        times.last_seen,
         state.clock.now(),
     ))
+}
+
+/// The two fields of a session record that decide whether it is live.
+#[derive(Deserialize)]
+struct Times {
+    #[serde(rename = "c")]
+    created_at: UnixTime,
+    #[serde(rename = "l")]
+    last_seen: UnixTime,
 }
 
 /// The live session of this browser, if any; refreshes its idle timer.
@@ -246,12 +295,11 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
     let Some(secret) = policy.get(headers, CookieKind::Session) else {
         return Ok(None);
     };
-    let key = cache_key(&secret);
-    let Some(bytes) = state.cache.get(&key).await? else {
+    let key = cookie_key(&secret);
+    let Some(pointer) = state.cache.get(&key).await? else {
         return Ok(None);
     };
-    let Ok(mut session) = serde_json::from_slice::<Session>(&bytes) else {
-        state.cache.delete(&key).await?;
+    let Some(mut session) = pointed_at(state, &key, pointer).await? else {
         return Ok(None);
     };
     let now = state.clock.now();
@@ -268,12 +316,35 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
     session.sign_outs = sign_outs;
     if recount || now - session.last_seen >= TOUCH_INTERVAL {
         session.last_seen = now;
-        if !touch(state, &secret, &session, now).await? {
+        if !touch(state, &key, &session, now).await? {
             // Signed out while this request was checking it.
             return Ok(None);
         }
     }
     Ok(Some(session))
+}
+
+/// The session a cookie's entry points at. An entry written before sessions
+/// were kept under their id holds the whole record: it moves to the present
+/// layout here, on its first use. A pointer to a record that is gone (the
+/// session was ended by its id) is dropped.
+async fn pointed_at(
+    state: &AppState,
+    cookie_key: &str,
+    pointer: Vec<u8>,
+) -> Result<Option<Session>, CacheError> {
+    if let Ok(old) = serde_json::from_slice::<Session>(&pointer) {
+        store(state, cookie_key, &old, state.clock.now()).await?;
+        return Ok(Some(old));
+    }
+    let found = match String::from_utf8(pointer) {
+        Ok(sid) => record(state, &sid).await?,
+        Err(_) => None,
+    };
+    if found.is_none() {
+        state.cache.delete(cookie_key).await?;
+    }
+    Ok(found)
 }
 
 /// The sign-out count under which the person may still use this session —
@@ -282,13 +353,17 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
 /// sign-outs were counted, the account's current count when the old rule
 /// allows it.
 async fn allowed_count(state: &AppState, session: &Session) -> Option<i64> {
-    let standing = match state.store.account_standing(&session.user_id).await {
-        Ok(standing) => standing?,
+    match state.store.account_standing(&session.user_id).await {
+        Ok(standing) => allowed_under(&standing?, session),
         Err(e) => {
             tracing::warn!(error = %e, "could not check the session's account; treating it as signed out");
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// [`allowed_count`] for an account standing already read.
+fn allowed_under(standing: &AccountStanding, session: &Session) -> Option<i64> {
     if session.sign_outs == UNCOUNTED {
         return standing
             .allows_uncounted(session.created_at)
@@ -309,8 +384,46 @@ pub async fn end(
     let Some(secret) = policy.get(headers, CookieKind::Session) else {
         return Ok((None, None));
     };
-    let ended = discard(state, &cache_key(&secret)).await?;
+    let ended = discard(state, &cookie_key(&secret)).await?;
     Ok((ended, policy.set(CookieKind::Session, "", 0)))
+}
+
+/// Ends `user_id`'s session `sid` at once, wherever its browser is (the
+/// browser's next request finds no session); returns it, or `None` when the
+/// person has no such live session. The caller ends what was issued in it.
+pub async fn end_by_id(
+    state: &AppState,
+    user_id: &str,
+    sid: &str,
+) -> Result<Option<Session>, CacheError> {
+    match record(state, sid).await? {
+        Some(session) if session.user_id == user_id => end_record(state, sid).await,
+        _ => Ok(None),
+    }
+}
+
+/// Every live session of `user_id`, most recently used first. Ids whose
+/// record is gone or timed out are dropped from the person's set on the way;
+/// sessions a sign-out everywhere ended are left out (and end at their next use).
+pub async fn list(state: &AppState, user_id: &str) -> Result<Vec<Session>, FlowError> {
+    let index = sessions_of_key(user_id);
+    let sids = state.cache.set_members(&index).await?;
+    let keys: Vec<String> = sids.iter().map(|sid| sid_key(sid)).collect();
+    let records = state.cache.get_many(&keys).await?;
+    let now = state.clock.now();
+    let standing = state.store.account_standing(user_id).await?;
+    let (mut live, mut gone) = (Vec::new(), Vec::new());
+    for (sid, bytes) in sids.into_iter().zip(records) {
+        let session = bytes.and_then(|b| serde_json::from_slice::<Session>(&b).ok());
+        match session {
+            Some(s) if s.user_id == user_id && s.is_live(state, now) => live.push(s),
+            _ => gone.push(sid),
+        }
+    }
+    state.cache.set_remove(&index, &gone).await?;
+    live.retain(|s| standing.is_some_and(|standing| allowed_under(&standing, s).is_some()));
+    live.sort_by_key(|s| std::cmp::Reverse(s.last_seen));
+    Ok(live)
 }
 
 #[cfg(test)]
@@ -326,8 +439,8 @@ mod tests {
             created_at: 1_800_000_000,
             last_seen: 1_800_000_000,
             amr: vec!["pwd".into()],
-            ip_hash: short_hash("203.0.113.9"),
-            agent_hash: short_hash("Mozilla/5.0"),
+            ip: "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff".into(),
+            device: "Firefox on ChromeOS".into(),
             sign_outs: 1_000,
         };
         let size = serde_json::to_vec(&session).unwrap().len();

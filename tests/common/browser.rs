@@ -60,12 +60,17 @@ impl Default for Browser {
 impl Browser {
     /// A browser with no cookies.
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        Self::with_user_agent("")
+    }
+
+    /// A browser with no cookies that sends `user_agent` (none when empty).
+    pub fn with_user_agent(user_agent: &str) -> Self {
+        let mut http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if !user_agent.is_empty() {
+            http = http.user_agent(user_agent.to_owned());
+        }
         Self {
-            http,
+            http: http.build().unwrap(),
             cookies: HashMap::new(),
         }
     }

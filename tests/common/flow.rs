@@ -60,6 +60,17 @@ fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
+/// `/authorize` for `client_id` with `scope` and the PKCE challenge of `verifier`.
+pub fn authorize_url(server: &TestServer, client_id: &str, scope: &str, verifier: &str) -> String {
+    format!(
+        "{}/authorize?response_type=code&client_id={client_id}&redirect_uri={CALLBACK}\
+         &scope={}&state=st&nonce=n&code_challenge={}&code_challenge_method=S256",
+        server.base,
+        scope.replace(' ', "%20"),
+        challenge(verifier)
+    )
+}
+
 /// Asks `/authorize` for a code for `client_id` with `scope`, signing in first
 /// when the browser has no session.
 pub async fn code(
@@ -69,13 +80,7 @@ pub async fn code(
     scope: &str,
 ) -> Code {
     let verifier = verifier();
-    let url = format!(
-        "{}/authorize?response_type=code&client_id={client_id}&redirect_uri={CALLBACK}\
-         &scope={}&state=st&nonce=n&code_challenge={}&code_challenge_method=S256",
-        server.base,
-        scope.replace(' ', "%20"),
-        challenge(&verifier)
-    );
+    let url = authorize_url(server, client_id, scope, &verifier);
     let mut seen: Seen = browser.get(&url).await;
     if seen.status == StatusCode::OK && !seen.body.contains("name=\"decision\"") {
         seen = browser.sign_in(&server.base, &seen, EMAIL, PASSWORD).await;

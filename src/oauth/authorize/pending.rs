@@ -78,10 +78,7 @@ pub async fn save(
     step: Step,
 ) -> Result<String, FlowError> {
     let id = random_id(22)?;
-    // A new interaction is created before anyone has authenticated: it is
-    // admitted under the per-address and overall caps, and sheddable.
-    crate::admission::put_unauthenticated(state, &key(&id), &encode(request, step), PENDING_SECS)
-        .await?;
+    store(state, &id, request, step).await?;
     Ok(id)
 }
 
@@ -90,10 +87,6 @@ pub async fn save(
 /// is swapped for a "moved" marker in one atomic step, so of two requests
 /// advancing one interaction only one gets a new id, and one finished
 /// meanwhile (its code issued) is never brought back: `None` then.
-///
-/// A person has signed in for it by then, so the new entry is kept like their
-/// session: it holds no slot of the overall admission ring (see
-/// [`crate::admission`]), and a flood of new interactions never sheds it.
 pub async fn advance(
     state: &AppState,
     id: &str,
@@ -111,11 +104,41 @@ pub async fn advance(
         return Ok(None);
     }
     let next = random_id(22)?;
-    state
-        .cache
-        .put(&key(&next), &encode(request, step), PENDING_SECS)
-        .await?;
+    store(state, &next, request, step).await?;
     Ok(Some(next))
+}
+
+/// Consent steps one session may have kept at once (per [`PENDING_SECS`]);
+/// beyond them its interactions are admitted like anyone's.
+const KEPT_PER_SESSION: u64 = 4;
+
+/// Stores interaction `id` at `step`, admitted by who stands behind it, so
+/// what decides an entry's bounds is its step, never the call site:
+/// - a consent step belongs to a signed-in session: kept (never shed by a
+///   flood of new interactions), up to [`KEPT_PER_SESSION`] per session, so
+///   what one session can make the server keep is bounded;
+/// - anything else — a sign-in step, new or gone back to, or a session over
+///   its quota — is admitted under the caps on unauthenticated state
+///   ([`crate::admission`]): the per-address cap and the overall ring, sheddable.
+async fn store(
+    state: &AppState,
+    id: &str,
+    request: &AuthorizationRequest,
+    step: Step,
+) -> Result<(), CacheError> {
+    let kept = match &step {
+        Step::Consent(signed_in) => {
+            let quota = format!("authorize-kept:{}", signed_in.sid);
+            state.cache.incr(&quota, PENDING_SECS).await? <= KEPT_PER_SESSION
+        }
+        Step::SignIn => false,
+    };
+    let value = encode(request, step);
+    if kept {
+        state.cache.put(&key(id), &value, PENDING_SECS).await
+    } else {
+        crate::admission::put_unauthenticated(state, &key(id), &value, PENDING_SECS).await
+    }
 }
 
 fn encode(request: &AuthorizationRequest, step: Step) -> Vec<u8> {

@@ -1,0 +1,100 @@
+//! `/admin/users/{user_id}/sessions`: list one person's live browser sessions
+//! and end one of them.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AdminCaller;
+use crate::app::AppState;
+use crate::http::Error;
+use crate::login::session::{self, Session};
+use crate::oauth::tokens;
+use crate::store::{AuditEvent, GrantFilter};
+use crate::users;
+
+/// A live browser session, as the admin API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    /// The public session id (the ID token's `sid`).
+    pub session_id: String,
+    /// When the session began, Unix seconds.
+    pub signed_in_at: i64,
+    /// When it was last used, Unix seconds (updated at most once a minute).
+    pub last_active_at: i64,
+    /// When the person last authenticated in it, Unix seconds.
+    pub authenticated_at: i64,
+    /// How they authenticated (RFC 8176), e.g. `["pwd"]`.
+    pub methods: Vec<String>,
+    /// The client address at sign-in.
+    pub ip: String,
+    /// The browser and system at sign-in, in words.
+    pub device: String,
+}
+
+impl From<Session> for SessionView {
+    fn from(s: Session) -> Self {
+        Self {
+            session_id: s.sid,
+            signed_in_at: s.created_at,
+            last_active_at: s.last_seen,
+            authenticated_at: s.auth_time,
+            methods: s.amr,
+            ip: s.ip,
+            device: s.device,
+        }
+    }
+}
+
+/// List a user's live browser sessions, most recently used first.
+#[utoipa::path(get, operation_id = "list_user_sessions", path = "/admin/users/{user_id}/sessions", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = [SessionView]), (status = 401), (status = 403), (status = 404)))]
+pub async fn list(
+    _: AdminCaller,
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> Result<Json<Vec<SessionView>>, Error> {
+    let user = users::find(&state.store, &user_id).await?;
+    let sessions = session::list(&state, &user.id)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(Json(sessions.into_iter().map(SessionView::from).collect()))
+}
+
+/// End one of a user's sessions at once: its browser must sign in again, and
+/// the refresh tokens issued in it without `offline_access` stop working.
+#[utoipa::path(delete, operation_id = "end_user_session", path = "/admin/users/{user_id}/sessions/{session_id}", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path), ("session_id" = String, Path)),
+    responses((status = 204), (status = 401), (status = 403),
+        (status = 404, description = "no such user, or no live session of theirs with that id")))]
+pub async fn end(
+    caller: AdminCaller,
+    State(state): State<AppState>,
+    Path((user_id, session_id)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
+    let internal = |e: &dyn std::fmt::Display| Error::Internal(e.to_string());
+    let ended = session::end_by_id(&state, &user_id, &session_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or(Error::NotFound)?;
+    let revoked = tokens::revoke_grants(&state, GrantFilter::SessionOnline(&ended.sid), None)
+        .await
+        .map_err(|e| internal(&e))?;
+    let detail = format!("session ended by an admin; {revoked} grants revoked");
+    let event = AuditEvent {
+        kind: "session_ended",
+        user_id: Some(&user_id),
+        client_id: None,
+        detail: &detail,
+    };
+    state
+        .store
+        .record_audit(&event, state.clock.now())
+        .await
+        .map_err(|e| internal(&e))?;
+    tracing::info!(admin = %caller.client_id, %user_id, revoked, "admin ended a session");
+    Ok(StatusCode::NO_CONTENT)
+}
