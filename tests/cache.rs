@@ -338,19 +338,23 @@ async fn sets_keep_every_concurrent_add_drop_removed_members_and_expire_whole() 
         let tasks: Vec<_> = (0..32)
             .map(|n| {
                 let cache = cache.clone();
-                tokio::spawn(async move { cache.set_add("set", &format!("m{n}"), 60).await })
+                tokio::spawn(async move { cache.set_add("set", &format!("m{n}"), 60, 100).await })
             })
             .collect();
         for task in tasks {
-            task.await.unwrap().unwrap();
+            assert!(
+                task.await.unwrap().unwrap().is_empty(),
+                "{name}: under the cap"
+            );
         }
         let mut members = cache.set_members("set").await.unwrap();
         members.sort();
         let mut expected: Vec<String> = (0..32).map(|n| format!("m{n}")).collect();
         expected.sort();
         assert_eq!(members, expected, "{name}: every concurrent add landed");
+        cache.set_add("set", "m0", 60, 100).await.unwrap();
         assert_eq!(
-            cache.set_add("set", "m0", 60).await.unwrap(),
+            cache.set_members("set").await.unwrap().len(),
             32,
             "{name}: no duplicates"
         );
@@ -365,16 +369,23 @@ async fn sets_keep_every_concurrent_add_drop_removed_members_and_expire_whole() 
             None,
             "{name}: an emptied set goes"
         );
+    }
+}
 
-        // A shorter TTL never cuts a set's life short; the set expires whole.
-        cache.set_add("short", "a", 1).await.unwrap();
-        cache.set_add("long", "a", 60).await.unwrap();
-        cache.set_add("long", "b", 1).await.unwrap();
+#[tokio::test]
+async fn set_members_expire_one_by_one_and_the_cap_drops_the_soonest_due() {
+    for (name, cache) in caches().await {
+        cache.set_add("s", "short", 1, 10).await.unwrap();
+        cache.set_add("s", "long", 60, 10).await.unwrap();
         outlive_one_second_ttl().await;
-        assert!(
-            cache.set_members("short").await.unwrap().is_empty(),
-            "{name}"
-        );
-        assert_eq!(cache.set_members("long").await.unwrap().len(), 2, "{name}");
+        assert_eq!(cache.set_members("s").await.unwrap(), ["long"], "{name}");
+        // Over the cap, the member due soonest is dropped and returned.
+        cache.set_add("capped", "first", 30, 2).await.unwrap();
+        cache.set_add("capped", "second", 40, 2).await.unwrap();
+        let dropped = cache.set_add("capped", "third", 50, 2).await.unwrap();
+        assert_eq!(dropped, ["first"], "{name}");
+        let mut kept = cache.set_members("capped").await.unwrap();
+        kept.sort();
+        assert_eq!(kept, ["second", "third"], "{name}");
     }
 }

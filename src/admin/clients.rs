@@ -1,12 +1,12 @@
 //! `/admin/clients`: create, list, read, update, delete clients and rotate secrets.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{AdminCaller, ApiJson};
+use super::{AdminCaller, ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::clients::{self, ClientPatch, ClientSpec, ClientView, Registered};
 use crate::http::Error;
@@ -50,7 +50,7 @@ pub async fn create(
 pub async fn show(
     _: AdminCaller,
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
 ) -> Result<Json<ClientView>, Error> {
     Ok(Json(clients::find(&state.store, &client_id).await?.view()))
 }
@@ -63,7 +63,7 @@ pub async fn show(
 pub async fn update(
     caller: AdminCaller,
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
     ApiJson(patch): ApiJson<ClientPatch>,
 ) -> Result<Json<ClientView>, Error> {
     let client = clients::update(&state.store, state.clock.now(), &client_id, patch).await?;
@@ -80,7 +80,7 @@ pub async fn update(
 pub async fn delete(
     caller: AdminCaller,
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
 ) -> Result<StatusCode, Error> {
     clients::delete(&state.store, &client_id).await?;
     state.clients.forget(&client_id);
@@ -96,7 +96,7 @@ pub async fn delete(
 pub async fn rotate_secret(
     caller: AdminCaller,
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
 ) -> Result<Json<NewSecret>, Error> {
     let client_secret = clients::rotate_secret(&state.store, state.clock.now(), &client_id).await?;
     state.clients.forget(&client_id);

@@ -55,6 +55,34 @@ struct ApiJson<T>(T);
 #[from_request(via(Query), rejection(Error))]
 struct ApiQuery<T>(T);
 
+/// Path parameters (ids) whose rejections use the admin API's error shape. An
+/// id that cannot name anything — not UTF-8, or holding a NUL byte (`%00`,
+/// which PostgreSQL cannot even compare) — is `404 not_found`, so odd ids get
+/// the same answer as unknown ones and never reach the store.
+struct ApiPath<T>(T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Error> {
+        let path = parts.uri.path().to_ascii_lowercase();
+        if path.contains("%00") {
+            return Err(Error::NotFound);
+        }
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(_) => Err(Error::NotFound),
+        }
+    }
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {

@@ -2,12 +2,12 @@
 //! and end one of them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AdminCaller;
+use super::{AdminCaller, ApiPath};
 use crate::app::AppState;
 use crate::http::Error;
 use crate::login::session::{self, Session};
@@ -55,7 +55,7 @@ impl From<Session> for SessionView {
 pub async fn list(
     _: AdminCaller,
     State(state): State<AppState>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
 ) -> Result<Json<Vec<SessionView>>, Error> {
     let user = users::find(&state.store, &user_id).await?;
     let sessions = session::list(&state, &user.id)
@@ -73,7 +73,7 @@ pub async fn list(
 pub async fn end(
     caller: AdminCaller,
     State(state): State<AppState>,
-    Path((user_id, session_id)): Path<(String, String)>,
+    ApiPath((user_id, session_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, Error> {
     let internal = |e: &dyn std::fmt::Display| Error::Internal(e.to_string());
     let ended = session::end_by_id(&state, &user_id, &session_id)

@@ -1,10 +1,10 @@
 //! `/admin/users`: create, list, read, update, disable, enable and delete users.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::{AdminCaller, ApiJson};
+use super::{AdminCaller, ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::http::Error;
 use crate::users::{self, Actor, NewUser, UserPatch, UserView};
@@ -43,7 +43,7 @@ pub async fn create(
 pub async fn show(
     _: AdminCaller,
     State(state): State<AppState>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
 ) -> Result<Json<UserView>, Error> {
     Ok(Json(users::find(&state.store, &user_id).await?.view()))
 }
@@ -57,7 +57,7 @@ pub async fn show(
 pub async fn update(
     caller: AdminCaller,
     State(state): State<AppState>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> Result<Json<UserView>, Error> {
     let user = users::update(
@@ -81,7 +81,7 @@ pub async fn update(
 pub async fn delete(
     caller: AdminCaller,
     State(state): State<AppState>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
 ) -> Result<StatusCode, Error> {
     users::delete(&state.store, state.clock.now(), &user_id, Actor::Admin).await?;
     tracing::info!(admin = %caller.client_id, %user_id, "admin deleted a user");
@@ -96,7 +96,7 @@ pub async fn delete(
 pub async fn disable(
     caller: AdminCaller,
     State(state): State<AppState>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
 ) -> Result<Json<UserView>, Error> {
     let user = users::disable(&state.store, state.clock.now(), &user_id, Actor::Admin).await?;
     tracing::info!(admin = %caller.client_id, %user_id, "admin disabled a user");
@@ -110,7 +110,7 @@ pub async fn disable(
 pub async fn enable(
     caller: AdminCaller,
     State(state): State<AppState>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
 ) -> Result<Json<UserView>, Error> {
     let user = users::enable(&state.store, state.clock.now(), &user_id).await?;
     tracing::info!(admin = %caller.client_id, %user_id, "admin enabled a user");
@@ -126,7 +126,7 @@ pub async fn enable(
 pub async fn sign_out(
     caller: AdminCaller,
     State(state): State<AppState>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
 ) -> Result<StatusCode, Error> {
     users::sign_out_everywhere(&state.store, state.clock.now(), &user_id, Actor::Admin).await?;
     tracing::info!(admin = %caller.client_id, %user_id, "admin signed a user out everywhere");

@@ -348,26 +348,30 @@ impl MemoryCache {
         Ok(previous)
     }
 
-    /// [`super::Cache::set_add`]: the set is a JSON array of its members in
-    /// one entry, changed under the shard lock.
+    /// [`super::Cache::set_add`]: the set is a JSON array of (member, expiry
+    /// in Unix seconds) in one entry, changed under the shard lock.
     pub(super) fn set_add(
         &self,
         key: &str,
         member: &str,
         ttl_secs: u64,
-    ) -> Result<usize, CacheError> {
+        max_members: usize,
+    ) -> Result<Vec<String>, CacheError> {
         let now = Instant::now();
+        let unix = unix_now();
         let mut shard = self.shard(key);
-        let (mut members, left) = match shard.live(key, now) {
-            Some(entry) => (decode_set(&entry.value)?, entry.expires - now),
-            None => (Vec::new(), Duration::ZERO),
+        let mut members = match shard.live(key, now) {
+            Some(entry) => decode_set(&entry.value)?,
+            None => Vec::new(),
         };
-        if !members.iter().any(|m| m == member) {
-            members.push(member.to_owned());
-        }
-        let ttl_secs = ttl_secs.max(left.as_secs() + 1);
-        shard.insert(key, encode_set(&members), ttl_secs, Retention::Keep, now)?;
-        Ok(members.len())
+        members.retain(|(m, expires)| *expires > unix && m != member);
+        members.push((member.to_owned(), unix + ttl_secs));
+        members.sort_by_key(|(_, expires)| *expires);
+        let over = members.len().saturating_sub(max_members);
+        let dropped = members.drain(..over).map(|(m, _)| m).collect();
+        let last = members.last().map_or(unix + 1, |(_, expires)| *expires);
+        shard.insert(key, encode_set(&members), last - unix, Retention::Keep, now)?;
+        Ok(dropped)
     }
 
     /// [`super::Cache::set_remove`], under the shard lock; an emptied set goes.
@@ -379,7 +383,7 @@ impl MemoryCache {
         };
         let left = entry.expires - now;
         let mut members = decode_set(&entry.value)?;
-        members.retain(|m| !remove.contains(m));
+        members.retain(|(m, _)| !remove.contains(m));
         if members.is_empty() {
             shard.remove(key);
             return Ok(());
@@ -389,8 +393,13 @@ impl MemoryCache {
     }
 
     pub(super) fn set_members(&self, key: &str) -> Result<Vec<String>, CacheError> {
+        let unix = unix_now();
         match self.get(key) {
-            Some(value) => decode_set(&value),
+            Some(value) => Ok(decode_set(&value)?
+                .into_iter()
+                .filter(|(_, expires)| *expires > unix)
+                .map(|(m, _)| m)
+                .collect()),
             None => Ok(Vec::new()),
         }
     }
@@ -415,12 +424,22 @@ impl MemoryCache {
     }
 }
 
-fn encode_set(members: &[String]) -> Vec<u8> {
+/// A set's members with their expiry, Unix seconds.
+type Members = Vec<(String, u64)>;
+
+fn encode_set(members: &Members) -> Vec<u8> {
     serde_json::to_vec(members).unwrap_or_default()
 }
 
-fn decode_set(value: &[u8]) -> Result<Vec<String>, CacheError> {
+fn decode_set(value: &[u8]) -> Result<Members, CacheError> {
     serde_json::from_slice(value).map_err(|_| CacheError::NotASet)
+}
+
+/// Real time in Unix seconds, the clock set members expire by (as Redis's do).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Default for MemoryCache {

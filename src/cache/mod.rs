@@ -156,19 +156,22 @@ impl Cache {
     }
 
     /// Adds `member` to the small set under `key` — such as the ids of one
-    /// person's sessions — and keeps the set live at least `ttl_secs` more
-    /// (never less than it already had), atomically (one script on Redis);
-    /// returns how many members it holds. Sets are never shed.
+    /// person's sessions — to stay for `ttl_secs` (re-adding renews it), and
+    /// keeps at most `max_members`: expired members go first, then those due
+    /// to expire soonest, which are returned so the caller can end what they
+    /// stand for. Atomic (one script on Redis, by Redis's clock); the key lives
+    /// as long as its last member. Sets are never shed.
     pub async fn set_add(
         &self,
         key: &str,
         member: &str,
         ttl_secs: u64,
-    ) -> Result<usize, CacheError> {
+        max_members: usize,
+    ) -> Result<Vec<String>, CacheError> {
         let ttl_secs = clamp_ttl(ttl_secs);
         match self {
-            Cache::Memory(memory) => memory.set_add(key, member, ttl_secs),
-            Cache::Redis(redis) => redis.set_add(key, member, ttl_secs).await,
+            Cache::Memory(memory) => memory.set_add(key, member, ttl_secs, max_members),
+            Cache::Redis(redis) => redis.set_add(key, member, ttl_secs, max_members).await,
         }
     }
 
@@ -181,8 +184,8 @@ impl Cache {
         }
     }
 
-    /// The members of the set under `key`, in no particular order (none when
-    /// it is absent or expired).
+    /// The members of the set under `key` that have not expired, in no
+    /// particular order.
     pub async fn set_members(&self, key: &str) -> Result<Vec<String>, CacheError> {
         match self {
             Cache::Memory(memory) => memory.set_members(key),

@@ -38,13 +38,34 @@ return 0",
     )
 });
 
-/// Adds a member to a set and keeps the set live at least the given TTL;
-/// returns how many members it holds.
+/// Adds a member to a sorted set scored by its expiry in microseconds (Redis's
+/// own clock, fine enough to keep members added in one second in order),
+/// drops expired members and, beyond the cap, those expiring soonest (returned),
+/// and keeps the key until its last member expires.
 static SET_ADD_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r"redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return redis.call('SCARD', KEYS[1])",
+        r"local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
+redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2]) * 1000000), ARGV[1])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+local dropped = {}
+if over > 0 then
+  dropped = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last[2]) / 1000000))
+return dropped",
+    )
+});
+
+/// The members of a sorted set made by [`SET_ADD_SCRIPT`] that have not expired.
+static SET_MEMBERS_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now), '+inf')",
     )
 });
 
@@ -176,11 +197,13 @@ impl RedisCache {
         key: &str,
         member: &str,
         ttl_secs: u64,
-    ) -> Result<usize, CacheError> {
+        max_members: usize,
+    ) -> Result<Vec<String>, CacheError> {
         Ok(SET_ADD_SCRIPT
             .key(self.key(key))
             .arg(member)
             .arg(ttl_secs)
+            .arg(max_members)
             .invoke_async(&mut self.connection())
             .await?)
     }
@@ -189,12 +212,15 @@ impl RedisCache {
         if members.is_empty() {
             return Ok(());
         }
-        let _removed: u64 = self.connection().srem(self.key(key), members).await?;
+        let _removed: u64 = self.connection().zrem(self.key(key), members).await?;
         Ok(())
     }
 
     pub(super) async fn set_members(&self, key: &str) -> Result<Vec<String>, CacheError> {
-        Ok(self.connection().smembers(self.key(key)).await?)
+        Ok(SET_MEMBERS_SCRIPT
+            .key(self.key(key))
+            .invoke_async(&mut self.connection())
+            .await?)
     }
 
     pub(super) async fn get_many(

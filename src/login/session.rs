@@ -9,10 +9,15 @@
 //!   session can be ended by its id (from the person's list, or by an admin);
 //! - `session:<hash of the cookie>`: the `sid` the browser's cookie stands for
 //!   (only the 256-bit cookie's hash is a key; the cookie itself is never stored);
-//! - `sessions-of:<user id>`: the set of the person's session ids, so their
-//!   sessions can be listed on either cache. Added to before a session is
-//!   written and removed from after it is ended, so it always holds every live
-//!   session of the person; listing drops the ids whose record is gone.
+//! - `sessions-of:<user id>`: the set of the person's session ids, each kept
+//!   until its session's absolute timeout, so their sessions can be listed on
+//!   either cache. Added to before a session is written and removed from after
+//!   it is ended, so it always holds every live session of the person; at most
+//!   [`MAX_SESSIONS_PER_PERSON`], a new sign-in ending the oldest beyond.
+//!
+//! Records written by versions before this layout are not read: after the
+//! upgrade those browsers sign in again, and what was tied to their sessions
+//! (codes, refresh tokens without `offline_access`) ends with them.
 
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
@@ -26,7 +31,6 @@ use crate::app::AppState;
 use crate::cache::{CacheError, Retention};
 use crate::clock::UnixTime;
 use crate::crypto::secret::{hash_secret, new_secret, random_id};
-use crate::store::AccountStanding;
 
 /// Seconds between writes that only refresh `last_seen`.
 const TOUCH_INTERVAL: i64 = 60;
@@ -62,19 +66,14 @@ pub struct Session {
     pub device: String,
     /// The person's sign-out count when the session began: a sign-out
     /// everywhere ends it by moving the count on
-    /// ([`crate::store::AccountStanding::allows`]). [`UNCOUNTED`] in a record
-    /// written before sign-outs were counted, until its first use records
-    /// the count.
-    #[serde(rename = "o", default = "uncounted")]
+    /// ([`crate::store::AccountStanding::allows`]).
+    #[serde(rename = "o")]
     pub sign_outs: i64,
 }
 
-/// The sign-out count of a session recorded before sign-outs were counted.
-pub const UNCOUNTED: i64 = -1;
-
-fn uncounted() -> i64 {
-    UNCOUNTED
-}
+/// Live sessions one person may have; signing in once more ends the oldest,
+/// so what one account can make the server keep stays bounded.
+pub const MAX_SESSIONS_PER_PERSON: usize = 100;
 
 fn cookie_key(cookie_value: &str) -> String {
     format!(
@@ -168,7 +167,8 @@ pub async fn start(
 }
 
 /// Writes a new session: into the person's set first (so no live session is
-/// ever missing from their list), then its record, then the cookie's pointer.
+/// ever missing from their list; the oldest beyond the cap ends), then its
+/// record, then the cookie's pointer.
 async fn store(
     state: &AppState,
     cookie_key: &str,
@@ -177,10 +177,19 @@ async fn store(
 ) -> Result<(), CacheError> {
     let ttl = session.ttl(state, now);
     let lifetime = u64::try_from(state.config.session_absolute_timeout_secs).unwrap_or(ttl);
-    state
+    let crowded_out = state
         .cache
-        .set_add(&sessions_of_key(&session.user_id), &session.sid, lifetime)
+        .set_add(
+            &sessions_of_key(&session.user_id),
+            &session.sid,
+            lifetime,
+            MAX_SESSIONS_PER_PERSON,
+        )
         .await?;
+    for sid in crowded_out {
+        tracing::info!(user_id = %session.user_id, "oldest session ended: too many sessions");
+        end_record(state, &sid).await?;
+    }
     state
         .cache
         .put(&sid_key(&session.sid), &session.encode(), ttl)
@@ -264,29 +273,9 @@ async fn record(state: &AppState, sid: &str) -> Result<Option<Session>, CacheErr
 /// endpoint; whether the account still allows what was issued in it is the
 /// caller's check ([`crate::store::AccountStanding::allows`]).
 pub async fn is_live_sid(state: &AppState, sid: &str) -> Result<bool, CacheError> {
-    let Some(bytes) = state.cache.get(&sid_key(sid)).await? else {
-        return Ok(false);
-    };
-    // A session written before sessions were kept under their id has only its
-    // begin and last use here, until its browser's next request moves it over.
-    let Ok(times) = serde_json::from_slice::<Times>(&bytes) else {
-        return Ok(false);
-    };
-    Ok(is_live(
-        state,
-        times.created_at,
-        times.last_seen,
-        state.clock.now(),
-    ))
-}
-
-/// The two fields of a session record that decide whether it is live.
-#[derive(Deserialize)]
-struct Times {
-    #[serde(rename = "c")]
-    created_at: UnixTime,
-    #[serde(rename = "l")]
-    last_seen: UnixTime,
+    Ok(record(state, sid)
+        .await?
+        .is_some_and(|session| session.is_live(state, state.clock.now())))
 }
 
 /// The live session of this browser, if any; refreshes its idle timer.
@@ -303,18 +292,11 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
         return Ok(None);
     };
     let now = state.clock.now();
-    let counted = if session.is_live(state, now) {
-        allowed_count(state, &session).await
-    } else {
-        None
-    };
-    let Some(sign_outs) = counted else {
+    if !session.is_live(state, now) || !still_allowed(state, &session).await {
         discard(state, &key).await?;
         return Ok(None);
-    };
-    let recount = sign_outs != session.sign_outs;
-    session.sign_outs = sign_outs;
-    if recount || now - session.last_seen >= TOUCH_INTERVAL {
+    }
+    if now - session.last_seen >= TOUCH_INTERVAL {
         session.last_seen = now;
         if !touch(state, &key, &session, now).await? {
             // Signed out while this request was checking it.
@@ -324,19 +306,13 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
     Ok(Some(session))
 }
 
-/// The session a cookie's entry points at. An entry written before sessions
-/// were kept under their id holds the whole record: it moves to the present
-/// layout here, on its first use. A pointer to a record that is gone (the
-/// session was ended by its id) is dropped.
+/// The session a cookie's entry points at; a pointer to a record that is gone
+/// (the session was ended by its id) is dropped.
 async fn pointed_at(
     state: &AppState,
     cookie_key: &str,
     pointer: Vec<u8>,
 ) -> Result<Option<Session>, CacheError> {
-    if let Ok(old) = serde_json::from_slice::<Session>(&pointer) {
-        store(state, cookie_key, &old, state.clock.now()).await?;
-        return Ok(Some(old));
-    }
     let found = match String::from_utf8(pointer) {
         Ok(sid) => record(state, &sid).await?,
         Err(_) => None,
@@ -347,31 +323,16 @@ async fn pointed_at(
     Ok(found)
 }
 
-/// The sign-out count under which the person may still use this session —
-/// the account is active and was not signed out everywhere since the session
-/// began — or `None` when they may not. For a session recorded before
-/// sign-outs were counted, the account's current count when the old rule
-/// allows it.
-async fn allowed_count(state: &AppState, session: &Session) -> Option<i64> {
+/// Whether the person may still use this session: the account is active and
+/// was not signed out everywhere since the session began.
+async fn still_allowed(state: &AppState, session: &Session) -> bool {
     match state.store.account_standing(&session.user_id).await {
-        Ok(standing) => allowed_under(&standing?, session),
+        Ok(standing) => standing.is_some_and(|s| s.allows(session.sign_outs)),
         Err(e) => {
             tracing::warn!(error = %e, "could not check the session's account; treating it as signed out");
-            None
+            false
         }
     }
-}
-
-/// [`allowed_count`] for an account standing already read.
-fn allowed_under(standing: &AccountStanding, session: &Session) -> Option<i64> {
-    if session.sign_outs == UNCOUNTED {
-        return standing
-            .allows_uncounted(session.created_at)
-            .then_some(standing.sign_outs);
-    }
-    standing
-        .allows(session.sign_outs)
-        .then_some(session.sign_outs)
 }
 
 /// Ends this browser's session; returns it (if there was one) and the
@@ -402,26 +363,21 @@ pub async fn end_by_id(
     }
 }
 
-/// Every live session of `user_id`, most recently used first. Ids whose
-/// record is gone or timed out are dropped from the person's set on the way;
-/// sessions a sign-out everywhere ended are left out (and end at their next use).
+/// Every live session of `user_id`, most recently used first. Sessions a
+/// sign-out everywhere ended are left out (they end at their next use).
 pub async fn list(state: &AppState, user_id: &str) -> Result<Vec<Session>, FlowError> {
-    let index = sessions_of_key(user_id);
-    let sids = state.cache.set_members(&index).await?;
+    let sids = state.cache.set_members(&sessions_of_key(user_id)).await?;
     let keys: Vec<String> = sids.iter().map(|sid| sid_key(sid)).collect();
     let records = state.cache.get_many(&keys).await?;
-    let now = state.clock.now();
     let standing = state.store.account_standing(user_id).await?;
-    let (mut live, mut gone) = (Vec::new(), Vec::new());
-    for (sid, bytes) in sids.into_iter().zip(records) {
-        let session = bytes.and_then(|b| serde_json::from_slice::<Session>(&b).ok());
-        match session {
-            Some(s) if s.user_id == user_id && s.is_live(state, now) => live.push(s),
-            _ => gone.push(sid),
-        }
-    }
-    state.cache.set_remove(&index, &gone).await?;
-    live.retain(|s| standing.is_some_and(|standing| allowed_under(&standing, s).is_some()));
+    let now = state.clock.now();
+    let mut live: Vec<Session> = records
+        .into_iter()
+        .flatten()
+        .filter_map(|bytes| serde_json::from_slice::<Session>(&bytes).ok())
+        .filter(|s| s.user_id == user_id && s.is_live(state, now))
+        .filter(|s| standing.is_some_and(|standing| standing.allows(s.sign_outs)))
+        .collect();
     live.sort_by_key(|s| std::cmp::Reverse(s.last_seen));
     Ok(live)
 }

@@ -68,7 +68,6 @@ struct RefreshJoin {
     used_at: Option<i64>,
     disabled: Option<i64>,
     account_sign_outs: i64,
-    last_sign_out_at: Option<i64>,
 }
 
 impl Store {
@@ -83,8 +82,7 @@ impl Store {
             "select g.id, g.client_id, g.user_id, g.scope, g.session_id, g.offline, \
              g.auth_time, g.sign_outs, g.amr, g.created_at, g.revoked_at, \
              r.created_at as issued_at, r.expires_at, r.used_at, \
-             u.disabled, coalesce(s.sign_outs, 0) as account_sign_outs, \
-             s.at as last_sign_out_at \
+             u.disabled, coalesce(s.sign_outs, 0) as account_sign_outs \
              from refresh_tokens r join grants g on g.id = r.grant_id \
              left join users u on u.id = g.user_id \
              left join user_signouts s on s.user_id = g.user_id where r.token_hash = $1",
@@ -112,7 +110,6 @@ impl Store {
             account: r.disabled.map(|disabled| AccountStanding {
                 disabled: disabled != 0,
                 sign_outs: r.account_sign_outs,
-                last_sign_out_at: r.last_sign_out_at,
             }),
         }))
     }

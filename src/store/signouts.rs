@@ -13,8 +13,6 @@ pub struct AccountStanding {
     pub disabled: bool,
     /// How many times the person was signed out everywhere (0 if never).
     pub sign_outs: i64,
-    /// When the last of those was, Unix seconds.
-    pub last_sign_out_at: Option<i64>,
 }
 
 impl AccountStanding {
@@ -23,19 +21,6 @@ impl AccountStanding {
     /// active and no sign-out everywhere happened since.
     pub fn allows(&self, sign_outs_then: i64) -> bool {
         !self.disabled && self.sign_outs == sign_outs_then
-    }
-
-    /// Whether a session recorded before sign-outs were counted (it carries
-    /// no count), begun at `session_start`, may still be used: by the rule of
-    /// those days, when no sign-out everywhere came after it. Only the count
-    /// the upgrade gave an existing sign-out (1) can be that old.
-    pub fn allows_uncounted(&self, session_start: i64) -> bool {
-        !self.disabled
-            && match self.sign_outs {
-                0 => true,
-                1 => self.last_sign_out_at.is_some_and(|at| session_start > at),
-                _ => false,
-            }
     }
 }
 
@@ -46,20 +31,17 @@ impl Store {
         &self,
         user_id: &str,
     ) -> Result<Option<AccountStanding>, StoreError> {
-        let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
-            "select u.disabled, coalesce(s.sign_outs, 0), s.at from users u \
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "select u.disabled, coalesce(s.sign_outs, 0) from users u \
              left join user_signouts s on s.user_id = u.id where u.id = $1",
         )
         .bind(user_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(
-            row.map(|(disabled, sign_outs, last_sign_out_at)| AccountStanding {
-                disabled: disabled != 0,
-                sign_outs,
-                last_sign_out_at,
-            }),
-        )
+        Ok(row.map(|(disabled, sign_outs)| AccountStanding {
+            disabled: disabled != 0,
+            sign_outs,
+        }))
     }
 }
 

@@ -108,43 +108,43 @@ pub async fn advance(
     Ok(Some(next))
 }
 
-/// Consent steps one session may have kept at once (per [`PENDING_SECS`]);
-/// beyond them its interactions are admitted like anyone's.
-const KEPT_PER_SESSION: u64 = 4;
+/// Consent steps one session keeps at once; a newer one ends the oldest.
+const KEPT_PER_SESSION: usize = 4;
 
 /// Stores interaction `id` at `step`, admitted by who stands behind it, so
 /// what decides an entry's bounds is its step, never the call site:
 /// - a consent step belongs to a signed-in session: kept (never shed by a
-///   flood of new interactions), up to [`KEPT_PER_SESSION`] per session, so
-///   what one session can make the server keep is bounded;
-/// - anything else — a sign-in step, new or gone back to, or a session over
-///   its quota — is admitted under the caps on unauthenticated state
-///   ([`crate::admission`]): the per-address cap and the overall ring, sheddable.
+///   flood of new interactions). A session keeps its [`KEPT_PER_SESSION`]
+///   newest; a newer one ends the oldest (the newest is the one the person is
+///   looking at), so what one session can make the server keep is bounded;
+/// - a sign-in step, new or gone back to, is admitted under the caps on
+///   unauthenticated state ([`crate::admission`]): the per-address cap and the
+///   overall ring, sheddable.
 async fn store(
     state: &AppState,
     id: &str,
     request: &AuthorizationRequest,
     step: Step,
 ) -> Result<(), CacheError> {
-    let kept = match &step {
-        Step::Consent(signed_in) => {
-            let quota = format!("authorize-kept:{}", signed_in.sid);
-            state.cache.incr(&quota, PENDING_SECS).await? <= KEPT_PER_SESSION
-        }
-        Step::SignIn => false,
+    let value = encode(request, &step);
+    let Step::Consent(signed_in) = &step else {
+        return crate::admission::put_unauthenticated(state, &key(id), &value, PENDING_SECS).await;
     };
-    let value = encode(request, step);
-    if kept {
-        state.cache.put(&key(id), &value, PENDING_SECS).await
-    } else {
-        crate::admission::put_unauthenticated(state, &key(id), &value, PENDING_SECS).await
+    let kept = format!("authorize-kept:{}", signed_in.sid);
+    let older = state
+        .cache
+        .set_add(&kept, id, PENDING_SECS, KEPT_PER_SESSION)
+        .await?;
+    for older in older {
+        state.cache.delete(&key(&older)).await?;
     }
+    state.cache.put(&key(id), &value, PENDING_SECS).await
 }
 
-fn encode(request: &AuthorizationRequest, step: Step) -> Vec<u8> {
+fn encode(request: &AuthorizationRequest, step: &Step) -> Vec<u8> {
     let record = Pending {
         request: request.clone(),
-        step,
+        step: step.clone(),
     };
     serde_json::to_vec(&record).unwrap_or_default()
 }
