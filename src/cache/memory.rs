@@ -392,6 +392,16 @@ impl MemoryCache {
         shard.insert(key, encode_set(&members), ttl_secs, Retention::Keep, now)
     }
 
+    pub(super) fn set_contains(&self, key: &str, member: &str) -> Result<bool, CacheError> {
+        let unix = unix_now();
+        match self.get(key) {
+            Some(value) => Ok(decode_set(&value)?
+                .iter()
+                .any(|(m, expires)| m == member && *expires > unix)),
+            None => Ok(false),
+        }
+    }
+
     pub(super) fn set_members(&self, key: &str) -> Result<Vec<String>, CacheError> {
         let unix = unix_now();
         match self.get(key) {

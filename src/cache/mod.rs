@@ -193,6 +193,14 @@ impl Cache {
         }
     }
 
+    /// Whether `member` is in the set under `key` and has not expired.
+    pub async fn set_contains(&self, key: &str, member: &str) -> Result<bool, CacheError> {
+        match self {
+            Cache::Memory(memory) => memory.set_contains(key, member),
+            Cache::Redis(redis) => redis.set_contains(key, member).await,
+        }
+    }
+
     /// The values under `keys`, in their order (`MGET` on Redis: one round trip).
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
         match self {

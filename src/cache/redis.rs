@@ -38,35 +38,61 @@ return 0",
     )
 });
 
-/// Adds a member to a sorted set scored by its expiry in microseconds (Redis's
-/// own clock, fine enough to keep members added in one second in order),
-/// drops expired members and, beyond the cap, those expiring soonest (returned),
-/// and keeps the key until its last member expires.
-static SET_ADD_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"local time = redis.call('TIME')
+/// Lua that makes `now` Redis's clock in microseconds, and replaces a key of
+/// another type (a set an older release wrote) with nothing. Every set script
+/// starts with it, so set members are scored the same way everywhere.
+const SET_PRELUDE: &str = r"local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'zset' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
+";
+
+/// Adds a member to a sorted set scored by its expiry in microseconds (fine
+/// enough to keep members added in one second in order), drops expired members
+/// and, beyond the cap, those expiring soonest (returned), and keeps the key
+/// until its last member expires.
+static SET_ADD_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{SET_PRELUDE}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
 redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2]) * 1000000), ARGV[1])
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
-local dropped = {}
+local dropped = {{}}
 if over > 0 then
   dropped = redis.call('ZRANGE', KEYS[1], 0, over - 1)
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
 end
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last[2]) / 1000000))
-return dropped",
-    )
+return dropped"
+    ))
 });
 
-/// The members of a sorted set made by [`SET_ADD_SCRIPT`] that have not expired.
+/// The members of a set made by [`SET_ADD_SCRIPT`] that have not expired.
 static SET_MEMBERS_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now), '+inf')",
-    )
+    Script::new(&format!(
+        r"{SET_PRELUDE}
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now), '+inf')"
+    ))
+});
+
+/// 1 when the member is in a set made by [`SET_ADD_SCRIPT`] and has not expired.
+static SET_CONTAINS_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{SET_PRELUDE}
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) > now then return 1 end
+return 0"
+    ))
+});
+
+/// Removes members from a set made by [`SET_ADD_SCRIPT`].
+static SET_REMOVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{SET_PRELUDE}
+if #ARGV == 0 then return 0 end
+return redis.call('ZREM', KEYS[1], unpack(ARGV))"
+    ))
 });
 
 /// Time allowed to open a connection, and for Redis to answer a command. Generous
@@ -212,7 +238,11 @@ impl RedisCache {
         if members.is_empty() {
             return Ok(());
         }
-        let _removed: u64 = self.connection().zrem(self.key(key), members).await?;
+        let mut script = SET_REMOVE_SCRIPT.key(self.key(key));
+        for member in members {
+            script.arg(member);
+        }
+        let _removed: u64 = script.invoke_async(&mut self.connection()).await?;
         Ok(())
     }
 
@@ -221,6 +251,15 @@ impl RedisCache {
             .key(self.key(key))
             .invoke_async(&mut self.connection())
             .await?)
+    }
+
+    pub(super) async fn set_contains(&self, key: &str, member: &str) -> Result<bool, CacheError> {
+        let found: u64 = SET_CONTAINS_SCRIPT
+            .key(self.key(key))
+            .arg(member)
+            .invoke_async(&mut self.connection())
+            .await?;
+        Ok(found == 1)
     }
 
     pub(super) async fn get_many(

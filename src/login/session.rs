@@ -31,6 +31,8 @@ use crate::app::AppState;
 use crate::cache::{CacheError, Retention};
 use crate::clock::UnixTime;
 use crate::crypto::secret::{hash_secret, new_secret, random_id};
+use crate::oauth::tokens;
+use crate::store::{AuditEvent, GrantFilter};
 
 /// Seconds between writes that only refresh `last_seen`.
 const TOUCH_INTERVAL: i64 = 60;
@@ -167,28 +169,26 @@ pub async fn start(
 }
 
 /// Writes a new session: into the person's set first (so no live session is
-/// ever missing from their list; the oldest beyond the cap ends), then its
-/// record, then the cookie's pointer.
+/// ever missing from their list), then its record, then the cookie's pointer.
+/// Sessions crowded out beyond [`MAX_SESSIONS_PER_PERSON`] end, with the
+/// grants tied to them. If this one was crowded out meanwhile (concurrent
+/// sign-ins of the person), it is ended again now that its record exists,
+/// and the sign-in fails rather than leave a session missing from the list.
 async fn store(
     state: &AppState,
     cookie_key: &str,
     session: &Session,
     now: UnixTime,
-) -> Result<(), CacheError> {
+) -> Result<(), FlowError> {
     let ttl = session.ttl(state, now);
     let lifetime = u64::try_from(state.config.session_absolute_timeout_secs).unwrap_or(ttl);
+    let index = sessions_of_key(&session.user_id);
     let crowded_out = state
         .cache
-        .set_add(
-            &sessions_of_key(&session.user_id),
-            &session.sid,
-            lifetime,
-            MAX_SESSIONS_PER_PERSON,
-        )
+        .set_add(&index, &session.sid, lifetime, MAX_SESSIONS_PER_PERSON)
         .await?;
     for sid in crowded_out {
-        tracing::info!(user_id = %session.user_id, "oldest session ended: too many sessions");
-        end_record(state, &sid).await?;
+        end_crowded_out(state, &session.user_id, &sid).await?;
     }
     state
         .cache
@@ -197,7 +197,29 @@ async fn store(
     state
         .cache
         .put(cookie_key, session.sid.as_bytes(), ttl)
-        .await
+        .await?;
+    if !state.cache.set_contains(&index, &session.sid).await? {
+        state.cache.delete(cookie_key).await?;
+        end_crowded_out(state, &session.user_id, &session.sid).await?;
+        return Err(CacheError::CapacityReached("too many sign-ins of this person at once").into());
+    }
+    Ok(())
+}
+
+/// Ends session `sid` of `user_id`, pushed out of the person's set by newer
+/// ones, with the grants tied to it (as a logout does), and audits it.
+async fn end_crowded_out(state: &AppState, user_id: &str, sid: &str) -> Result<(), FlowError> {
+    end_record(state, sid).await?;
+    let detail = format!("more than {MAX_SESSIONS_PER_PERSON} sessions: the oldest ended");
+    let event = AuditEvent {
+        kind: "session_ended",
+        user_id: Some(user_id),
+        client_id: None,
+        detail: &detail,
+    };
+    tokens::revoke_grants(state, GrantFilter::SessionOnline(sid), Some(event)).await?;
+    tracing::info!(%user_id, "oldest session ended: too many sessions");
+    Ok(())
 }
 
 /// Refreshes a live session's record, then the cookie's pointer, each only if

@@ -130,7 +130,7 @@ async fn store(
     let Step::Consent(signed_in) = &step else {
         return crate::admission::put_unauthenticated(state, &key(id), &value, PENDING_SECS).await;
     };
-    let kept = format!("authorize-kept:{}", signed_in.sid);
+    let kept = format!("authorize-kept-steps:{}", signed_in.sid);
     let older = state
         .cache
         .set_add(&kept, id, PENDING_SECS, KEPT_PER_SESSION)
@@ -138,7 +138,15 @@ async fn store(
     for older in older {
         state.cache.delete(&key(&older)).await?;
     }
-    state.cache.put(&key(id), &value, PENDING_SECS).await
+    state.cache.put(&key(id), &value, PENDING_SECS).await?;
+    // Pushed out meanwhile by the session's newer steps: not kept after all.
+    if !state.cache.set_contains(&kept, id).await? {
+        state.cache.delete(&key(id)).await?;
+        return Err(CacheError::CapacityReached(
+            "too many interactions of this session at once",
+        ));
+    }
+    Ok(())
 }
 
 fn encode(request: &AuthorizationRequest, step: &Step) -> Vec<u8> {
