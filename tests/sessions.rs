@@ -506,3 +506,38 @@ async fn a_session_crowded_out_while_being_written_does_not_survive() {
         "{live} live sessions"
     );
 }
+
+/// The CLI lists and ends a person's sessions through the same functions as
+/// the admin API when the cache is shared (Redis); with the embedded cache,
+/// where sessions live in the server's memory, it says so and changes nothing.
+#[tokio::test]
+async fn the_cli_lists_and_ends_sessions_on_the_shared_cache() {
+    let server = TestServer::start().await;
+    let user_id = flow::seed_user(&server).await;
+    let (id, _) = flow::web_app(&server, "openid").await;
+    let mut browser = Browser::with_user_agent(FIREFOX);
+    let _ = flow::code(&server, &mut browser, &id, "openid").await;
+
+    let listed = server.cli(&["user", "sessions", &user_id, "--json"]);
+    if server.db().redis.is_none() {
+        assert!(!listed.status.success());
+        let stderr = String::from_utf8_lossy(&listed.stderr);
+        assert!(stderr.contains("embedded cache"), "{stderr}");
+        assert!(still_signed_in(&server, &mut browser, &id).await);
+        return;
+    }
+    let listed = common::cli_json(&listed);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["device"], "Firefox on Linux");
+    let sid = listed[0]["session_id"].as_str().unwrap();
+    let ended = server.cli(&["user", "end-session", &user_id, sid]);
+    assert!(
+        ended.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ended.stderr)
+    );
+    assert!(!still_signed_in(&server, &mut browser, &id).await);
+    let again = server.cli(&["user", "end-session", &user_id, sid]);
+    assert!(!again.status.success(), "ending it twice is an error");
+}

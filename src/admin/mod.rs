@@ -26,6 +26,7 @@ use crate::http::error::{ErrorBody, method_not_allowed};
 use crate::http::{Error, paths};
 
 pub use auth::AdminCaller;
+pub use sessions::SessionView;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -11,8 +11,6 @@ use super::{AdminCaller, ApiPath};
 use crate::app::AppState;
 use crate::http::Error;
 use crate::login::session::{self, Session};
-use crate::oauth::tokens;
-use crate::store::{AuditEvent, GrantFilter};
 use crate::users;
 
 /// A live browser session, as the admin API shows it.
@@ -75,26 +73,12 @@ pub async fn end(
     State(state): State<AppState>,
     ApiPath((user_id, session_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, Error> {
-    let internal = |e: &dyn std::fmt::Display| Error::Internal(e.to_string());
-    let ended = session::end_by_id(&state, &user_id, &session_id)
+    let ended = session::end_one(&state, &user_id, &session_id, "ended by an admin")
         .await
-        .map_err(|e| internal(&e))?
-        .ok_or(Error::NotFound)?;
-    let revoked = tokens::revoke_grants(&state, GrantFilter::SessionOnline(&ended.sid), None)
-        .await
-        .map_err(|e| internal(&e))?;
-    let detail = format!("session ended by an admin; {revoked} grants revoked");
-    let event = AuditEvent {
-        kind: "session_ended",
-        user_id: Some(&user_id),
-        client_id: None,
-        detail: &detail,
-    };
-    state
-        .store
-        .record_audit(&event, state.clock.now())
-        .await
-        .map_err(|e| internal(&e))?;
-    tracing::info!(admin = %caller.client_id, %user_id, revoked, "admin ended a session");
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    if !ended {
+        return Err(Error::NotFound);
+    }
+    tracing::info!(admin = %caller.client_id, %user_id, "admin ended a session");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,10 +7,12 @@ use std::io::{BufRead, IsTerminal};
 use clap::{Args, Subcommand};
 
 use super::{CliResult, print_json};
+use crate::admin::SessionView;
 use crate::app::open_store;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasher;
+use crate::login::session;
 use crate::users::{self, Actor, NewUser, UserPatch, UserView};
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +62,24 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List a user's live browser sessions, most recent first. Needs the
+    /// shared cache (redis_url): with the embedded one, sessions live in the
+    /// server's memory (use GET /admin/users/{id}/sessions there).
+    Sessions {
+        /// The user's id.
+        user_id: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End one of a user's sessions at once, with the refresh tokens issued
+    /// in it without offline_access. Needs the shared cache, as `sessions` does.
+    EndSession {
+        /// The user's id.
+        user_id: String,
+        /// The session's id, as `sessions` lists it.
+        session_id: String,
+    },
     /// Replace a user's password, read from standard input.
     ///
     /// At a terminal the password is typed twice without echo; when piped, the first
@@ -100,6 +120,13 @@ pub async fn run(config: &Config, command: UserCommand) -> CliResult {
     let store = open_store(config).await?;
     let now = Clock::System.now();
     let (view, json) = match command {
+        UserCommand::Sessions { user_id, json } => {
+            return list_sessions(config, &user_id, json).await;
+        }
+        UserCommand::EndSession {
+            user_id,
+            session_id,
+        } => return end_session(config, &user_id, &session_id).await,
         UserCommand::Create(args) => {
             let password = if args.no_password {
                 None
@@ -220,4 +247,49 @@ fn print_view(view: &UserView) {
     for (key, value) in rows {
         println!("  {key:<20} {value}");
     }
+}
+
+/// A server state of this process sharing the database and Redis, for the
+/// session commands, which call the same functions as the admin API.
+async fn server(config: &Config) -> Result<crate::App, Box<dyn std::error::Error>> {
+    if config.redis_url.is_none() {
+        return Err(
+            "sessions live in the server's memory with the embedded cache: \
+             use GET /admin/users/{id}/sessions on the server, or set redis_url"
+                .into(),
+        );
+    }
+    Ok(crate::App::build(config.clone(), Clock::System).await?)
+}
+
+/// `user sessions`.
+async fn list_sessions(config: &Config, user_id: &str, json: bool) -> CliResult {
+    let app = server(config).await?;
+    let state = app.state();
+    let user = users::find(&state.store, user_id).await?;
+    let live = session::list(state, &user.id).await?;
+    if json {
+        let views: Vec<SessionView> = live.into_iter().map(SessionView::from).collect();
+        return print_json(&views);
+    }
+    if live.is_empty() {
+        println!("no live sessions");
+    }
+    for s in live {
+        println!(
+            "{:<24} {:<20} {:<39} signed in at {} last active at {}",
+            s.sid, s.device, s.ip, s.created_at, s.last_seen
+        );
+    }
+    Ok(())
+}
+
+/// `user end-session`.
+async fn end_session(config: &Config, user_id: &str, session_id: &str) -> CliResult {
+    let app = server(config).await?;
+    if !session::end_one(app.state(), user_id, session_id, "ended from the CLI").await? {
+        return Err(format!("user {user_id} has no live session {session_id}").into());
+    }
+    println!("session {session_id} ended");
+    Ok(())
 }

@@ -207,18 +207,32 @@ async fn store(
 }
 
 /// Ends session `sid` of `user_id`, pushed out of the person's set by newer
-/// ones, with the grants tied to it (as a logout does), and audits it.
+/// ones, as [`end_one`] ends a session.
 async fn end_crowded_out(state: &AppState, user_id: &str, sid: &str) -> Result<(), FlowError> {
     end_record(state, sid).await?;
-    let detail = format!("more than {MAX_SESSIONS_PER_PERSON} sessions: the oldest ended");
+    let why = format!("more than {MAX_SESSIONS_PER_PERSON} sessions: the oldest ended");
+    end_grants(state, user_id, sid, &why).await?;
+    tracing::info!(%user_id, "oldest session ended: too many sessions");
+    Ok(())
+}
+
+/// Revokes the grants tied to the ended session `sid` (those without
+/// `offline_access`, as a logout does) and audits the session's end with `why`.
+async fn end_grants(
+    state: &AppState,
+    user_id: &str,
+    sid: &str,
+    why: &str,
+) -> Result<(), FlowError> {
+    let revoked = tokens::revoke_grants(state, GrantFilter::SessionOnline(sid), None).await?;
+    let detail = format!("{why}; {revoked} grants revoked");
     let event = AuditEvent {
         kind: "session_ended",
         user_id: Some(user_id),
         client_id: None,
         detail: &detail,
     };
-    tokens::revoke_grants(state, GrantFilter::SessionOnline(sid), Some(event)).await?;
-    tracing::info!(%user_id, "oldest session ended: too many sessions");
+    state.store.record_audit(&event, state.clock.now()).await?;
     Ok(())
 }
 
@@ -371,10 +385,10 @@ pub async fn end(
     Ok((ended, policy.set(CookieKind::Session, "", 0)))
 }
 
-/// Ends `user_id`'s session `sid` at once, wherever its browser is (the
-/// browser's next request finds no session); returns it, or `None` when the
-/// person has no such live session. The caller ends what was issued in it.
-pub async fn end_by_id(
+/// Removes `user_id`'s session `sid`, wherever its browser is (the browser's
+/// next request finds no session); returns it, or `None` when the person has
+/// no such session.
+async fn end_by_id(
     state: &AppState,
     user_id: &str,
     sid: &str,
@@ -383,6 +397,24 @@ pub async fn end_by_id(
         Some(session) if session.user_id == user_id => end_record(state, sid).await,
         _ => Ok(None),
     }
+}
+
+/// Ends `user_id`'s session `sid` at once — its browser must sign in again —
+/// with the grants tied to it (refresh tokens without `offline_access`),
+/// auditing `why`. Returns whether the person had such a live session. The
+/// admin API and the CLI end sessions here.
+pub async fn end_one(
+    state: &AppState,
+    user_id: &str,
+    sid: &str,
+    why: &str,
+) -> Result<bool, FlowError> {
+    if end_by_id(state, user_id, sid).await?.is_none() {
+        return Ok(false);
+    }
+    end_grants(state, user_id, sid, why).await?;
+    tracing::info!(%user_id, why, "session ended");
+    Ok(true)
 }
 
 /// Every live session of `user_id`, most recently used first. Sessions a
