@@ -82,7 +82,7 @@ async fn of_two_simultaneous_redemptions_exactly_one_wins_and_its_tokens_are_rev
         }
     }
     assert_eq!((won, detected), (ROUNDS, ROUNDS), "every race is detected");
-    let events = server.state.store.recent_audit(100).await.unwrap();
+    let events = server.state.store.recent_audit(100, None).await.unwrap();
     assert_eq!(
         events
             .iter()

@@ -95,7 +95,7 @@ async fn revoking_a_refresh_token_ends_it_and_every_access_token_of_its_grant() 
         );
     }
     // One event per grant revoked; revoking an already revoked one records nothing.
-    let events = server.state.store.recent_audit(20).await.unwrap();
+    let events = server.state.store.recent_audit(20, None).await.unwrap();
     assert_eq!(
         events
             .iter()

@@ -133,6 +133,30 @@ async fn an_admin_lists_a_persons_sessions_and_ends_one_with_its_online_tokens()
         StatusCode::NOT_FOUND,
         "a session is ended only under its own person"
     );
+    // The audit log, filtered by person, shows the ending; no one else's.
+    let audit = |query: String| {
+        let (server, admin) = (&server, &admin);
+        async move {
+            let r = server
+                .http
+                .get(server.url(&format!("/admin/audit-events?{query}")))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap();
+            json_body(r, StatusCode::OK).await
+        }
+    };
+    let mine = audit(format!("user_id={user_id}")).await;
+    assert_eq!(mine[0]["kind"], "session_ended", "{mine}");
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["user_id"] == user_id.as_str())
+    );
+    assert_eq!(audit(format!("user_id={other}")).await, json!([]));
+    assert_eq!(audit("user_id=%00".to_owned()).await, json!([]));
     let r = server
         .http
         .get(server.url("/admin/users/nobody/sessions"))

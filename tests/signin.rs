@@ -315,7 +315,7 @@ async fn a_replayed_code_fails_and_revokes_what_the_first_redemption_issued() {
         json_body(refreshed, StatusCode::BAD_REQUEST).await["error"],
         "invalid_grant"
     );
-    let events = server.state.store.recent_audit(5).await.unwrap();
+    let events = server.state.store.recent_audit(5, None).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "authorization_code_replay"));
 }
 
@@ -458,7 +458,7 @@ async fn a_reused_refresh_token_revokes_the_whole_family() {
         .await
         .unwrap();
     assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED);
-    let events = server.state.store.recent_audit(5).await.unwrap();
+    let events = server.state.store.recent_audit(5, None).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "refresh_token_reuse"));
 
     // Narrowing is allowed, widening is not; another client's token is refused without burning it.
@@ -889,7 +889,7 @@ async fn a_password_change_by_an_admin_ends_sessions_and_every_token() {
         .unwrap();
     assert_eq!(changed.status(), StatusCode::OK);
     assert_signed_out_everywhere(&server, &mut browser, &rp, &tokens, &id, &secret).await;
-    let events = server.state.store.recent_audit(5).await.unwrap();
+    let events = server.state.store.recent_audit(5, None).await.unwrap();
     assert!(
         events
             .iter()

@@ -67,14 +67,25 @@ impl Store {
         Ok(())
     }
 
-    /// The most recent events, newest first.
+    /// The most recent events, newest first; only `user_id`'s when given.
     #[tracing::instrument(skip_all)]
-    pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "select at, kind, user_id, client_id, detail from audit_events order by id desc limit $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+    pub async fn recent_audit(
+        &self,
+        limit: i64,
+        user_id: Option<&str>,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        const COLUMNS: &str = "select at, kind, user_id, client_id, detail from audit_events";
+        let query = match user_id {
+            Some(user_id) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{COLUMNS} where user_id = $2 order by id desc limit $1"
+            )))
+            .bind(limit)
+            .bind(user_id.to_owned()),
+            None => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{COLUMNS} order by id desc limit $1"
+            )))
+            .bind(limit),
+        };
+        Ok(query.fetch_all(&self.pool).await?)
     }
 }
