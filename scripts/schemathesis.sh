@@ -105,6 +105,8 @@ export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=gatehous
 checks="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection,positive_data_acceptance"
 status=0
 # Stateful testing is left out: its sequences would add minutes to the run.
+# One worker: with two, Hypothesis's shared caches race inside the generator
+# and a run can end in an internal "Inconsistent results" error.
 $ST run "$base/admin/openapi.json" \
     --url "$base" \
     --header "Authorization: Bearer $token" \
@@ -112,7 +114,7 @@ $ST run "$base/admin/openapi.json" \
     --phases examples,coverage,fuzzing \
     --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" \
     --seed "${SCHEMATHESIS_SEED:-20261201}" \
-    --workers 2 \
+    --workers 1 \
     --generation-with-security-parameters false \
     --request-timeout 10 \
     --no-color \
