@@ -311,7 +311,7 @@ async fn one_sign_in_beyond_the_cap_ends_the_oldest_session() {
     assert_eq!(listed.len(), session::MAX_SESSIONS_PER_PERSON);
 }
 
-/// Odd ids in the admin session paths answer JSON errors, never 500 or
+/// Odd ids in the admin paths answer JSON errors, never 500 or
 /// plain text (a NUL once reached PostgreSQL and came back as 503).
 #[tokio::test]
 async fn odd_ids_in_the_admin_session_paths_answer_json() {
@@ -334,6 +334,10 @@ async fn odd_ids_in_the_admin_session_paths_answer_json() {
             ("GET", format!("/admin/users/{o}/sessions")),
             ("DELETE", format!("/admin/users/{user_id}/sessions/{o}")),
             ("DELETE", format!("/admin/users/{o}/sessions/{o}")),
+            // The same extractor guards every admin path id.
+            ("GET", format!("/admin/users/{o}")),
+            ("GET", format!("/admin/clients/{o}")),
+            ("DELETE", format!("/admin/clients/{o}")),
         ] {
             let request = match method {
                 "GET" => server.http.get(server.url(&path)),
