@@ -19,9 +19,28 @@
 
 use std::net::IpAddr;
 
-use crate::app::AppState;
-use crate::cache::{CacheError, Retention};
+use crate::cache::{Cache, CacheError, Retention};
+use crate::config::Config;
 use crate::http::client_ip;
+
+/// The two bounds, from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Entries one address may have admitted per window (`max_pending_per_address`).
+    pub per_address: u32,
+    /// Slots of the overall ring (`max_pending`).
+    pub overall: u32,
+}
+
+impl Limits {
+    /// The limits `config` sets.
+    pub fn of(config: &Config) -> Self {
+        Self {
+            per_address: config.max_pending_per_address,
+            overall: config.max_pending,
+        }
+    }
+}
 
 /// How long the admission sequence number lives: far longer than any entry,
 /// so slots are reused in order and never early.
@@ -32,56 +51,53 @@ const SEQUENCE_TTL_SECS: u64 = 365 * 86_400;
 /// ring is full (see the module). The address is the one the edge decided for
 /// the request being served (requests outside one share the bucket "unknown").
 pub async fn put_unauthenticated(
-    state: &AppState,
+    cache: &Cache,
+    limits: Limits,
     key: &str,
     value: &[u8],
     ttl_secs: u64,
 ) -> Result<(), CacheError> {
-    let config = &state.config;
     let address = client_ip::current().map_or_else(|| "unknown".to_owned(), address_bucket);
-    let from_address = state
-        .cache
+    let from_address = cache
         .incr(&format!("admission:address:{address}"), ttl_secs)
         .await?;
-    if from_address > u64::from(config.max_pending_per_address) {
+    if from_address > u64::from(limits.per_address) {
         tracing::warn!(
             %address,
-            cap = config.max_pending_per_address,
+            cap = limits.per_address,
             "pending sign-ins refused: max_pending_per_address reached"
         );
         return Err(CacheError::CapacityReached(
             "too many pending sign-ins from this address",
         ));
     }
-    take_slot(state, key, ttl_secs).await?;
-    state
-        .cache
-        .put_with(key, value, ttl_secs, Retention::Shed)
-        .await
+    take_slot(cache, limits, key, ttl_secs).await?;
+    cache.put_with(key, value, ttl_secs, Retention::Shed).await
 }
 
 /// Records `key` in the next slot of the overall ring and drops the entry
 /// that held the slot before, if it is still there.
-async fn take_slot(state: &AppState, key: &str, ttl_secs: u64) -> Result<(), CacheError> {
-    let slots = u64::from(state.config.max_pending.max(1));
-    let n = state
-        .cache
-        .incr("admission:sequence", SEQUENCE_TTL_SECS)
-        .await?;
+async fn take_slot(
+    cache: &Cache,
+    limits: Limits,
+    key: &str,
+    ttl_secs: u64,
+) -> Result<(), CacheError> {
+    let slots = u64::from(limits.overall.max(1));
+    let n = cache.incr("admission:sequence", SEQUENCE_TTL_SECS).await?;
     let slot = format!("admission:slot:{}", n % slots);
-    let older = state
-        .cache
+    let older = cache
         .swap(&slot, key.as_bytes(), ttl_secs, Retention::Keep)
         .await?;
     if let Some(older) = older.and_then(|bytes| String::from_utf8(bytes).ok()) {
         if n % slots == 0 {
             // Once per turn of the ring, not once per entry: a flood is one line a turn.
             tracing::warn!(
-                cap = state.config.max_pending,
+                cap = limits.overall,
                 "max_pending reached: the oldest pending sign-ins are being dropped"
             );
         }
-        state.cache.delete(&older).await?;
+        cache.delete(&older).await?;
     }
     Ok(())
 }

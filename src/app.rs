@@ -68,6 +68,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What the interaction engine works with, at the time now.
+    pub fn interactions(&self) -> crate::interaction::Interactions<'_> {
+        crate::interaction::Interactions {
+            cache: &self.cache,
+            store: &self.store,
+            limits: crate::admission::Limits::of(&self.config),
+            now: self.clock.now(),
+        }
+    }
+
     /// Re-reads the signing keys from the store (picks up `gatehouse keys rotate`).
     pub async fn reload_keys(&self) -> Result<(), KeyError> {
         let now = self.clock.now();

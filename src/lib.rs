@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod interaction;
 pub mod login;
 pub mod oauth;
 pub mod oidc;

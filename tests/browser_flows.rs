@@ -290,23 +290,37 @@ async fn of_two_simultaneous_consents_exactly_one_gets_a_code() {
                 form.clone(),
                 server.url("/consent"),
             );
+            let base = server.base.clone();
             racers.push(tokio::spawn(async move {
                 let http = reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .unwrap();
+                let location = |response: &reqwest::Response| {
+                    response
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .map(|l| l.to_str().unwrap().to_owned())
+                };
                 barrier.wait().await;
-                let response = http
+                let answer = http
                     .post(url)
-                    .header(COOKIE, cookie)
+                    .header(COOKIE, &cookie)
                     .form(&form)
                     .send()
                     .await
                     .unwrap();
-                response
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .is_some_and(|l| l.to_str().unwrap().contains("code="))
+                // The consent form sends the browser back to /authorize/resume.
+                let Some(resume) = location(&answer) else {
+                    return false;
+                };
+                let back = http
+                    .get(format!("{base}{resume}"))
+                    .header(COOKIE, &cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                location(&back).is_some_and(|l| l.contains("code="))
             }));
         }
         let mut won = 0;
@@ -506,7 +520,8 @@ async fn an_unverifiable_hint_gets_an_error_page_whose_button_still_signs_out() 
 // ---- item 12: cookies work with an RFC 6265 cookie jar ----
 
 /// Signs in with Python's `http.cookiejar` (RFC 6265 rules: `Secure` cookies
-/// are never sent over http); prints the redirect target and the cookies kept.
+/// are never sent over http), following the sign-in form back to the
+/// authorization endpoint; prints the redirect target and the cookies kept.
 const PYTHON_SIGN_IN: &str = r#"
 import html, re, sys, urllib.error, urllib.parse, urllib.request, http.cookiejar
 base, start, email, password = sys.argv[1:5]
@@ -520,12 +535,18 @@ def field(name):
     return html.unescape(re.search(r'name="%s" value="([^"]*)"' % name, page).group(1))
 form = urllib.parse.urlencode({"request": field("request"), "csrf": field("csrf"),
                                "email": email, "password": password}).encode()
-try:
-    answer = opener.open(base + "/login", form)
-    print("NO REDIRECT", answer.status, answer.read().decode()[:500])
-except urllib.error.HTTPError as e:
-    print("STATUS", e.code)
-    print("LOCATION", e.headers.get("Location"))
+def hop(url, data=None):
+    try:
+        answer = opener.open(url, data)
+        print("NO REDIRECT", answer.status, answer.read().decode()[:500])
+        sys.exit(0)
+    except urllib.error.HTTPError as e:
+        return e
+answer = hop(base + "/login", form)
+print("SIGNED IN", answer.code, answer.headers.get("Location"))
+answer = hop(base + answer.headers.get("Location"))
+print("STATUS", answer.code)
+print("LOCATION", answer.headers.get("Location"))
 for cookie in jar:
     print("COOKIE", cookie.name, "secure" if cookie.secure else "plain")
 "#;
@@ -578,13 +599,14 @@ async fn an_https_issuer_gets_secure_host_prefixed_cookies() {
     let client = web_app(&server, json!({"first_party": true})).await;
     let mut browser = Browser::new();
     let page = browser.get(&authorize_url(&server, &client.0, &[])).await;
-    let back = browser.sign_in(&server.base, &page, ADA, PASSWORD).await;
-    assert!(back.redirect_param("code").is_some(), "{}", back.body);
+    let signed_in = browser
+        .submit_sign_in(&server.base, &page, ADA, PASSWORD)
+        .await;
     let set: Vec<String> = page
         .headers
         .get_all(SET_COOKIE)
         .iter()
-        .chain(back.headers.get_all(SET_COOKIE))
+        .chain(signed_in.headers.get_all(SET_COOKIE))
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
     for name in ["__Host-gatehouse_csrf=", "__Host-gatehouse_session="] {
@@ -892,6 +914,25 @@ fn cookie_header(browser: &Browser) -> String {
 }
 
 /// An HTTP client that does not follow redirects.
+/// Where `response` of an interaction's form leads: it follows the one
+/// redirect back to the authorization endpoint (`/authorize/resume`).
+async fn resumed(base: &str, cookie: &str, response: reqwest::Response) -> reqwest::Response {
+    let resume = response
+        .headers()
+        .get(LOCATION)
+        .map(|l| l.to_str().unwrap().to_owned())
+        .filter(|l| l.starts_with("/authorize/resume?"));
+    match resume {
+        Some(path) => no_redirects()
+            .get(format!("{base}{path}"))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap(),
+        None => response,
+    }
+}
+
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -938,11 +979,12 @@ async fn a_late_sign_in_never_brings_back_a_finished_interaction() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
     let mut logins = Vec::new();
     for _ in 0..N {
-        let (barrier, cookie, url, tx) = (
+        let (barrier, cookie, url, tx, base) = (
             barrier.clone(),
             cookie.clone(),
             server.url("/login"),
             tx.clone(),
+            server.base.clone(),
         );
         let form = [
             ("request", request.clone()),
@@ -967,8 +1009,13 @@ async fn a_late_sign_in_never_brings_back_a_finished_interaction() {
                 .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
                 .collect::<Vec<_>>()
                 .join("; ");
-            let body = response.text().await.unwrap();
-            let _ = tx.send((format!("{cookie}; {session}"), body));
+            let cookie = format!("{cookie}; {session}");
+            let body = resumed(&base, &cookie, response)
+                .await
+                .text()
+                .await
+                .unwrap();
+            let _ = tx.send((cookie, body));
         }));
     }
     drop(tx);
@@ -992,6 +1039,7 @@ async fn a_late_sign_in_never_brings_back_a_finished_interaction() {
                 .send()
                 .await
                 .unwrap();
+            let answer = resumed(&server.base, &cookie, answer).await;
             let location = answer
                 .headers()
                 .get(LOCATION)
@@ -1023,6 +1071,7 @@ async fn a_late_sign_in_never_brings_back_a_finished_interaction() {
             .send()
             .await
             .unwrap();
+        let answer = resumed(&server.base, &cookie, answer).await;
         if let Some(location) = answer.headers().get(LOCATION) {
             let location = location.to_str().unwrap().to_owned();
             if location.contains("code=") {

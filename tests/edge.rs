@@ -126,7 +126,15 @@ impl Agent {
             ("password", password.to_owned()),
         ];
         let request = self.http.post(server.url("/login")).form(&form);
-        self.send(request).await
+        let answer = self.send(request).await;
+        // The sign-in form sends the browser back to the authorization endpoint.
+        match answer.location.as_deref() {
+            Some(path) if path.starts_with("/authorize/resume?") => {
+                let request = self.http.get(server.url(path));
+                self.send(request).await
+            }
+            _ => answer,
+        }
     }
 }
 

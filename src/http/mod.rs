@@ -8,6 +8,7 @@ pub mod error;
 mod health;
 mod middleware;
 pub mod pages;
+pub mod params;
 pub mod paths;
 
 use axum::Router;

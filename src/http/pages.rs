@@ -6,7 +6,7 @@ use askama::Template;
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use url::Url;
 
@@ -81,6 +81,16 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
         status,
         &PagePolicy::default(),
     )
+}
+
+/// A `303 See Other` to our own `path`, never cached: where a form sends the
+/// browser next (the path may carry an interaction id).
+pub fn see_other(path: &str) -> Response {
+    let mut response = Redirect::to(path).into_response();
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The stylesheet and the form_post script, cacheable for a day.

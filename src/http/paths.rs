@@ -9,6 +9,17 @@ pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
 pub const JWKS: &str = "/jwks";
 /// RFC 6749 §3.1.
 pub const AUTHORIZE: &str = "/authorize";
+/// Where the sign-in and consent pages send the browser back to the
+/// authorization endpoint (`?interaction=…`).
+pub const AUTHORIZE_RESUME: &str = "/authorize/resume";
+/// The account area: the person's own overview page.
+pub const ACCOUNT: &str = "/account";
+/// Where the sign-in page sends the browser back to the account area.
+pub const ACCOUNT_RESUME: &str = "/account/resume";
+/// Changing one's password.
+pub const ACCOUNT_PASSWORD: &str = "/account/password";
+/// One's sessions and devices.
+pub const ACCOUNT_SESSIONS: &str = "/account/sessions";
 /// RFC 6749 §3.2.
 pub const TOKEN: &str = "/token";
 /// OIDC Core §5.3.

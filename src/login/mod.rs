@@ -15,24 +15,8 @@ use axum::Router;
 use axum::routing::post;
 
 use crate::app::AppState;
-use crate::cache::CacheError;
-use crate::crypto::CryptoError;
 pub use crate::http::ClientIp;
-use crate::store::StoreError;
-
-/// A failure of the state behind a sign-in (cache, database or randomness).
-#[derive(Debug, thiserror::Error)]
-pub enum FlowError {
-    /// The cache failed.
-    #[error(transparent)]
-    Cache(#[from] CacheError),
-    /// Random generation failed.
-    #[error(transparent)]
-    Crypto(#[from] CryptoError),
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+pub use crate::interaction::FlowError;
 
 /// `POST /login` and `POST /consent`.
 pub fn router() -> Router<AppState> {

@@ -1,4 +1,5 @@
-//! The sign-in and consent pages.
+//! The engine's pages: sign-in and consent, and what a form that cannot
+//! continue is told.
 
 use askama::Template;
 use axum::http::header::SET_COOKIE;
@@ -8,15 +9,13 @@ use axum::response::Response;
 use super::csrf;
 use super::session::Session;
 use crate::app::AppState;
-use crate::clients::Client;
 use crate::http::pages::{self, PagePolicy, error_page};
-use crate::oauth::authorize::request::AuthorizationRequest;
-use crate::oauth::scope::Scope;
+use crate::interaction::{Interaction, Purpose};
 
 #[derive(Template)]
 #[template(path = "login_signin.html")]
 struct SignInPage<'a> {
-    client_name: &'a str,
+    app_name: Option<&'a str>,
     request_id: &'a str,
     csrf: &'a str,
     email: &'a str,
@@ -33,13 +32,16 @@ struct ConsentPage<'a> {
     csrf: &'a str,
 }
 
-/// Browsers check redirects that follow a form submission against `form-action`,
-/// so our pages allow the client's redirect origin as a target.
-fn policy(request: &AuthorizationRequest) -> PagePolicy {
+/// Browsers check redirects that follow a form submission against
+/// `form-action`, so the pages of an app's interaction allow the app's
+/// redirect origin as a target.
+fn policy(interaction: &Interaction) -> PagePolicy {
+    let form_targets = match &interaction.purpose {
+        Purpose::Authorize { app, .. } => app.redirect_origin.iter().cloned().collect(),
+        Purpose::Account { .. } => Vec::new(),
+    };
     PagePolicy {
-        form_targets: pages::csp_source(&request.target.redirect_uri)
-            .into_iter()
-            .collect(),
+        form_targets,
         script: false,
     }
 }
@@ -55,81 +57,101 @@ pub fn out_of_date() -> Response {
     )
 }
 
-/// The sign-in page for a pending request, with an optional error message.
+/// The page for an interaction that is gone (expired, finished, or never existed).
+pub fn expired() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "Return to the application and start again.",
+    )
+}
+
+/// The page for a failure on our side, logged once here.
+pub fn failure(detail: &str) -> Response {
+    tracing::error!(%detail, "sign-in failed on the server side");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Something went wrong",
+        "Please try again in a moment.",
+    )
+}
+
+/// `page` with the browser's CSRF token, setting the token's cookie when it
+/// is new.
+fn with_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    render: impl FnOnce(&str) -> Response,
+) -> Response {
+    let Ok((csrf, cookie)) = csrf::token(state.cookies, headers) else {
+        return failure("no randomness for a CSRF token");
+    };
+    let mut response = render(&csrf);
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The sign-in page for the interaction stored under `id`, with an optional
+/// error message.
 pub fn sign_in(
     state: &AppState,
     headers: &HeaderMap,
-    client: &Client,
-    request: &AuthorizationRequest,
-    request_id: &str,
+    interaction: &Interaction,
+    id: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let Ok((csrf, cookie)) = csrf::token(state.cookies, headers) else {
-        return error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Please try again.",
-        );
+    let app_name = match &interaction.purpose {
+        Purpose::Authorize { app, .. } => Some(app.name.as_str()),
+        Purpose::Account { .. } => None,
     };
-    let page = SignInPage {
-        client_name: &client.name,
-        request_id,
-        csrf: &csrf,
-        email: request.login_hint.as_deref().unwrap_or_default(),
-        error,
-    };
-    let mut response = pages::render(&page, status, &policy(request));
-    if let Some(cookie) = cookie {
-        response.headers_mut().append(SET_COOKIE, cookie);
-    }
-    response
+    with_csrf(state, headers, |csrf| {
+        let page = SignInPage {
+            app_name,
+            request_id: id,
+            csrf,
+            email: interaction
+                .demands
+                .login_hint
+                .as_deref()
+                .unwrap_or_default(),
+            error,
+        };
+        pages::render(&page, status, &policy(interaction))
+    })
 }
 
-/// The consent page naming the client and what it asks for.
+/// The consent page naming the app and what it asks for.
 pub async fn consent(
     state: &AppState,
     headers: &HeaderMap,
-    client: &Client,
-    request: &AuthorizationRequest,
+    interaction: &Interaction,
     session: &Session,
-    request_id: &str,
+    id: &str,
 ) -> Response {
+    let Purpose::Authorize { app, .. } = &interaction.purpose else {
+        return out_of_date();
+    };
     let email = match crate::users::find(&state.store, &session.user_id).await {
         Ok(user) => user.email,
-        Err(e) => {
-            tracing::error!(error = %e, "user lookup failed");
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again.",
-            );
-        }
+        Err(e) => return failure(&e.to_string()),
     };
-    let Ok((csrf, cookie)) = csrf::token(state.cookies, headers) else {
-        return error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Please try again.",
-        );
-    };
-    let scope = Scope::parse(&request.scope).unwrap_or_default();
-    let page = ConsentPage {
-        client_name: &client.name,
-        email: &email,
-        scopes: scope.tokens().iter().map(|s| describe(s)).collect(),
-        request_id,
-        csrf: &csrf,
-    };
-    let mut response = pages::render(&page, StatusCode::OK, &policy(request));
-    if let Some(cookie) = cookie {
-        response.headers_mut().append(SET_COOKIE, cookie);
-    }
-    response
+    with_csrf(state, headers, |csrf| {
+        let page = ConsentPage {
+            client_name: &app.name,
+            email: &email,
+            scopes: app.scope.split_whitespace().map(describe).collect(),
+            request_id: id,
+            csrf,
+        };
+        pages::render(&page, StatusCode::OK, &policy(interaction))
+    })
 }
 
-/// What a scope lets the client do, in words a person understands.
-fn describe(scope: &str) -> String {
+/// What a scope lets the app do, in words a person understands.
+pub fn describe(scope: &str) -> String {
     match scope {
         "openid" => "Know who you are".to_owned(),
         "profile" => "See your name and username".to_owned(),

@@ -1,5 +1,5 @@
-//! `POST /login`: email and password sign-in for a pending authorization request
-//! at its sign-in step.
+//! `POST /login`: email and password sign-in for an interaction at its
+//! sign-in step; the browser then goes back to the interaction's purpose.
 //! Unknown email, wrong password and disabled account get the same answer after
 //! the same work (DESIGN.md rule 8).
 
@@ -9,13 +9,14 @@ use axum::http::header::{RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use super::form::{PendingForm, failure};
+use super::form::InteractionForm;
+use super::pages::{self, failure};
 use super::throttle::{self, Verdict};
-use super::{ClientIp, pages, session};
+use super::{ClientIp, session};
 use crate::app::AppState;
 use crate::crypto::password::PasswordError;
-use crate::oauth::authorize::pending::Step;
-use crate::oauth::authorize::{self, Flow, Settled};
+use crate::http::pages::see_other;
+use crate::interaction::{Step, engine};
 use crate::users::FoundUser;
 
 const WRONG_CREDENTIALS: &str = "Incorrect email or password.";
@@ -28,31 +29,21 @@ pub async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let PendingForm {
+    let InteractionForm {
         fields: form,
-        request_id,
-        request,
-        step,
-        client,
-    } = match PendingForm::read(&state, &headers, &body).await {
+        id,
+        interaction,
+    } = match InteractionForm::read(&state, &headers, &body).await {
         Ok(form) => form,
         Err(page) => return page,
     };
-    if step != Step::SignIn {
+    if interaction.step != Step::SignIn {
         return pages::out_of_date();
     }
     let email = form.get("email").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
     let retry = |message: &str, status: StatusCode| {
-        pages::sign_in(
-            &state,
-            &headers,
-            &client,
-            &request,
-            &request_id,
-            Some(message),
-            status,
-        )
+        pages::sign_in(&state, &headers, &interaction, &id, Some(message), status)
     };
 
     let reservation = match throttle::reserve(&state, email, &ip).await {
@@ -118,15 +109,16 @@ pub async fn sign_in(
         Ok(started) => started,
         Err(e) => return failure(&e.to_string()),
     };
-    tracing::info!(user_id = %user.id, client_id = %client.id, "signed in");
-    let flow = Flow {
-        request,
-        client,
-        pending_id: Some(request_id.clone()),
-        session: Some(session),
-        settled: Settled::SignedIn,
+    tracing::info!(user_id = %user.id, "signed in");
+    let next =
+        engine::complete_sign_in(state.interactions(), &id, interaction, session.signed_in());
+    let mut response = match next.await {
+        Ok(Some(path)) => see_other(&path),
+        // Another window finished this interaction meanwhile; the browser
+        // is signed in all the same.
+        Ok(None) => pages::out_of_date(),
+        Err(e) => failure(&e.to_string()),
     };
-    let mut response = authorize::proceed(&state, &headers, flow).await;
     if let Some(cookie) = cookie {
         response.headers_mut().append(SET_COOKIE, cookie);
     }

@@ -31,6 +31,7 @@ use crate::app::AppState;
 use crate::cache::{CacheError, Retention};
 use crate::clock::UnixTime;
 use crate::crypto::secret::{hash_secret, new_secret, random_id};
+use crate::interaction::SignedIn;
 use crate::oauth::tokens;
 use crate::store::{AuditEvent, GrantFilter};
 
@@ -100,6 +101,15 @@ fn is_live(state: &AppState, created_at: UnixTime, last_seen: UnixTime, now: Uni
 }
 
 impl Session {
+    /// The sign-in this session stands for, as the interaction engine records it.
+    pub fn signed_in(&self) -> SignedIn {
+        SignedIn {
+            sid: self.sid.clone(),
+            user_id: self.user_id.clone(),
+            auth_time: self.auth_time,
+        }
+    }
+
     fn is_live(&self, state: &AppState, now: UnixTime) -> bool {
         is_live(state, self.created_at, self.last_seen, now)
     }

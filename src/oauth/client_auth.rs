@@ -10,10 +10,10 @@ use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 
 use super::error::OAuthError;
-use super::params::FormParams;
 use crate::app::AppState;
 use crate::clients::{AuthMethod, Client, RegistryError};
 use crate::crypto::secret::verify_secret;
+use crate::http::params::FormParams;
 
 /// What a request presented to identify its client. Its `Debug` never shows the secret.
 pub struct ClientCredentials {

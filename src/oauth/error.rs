@@ -9,6 +9,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::http::params::InvalidParams;
+
 /// The registered OAuth error codes we use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -79,6 +81,19 @@ impl OAuthError {
             ErrorCode::ServerError,
             "the server could not complete the request",
         )
+    }
+}
+
+impl From<InvalidParams> for OAuthError {
+    fn from(e: InvalidParams) -> Self {
+        Self::invalid_request(e.0)
+    }
+}
+
+/// A refused form body at an OAuth endpoint is `invalid_request`.
+impl IntoResponse for InvalidParams {
+    fn into_response(self) -> Response {
+        OAuthError::from(self).into_response()
     }
 }
 

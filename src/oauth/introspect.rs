@@ -14,11 +14,11 @@ use serde::Serialize;
 use super::access_token::{self, AccessTokenClaims};
 use super::client_auth::ClientCredentials;
 use super::error::OAuthError;
-use super::params::FormParams;
 use super::presented::Presented;
 use super::tokens::{self, RefreshStanding, store_failed};
 use crate::app::AppState;
 use crate::clients::{Client, ClientKind};
+use crate::http::params::FormParams;
 use crate::store::RefreshTokenRow;
 
 /// RFC 7662 §2.2 response: `{"active": false}`, or an active token's claims.

@@ -8,7 +8,6 @@ pub mod client_auth;
 pub mod error;
 pub mod grants;
 mod introspect;
-pub mod params;
 pub mod pkce;
 mod presented;
 mod revoke;
@@ -29,10 +28,12 @@ use crate::http::paths;
 /// endpoints, whose every response (errors included) carries
 /// `Cache-Control: no-store` (DESIGN.md rule 10).
 pub fn router() -> Router<AppState> {
-    let authorize = Router::new().route(
-        paths::AUTHORIZE,
-        get(authorize::authorize_get).post(authorize::authorize_post),
-    );
+    let authorize = Router::new()
+        .route(
+            paths::AUTHORIZE,
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(paths::AUTHORIZE_RESUME, get(authorize::resume));
     Router::new()
         .route(paths::TOKEN, post(token::token))
         .route(paths::INTROSPECT, post(introspect::introspect))

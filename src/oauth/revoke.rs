@@ -10,10 +10,10 @@ use axum::http::{HeaderMap, StatusCode};
 
 use super::client_auth::ClientCredentials;
 use super::error::OAuthError;
-use super::params::FormParams;
 use super::presented::Presented;
 use super::tokens::{self, store_failed};
 use crate::app::AppState;
+use crate::http::params::FormParams;
 use crate::store::{AuditEvent, GrantFilter};
 
 /// The revocation endpoint. `token_type_hint` is only a hint (§2.1): any value,

@@ -9,8 +9,8 @@ use axum::http::header::AUTHORIZATION;
 use super::client_auth::ClientCredentials;
 use super::error::{ErrorCode, OAuthError};
 use super::grants::{TokenResponse, authorization_code, client_credentials, refresh_token};
-use super::params::FormParams;
 use crate::app::AppState;
+use crate::http::params::FormParams;
 
 /// The token endpoint.
 pub async fn token(

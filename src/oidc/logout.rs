@@ -22,9 +22,9 @@ use super::id_token;
 use crate::app::AppState;
 use crate::clients;
 use crate::http::pages::{self, PagePolicy, error_page};
+use crate::http::params::FormParams;
 use crate::login::csrf;
 use crate::login::session::{self, Session};
-use crate::oauth::params::FormParams;
 use crate::oauth::tokens;
 use crate::store::GrantFilter;
 

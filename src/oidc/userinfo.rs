@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::http::Error;
+use crate::http::params::FormParams;
 use crate::oauth::access_token;
-use crate::oauth::params::FormParams;
 use crate::oauth::scope::Scope;
 
 /// The claims we release (OIDC Core §5.1), by scope.

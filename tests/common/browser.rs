@@ -132,8 +132,37 @@ impl Browser {
         self.see(response).await
     }
 
-    /// Fills in the sign-in page `page` and submits it.
+    /// Follows the one redirect the engine's forms answer with — back to the
+    /// interaction's purpose on this server — and returns what that shows.
+    pub async fn resume(&mut self, base: &str, answer: Seen) -> Seen {
+        match answer.location.as_deref() {
+            Some(path)
+                if answer.status == StatusCode::SEE_OTHER
+                    && (path.starts_with("/authorize/resume?")
+                        || path.starts_with("/account/")) =>
+            {
+                self.get(&format!("{base}{path}")).await
+            }
+            _ => answer,
+        }
+    }
+
+    /// Fills in the sign-in page `page`, submits it and follows the engine
+    /// back to the purpose.
     pub async fn sign_in(&mut self, base: &str, page: &Seen, email: &str, password: &str) -> Seen {
+        let answer = self.submit_sign_in(base, page, email, password).await;
+        self.resume(base, answer).await
+    }
+
+    /// Fills in the sign-in page `page` and submits it, without following
+    /// where it sends the browser.
+    pub async fn submit_sign_in(
+        &mut self,
+        base: &str,
+        page: &Seen,
+        email: &str,
+        password: &str,
+    ) -> Seen {
         let (request, csrf) = (page.field("request"), page.field("csrf"));
         self.post(
             &format!("{base}/login"),
@@ -147,18 +176,21 @@ impl Browser {
         .await
     }
 
-    /// Answers the consent page `page` with `decision` ("allow" or "deny").
+    /// Answers the consent page `page` with `decision` ("allow" or "deny")
+    /// and follows the engine back to the purpose.
     pub async fn consent(&mut self, base: &str, page: &Seen, decision: &str) -> Seen {
         let (request, csrf) = (page.field("request"), page.field("csrf"));
-        self.post(
-            &format!("{base}/consent"),
-            &[
-                ("request", &request),
-                ("csrf", &csrf),
-                ("decision", decision),
-            ],
-        )
-        .await
+        let answer = self
+            .post(
+                &format!("{base}/consent"),
+                &[
+                    ("request", &request),
+                    ("csrf", &csrf),
+                    ("decision", decision),
+                ],
+            )
+            .await;
+        self.resume(base, answer).await
     }
 }
 

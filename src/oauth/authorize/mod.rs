@@ -1,27 +1,32 @@
 //! The authorization endpoint (RFC 6749 §4.1, OIDC Core §3.1.2): validate the
-//! request, make sure the right person is signed in recently enough and has
-//! consented, then send a code back to the verified redirect URI.
+//! request, ask the interaction engine whether the right person is signed in
+//! recently enough and has consented, show the page it names, and once it
+//! says "done", send a code back to the verified redirect URI.
+//!
+//! The engine's pages (sign-in, consent) send the browser back to
+//! `GET /authorize/resume?interaction=…` after each step, where the engine is
+//! asked again.
 
 pub mod code;
-pub mod pending;
 pub mod request;
 pub mod response;
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use self::pending::{SignedIn, Step};
+use serde::Deserialize;
+
 use self::request::{AuthorizationRequest, Refusal};
 use crate::app::AppState;
-use crate::clients::Client;
-use crate::http::pages::error_page;
+use crate::clients::{self, Client};
+use crate::http::pages::{csp_source, error_page};
+use crate::http::params::FormParams;
+use crate::interaction::{self, App, Demands, Found, Interaction, Outcome, Purpose, Step, engine};
 use crate::login::{self, session::Session};
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::params::FormParams;
-use crate::oauth::scope::Scope;
 
 /// `GET /authorize`.
 pub async fn authorize_get(
@@ -72,214 +77,145 @@ async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
         Ok(session) => session,
         Err(e) => return unavailable(state, &request, &e.to_string()),
     };
-    proceed(
-        state,
-        headers,
-        Flow {
-            request,
-            client,
-            pending_id: None,
-            session,
-            settled: Settled::Nothing,
+    let interaction = begin(&request, &client);
+    ask_engine(state, headers, None, interaction, request, &client, session).await
+}
+
+/// The interaction an authorization request begins: its app and what the
+/// request demands of the sign-in (`prompt`, `max_age`, `id_token_hint`).
+fn begin(request: &AuthorizationRequest, client: &Client) -> Interaction {
+    Interaction {
+        purpose: Purpose::Authorize {
+            app: App {
+                client_id: client.id.clone(),
+                name: client.name.clone(),
+                scope: request.scope.clone(),
+                first_party: client.first_party,
+                redirect_origin: csp_source(&request.target.redirect_uri),
+            },
+            request: serde_json::to_value(request).unwrap_or_default(),
         },
+        demands: Demands {
+            max_age: request.max_age,
+            fresh: request.force_login,
+            person: request.hinted_sub.clone(),
+            no_pages: request.no_prompt,
+            ask_consent: request.force_consent,
+            login_hint: request.login_hint.clone(),
+        },
+        step: Step::SignIn,
+    }
+}
+
+/// The query of `GET /authorize/resume`.
+#[derive(Deserialize)]
+pub struct Resume {
+    interaction: String,
+}
+
+/// `GET /authorize/resume?interaction=…`: where the sign-in and consent pages
+/// send the browser once they completed a step of an authorization request.
+pub async fn resume(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(Resume { interaction: id }): Query<Resume>,
+) -> Response {
+    let deps = state.interactions();
+    let interaction = match interaction::store::load(deps, &id).await {
+        Ok(Some(Found::Current(interaction))) => *interaction,
+        Ok(Some(Found::Moved)) => return login::pages::out_of_date(),
+        Ok(None) => return login::pages::expired(),
+        Err(e) => return login::pages::failure(&e.to_string()),
+    };
+    let Purpose::Authorize { request, .. } = &interaction.purpose else {
+        return login::pages::out_of_date();
+    };
+    let Ok(request) = serde_json::from_value::<AuthorizationRequest>(request.clone()) else {
+        return login::pages::expired();
+    };
+    let client = match clients::find(&state.store, &request.client_id).await {
+        Ok(client) => client,
+        // The client was deleted while the person was signing in.
+        Err(clients::RegistryError::NotFound) => return login::pages::expired(),
+        Err(e) => return login::pages::failure(&e.to_string()),
+    };
+    let session = match login::session::current(&state, &headers).await {
+        Ok(session) => session,
+        Err(e) => return login::pages::failure(&e.to_string()),
+    };
+    ask_engine(
+        &state,
+        &headers,
+        Some(&id),
+        interaction,
+        request,
+        &client,
+        session,
     )
     .await
 }
 
-/// What an interaction has already settled, as its server-side step
-/// ([`pending::Step`]) says — never what a form claims.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Settled {
-    /// Nothing yet: a request arriving at `/authorize`.
-    Nothing,
-    /// The person has just signed in for this interaction (`POST /login` on its
-    /// sign-in step).
-    SignedIn,
-    /// The person consented from the very session that settled sign-in for
-    /// this interaction (`POST /consent` on its consent step).
-    Consented,
-}
-
-/// An authorization request on its way through sign-in and consent.
-pub struct Flow {
-    /// The validated request.
-    pub request: AuthorizationRequest,
-    /// Its client.
-    pub client: Client,
-    /// Its id when already stored as pending.
-    pub pending_id: Option<String>,
-    /// The browser's session, if signed in.
-    pub session: Option<Session>,
-    /// What the interaction's recorded step has already settled.
-    pub settled: Settled,
-}
-
-/// Takes the request as far as it can go: sign-in page, consent page, or code.
-/// Each page records the step it completes, bound (for consent) to the session
-/// and authentication time that satisfied sign-in; the code is issued at most
-/// once per interaction.
-pub async fn proceed(state: &AppState, headers: &HeaderMap, flow: Flow) -> Response {
-    let issuer = &state.config.issuer;
-    let now = state.clock.now();
-    let Flow {
-        request,
-        client,
-        pending_id,
-        session,
-        settled,
-    } = flow;
-    let signed_in_here = match settled {
-        Settled::Nothing => false,
-        Settled::SignedIn => true,
-        // Signed in for this interaction, but time passed on the consent page:
-        // `max_age` is measured when the code would be issued.
-        Settled::Consented => session
-            .as_ref()
-            .is_some_and(|session| !outlived_max_age(&request, session, now)),
-    };
-    let session = match session {
-        Some(session) if signed_in_here || !needs_reauthentication(&request, &session, now) => {
-            session
-        }
-        _ if request.no_prompt => {
-            return request.target.error(
-                issuer,
-                &OAuthError::new(ErrorCode::LoginRequired, "the person must sign in"),
-            );
-        }
-        _ => {
-            return match keep_pending(state, &request, pending_id, Step::SignIn).await {
-                Ok(None) => login::pages::out_of_date(),
-                Ok(Some(id)) => login::pages::sign_in(
-                    state,
-                    headers,
-                    &client,
-                    &request,
-                    &id,
-                    None,
-                    StatusCode::OK,
-                ),
-                Err(e) => unavailable(state, &request, &e),
-            };
-        }
-    };
-    if let Some(hinted) = &request.hinted_sub
-        && *hinted != session.user_id
-    {
-        // Only reachable right after a sign-in: someone other than the person
-        // the client named signed in. Never a code for the wrong person.
-        if let Some(id) = &pending_id {
-            let _ = pending::finish(state, id).await;
-        }
-        tracing::info!(client_id = %client.id, "signed in as someone other than the id_token_hint names");
-        return request.target.error(
-            issuer,
-            &OAuthError::new(
-                ErrorCode::LoginRequired,
-                "the person who signed in is not the one id_token_hint names",
-            ),
-        );
-    }
-
-    if settled != Settled::Consented && needs_consent(state, &client, &request, &session).await {
-        if request.no_prompt {
-            return request.target.error(
-                issuer,
-                &OAuthError::new(ErrorCode::ConsentRequired, "the person must consent"),
-            );
-        }
-        let step = Step::Consent(SignedIn::of(&session));
-        return match keep_pending(state, &request, pending_id, step).await {
-            Ok(None) => login::pages::out_of_date(),
-            Ok(Some(id)) => {
-                login::pages::consent(state, headers, &client, &request, &session, &id).await
-            }
-            Err(e) => unavailable(state, &request, &e),
-        };
-    }
-
-    if let Some(id) = &pending_id {
-        match pending::finish(state, id).await {
-            Ok(true) => {}
-            Ok(false) => return login::pages::out_of_date(),
-            Err(e) => return unavailable(state, &request, &e.to_string()),
-        }
-    }
-    match code::issue(state, &request, &session).await {
-        Ok(code) => {
-            tracing::info!(client_id = %client.id, "authorization code issued");
-            request.target.code(issuer, &code)
-        }
-        Err(e) => unavailable(state, &request, &e.to_string()),
-    }
-}
-
-/// Whether the authentication at `auth_time` is older than a positive `max_age`
-/// asks for (`max_age=0` is a forced sign-in, satisfied by the sign-in made for
-/// this very interaction).
-fn outlived_max_age(request: &AuthorizationRequest, session: &Session, now: i64) -> bool {
-    request
-        .max_age
-        .is_some_and(|max_age| max_age > 0 && now - session.auth_time > max_age)
-}
-
-/// Whether the session is too old or belongs to someone else than the request wants.
-fn needs_reauthentication(request: &AuthorizationRequest, session: &Session, now: i64) -> bool {
-    let too_old = request
-        .max_age
-        .is_some_and(|max_age| max_age == 0 || now - session.auth_time > max_age);
-    let other_person = request
-        .hinted_sub
-        .as_ref()
-        .is_some_and(|sub| *sub != session.user_id);
-    request.force_login || too_old || other_person
-}
-
-/// Whether the consent page must be shown: never for first-party clients;
-/// otherwise when asked for, or when the scope goes beyond what was agreed before.
-async fn needs_consent(
+/// Asks the engine what the interaction needs next and answers with it: a
+/// page, an error for the app, or — once everything is settled — the code.
+async fn ask_engine(
     state: &AppState,
+    headers: &HeaderMap,
+    id: Option<&str>,
+    interaction: Interaction,
+    request: AuthorizationRequest,
     client: &Client,
-    request: &AuthorizationRequest,
-    session: &Session,
-) -> bool {
-    if client.first_party {
-        return false;
-    }
-    if request.force_consent {
-        return true;
-    }
-    let given = match state.store.get_consent(&session.user_id, &client.id).await {
-        Ok(given) => given,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read consent; asking again");
-            return true;
-        }
+    session: Option<Session>,
+) -> Response {
+    let issuer = &state.config.issuer;
+    let signed_in = session.as_ref().map(Session::signed_in);
+    let shown = interaction.clone();
+    let outcome =
+        match engine::proceed(state.interactions(), id, interaction, signed_in.as_ref()).await {
+            Ok(outcome) => outcome,
+            Err(e) => return unavailable(state, &request, &e.to_string()),
+        };
+    let refuse = |code, description| {
+        request
+            .target
+            .error(issuer, &OAuthError::new(code, description))
     };
-    let requested = Scope::parse(&request.scope).unwrap_or_default();
-    !given
-        .and_then(|text| Scope::parse(&text).ok())
-        .is_some_and(|given| requested.is_subset_of(&given))
-}
-
-/// Records `step` for the interaction: a new one from `/authorize`, or the
-/// next step of the one a form belongs to (under a new id). Returns the id the
-/// next page's form carries; `Ok(None)`: that interaction was finished or moved
-/// on meanwhile (another window got there first), so it does not continue.
-async fn keep_pending(
-    state: &AppState,
-    request: &AuthorizationRequest,
-    id: Option<String>,
-    step: Step,
-) -> Result<Option<String>, String> {
-    match id {
-        Some(id) => pending::advance(state, &id, request, step)
-            .await
-            .map_err(|e| e.to_string()),
-        None => pending::save(state, request, step)
-            .await
-            .map(Some)
-            .map_err(|e| e.to_string()),
+    match (outcome, session) {
+        (Outcome::SignIn(id), _) => {
+            login::pages::sign_in(state, headers, &shown, &id, None, StatusCode::OK)
+        }
+        (Outcome::Consent(id), Some(session)) => {
+            login::pages::consent(state, headers, &shown, &session, &id).await
+        }
+        (Outcome::Done, Some(session)) => match code::issue(state, &request, &session).await {
+            Ok(code) => {
+                tracing::info!(client_id = %client.id, "authorization code issued");
+                request.target.code(issuer, &code)
+            }
+            Err(e) => unavailable(state, &request, &e.to_string()),
+        },
+        (Outcome::Refused(why), _) => {
+            tracing::info!(client_id = %client.id, ?why, "authorization refused");
+            match why {
+                interaction::Refusal::LoginRequired => {
+                    refuse(ErrorCode::LoginRequired, "the person must sign in")
+                }
+                interaction::Refusal::ConsentRequired => {
+                    refuse(ErrorCode::ConsentRequired, "the person must consent")
+                }
+                interaction::Refusal::OtherPerson => refuse(
+                    ErrorCode::LoginRequired,
+                    "the person who signed in is not the one id_token_hint names",
+                ),
+                interaction::Refusal::Denied => {
+                    refuse(ErrorCode::AccessDenied, "the person denied the request")
+                }
+            }
+        }
+        // Consent or done without a session cannot come from the engine,
+        // which names a session for both; answer as for a stale page.
+        (Outcome::OutOfDate | Outcome::Consent(_) | Outcome::Done, _) => {
+            login::pages::out_of_date()
+        }
     }
 }
 

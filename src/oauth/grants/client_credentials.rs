@@ -4,9 +4,9 @@
 use super::TokenResponse;
 use crate::app::AppState;
 use crate::clients::{Client, GrantType, RegistryError};
+use crate::http::params::FormParams;
 use crate::oauth::access_token;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::params::FormParams;
 use crate::oauth::scope::Scope;
 
 /// Issues an access token whose subject is the client.

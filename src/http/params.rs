@@ -1,6 +1,7 @@
-//! Strict `application/x-www-form-urlencoded` parameters for the OAuth endpoints
-//! (DESIGN.md rule 11): wrong content type, oversize bodies and repeated
-//! parameters are `invalid_request`; empty values count as absent (RFC 6749 §3.1);
+//! Strict `application/x-www-form-urlencoded` parameters for the OAuth
+//! endpoints and the pages' forms (DESIGN.md rule 11): wrong content type,
+//! oversize bodies and repeated parameters are [`InvalidParams`] (the OAuth
+//! endpoints answer it as `invalid_request`); empty values count as absent (RFC 6749 §3.1);
 //! unknown parameters are ignored. Parsing is linear in the body, and a body
 //! with more than [`MAX_PARAMS`] parameters is refused.
 
@@ -10,29 +11,40 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 
-use super::error::OAuthError;
+use std::borrow::Cow;
 
 /// The most parameters one request may carry: every endpoint reads fewer than
 /// 25, so this leaves room for extensions while bounding the work per request.
 pub const MAX_PARAMS: usize = 100;
 
-/// The parameters of an OAuth form POST, each present at most once.
+/// Why a form body was refused, in words for the error description.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidParams(pub Cow<'static, str>);
+
+impl InvalidParams {
+    fn new(description: impl Into<Cow<'static, str>>) -> Self {
+        Self(description.into())
+    }
+}
+
+/// The parameters of a form POST, each present at most once.
 #[derive(Debug, Default)]
 pub struct FormParams(HashMap<String, String>);
 
 impl FormParams {
     /// Parses a form body; a repeated parameter, or more than [`MAX_PARAMS`], is
     /// an error. One hash-map look-up per parameter, so linear in the body.
-    pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+    pub fn parse(body: &[u8]) -> Result<Self, InvalidParams> {
         let mut params = HashMap::new();
         for (name, value) in url::form_urlencoded::parse(body) {
             if params.len() == MAX_PARAMS {
-                return Err(OAuthError::invalid_request(format!(
+                return Err(InvalidParams::new(format!(
                     "more than {MAX_PARAMS} parameters"
                 )));
             }
             if params.contains_key(name.as_ref()) {
-                return Err(OAuthError::invalid_request(format!(
+                return Err(InvalidParams::new(format!(
                     "parameter `{name}` is repeated"
                 )));
             }
@@ -60,17 +72,17 @@ impl FormParams {
             .find(|(name, max)| self.get(name).is_some_and(|value| value.len() > *max))
     }
 
-    /// The value of `name`, or `invalid_request` naming it.
-    pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
+    /// The value of `name`, or an error naming it.
+    pub fn required(&self, name: &str) -> Result<&str, InvalidParams> {
         self.get(name)
-            .ok_or_else(|| OAuthError::invalid_request(format!("parameter `{name}` is required")))
+            .ok_or_else(|| InvalidParams::new(format!("parameter `{name}` is required")))
     }
 }
 
 impl<S: Send + Sync> FromRequest<S> for FormParams {
-    type Rejection = OAuthError;
+    type Rejection = InvalidParams;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, OAuthError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, InvalidParams> {
         let is_form = req
             .headers()
             .get(CONTENT_TYPE)
@@ -81,13 +93,13 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
                     .eq_ignore_ascii_case("application/x-www-form-urlencoded")
             });
         if !is_form {
-            return Err(OAuthError::invalid_request(
+            return Err(InvalidParams::new(
                 "content type must be application/x-www-form-urlencoded",
             ));
         }
         let body = Bytes::from_request(req, state)
             .await
-            .map_err(|_| OAuthError::invalid_request("request body is too large or unreadable"))?;
+            .map_err(|_| InvalidParams::new("request body is too large or unreadable"))?;
         Self::parse(&body)
     }
 }

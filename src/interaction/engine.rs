@@ -1,0 +1,277 @@
+//! What an interaction needs next. [`proceed`] decides it for the purpose's
+//! owner; [`complete_sign_in`] and [`complete_consent`] record what a page
+//! settled and say where the browser goes to ask again.
+
+use super::store::{advance, finish, save};
+use super::{Answer, FlowError, Interaction, Interactions, Purpose, SignedIn, Step};
+use crate::clock::UnixTime;
+use crate::oauth::scope::Scope;
+
+/// What the engine decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Show the sign-in page for the interaction now stored under this id.
+    SignIn(String),
+    /// Show the consent page for the interaction now stored under this id, to
+    /// the session that signed in.
+    Consent(String),
+    /// Everything the purpose demands is settled, and the interaction is
+    /// finished: serve the purpose now, once.
+    Done,
+    /// The purpose cannot be served; say why to whoever asked.
+    Refused(Refusal),
+    /// The interaction finished or moved on meanwhile (another window got
+    /// there first, or a form or link was used twice): nothing happens.
+    OutOfDate,
+}
+
+/// Why a purpose cannot be served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A sign-in is needed, and pages may not be shown.
+    LoginRequired,
+    /// Consent is needed, and pages may not be shown.
+    ConsentRequired,
+    /// Someone other than the person demanded signed in.
+    OtherPerson,
+    /// The person denied consent.
+    Denied,
+}
+
+/// Decides what `interaction` needs next for the browser signed in as
+/// `session` (if any) and stores its next step. `id` is where it is stored
+/// already — `None` for one just begun (at [`Step::SignIn`]) — and its step
+/// settles only what it records, and only for the session that settled it.
+/// When nothing is left, the stored interaction is taken, so of two requests
+/// resuming it at once exactly one gets [`Outcome::Done`].
+pub async fn proceed(
+    deps: Interactions<'_>,
+    id: Option<&str>,
+    interaction: Interaction,
+    session: Option<&SignedIn>,
+) -> Result<Outcome, FlowError> {
+    let (settled_by, answer) = match &interaction.step {
+        Step::SignIn if id.is_none() => (None, Answer::NotAsked),
+        // A page's step: only its form moves it on.
+        Step::SignIn | Step::Consent(_) => return Ok(Outcome::OutOfDate),
+        Step::Settled(by, answer) => (Some(by.clone()), *answer),
+    };
+    if settled_by.is_some() && settled_by.as_ref() != session {
+        return Ok(Outcome::OutOfDate);
+    }
+    if answer == Answer::Denied {
+        return finished(deps, id, Outcome::Refused(Refusal::Denied)).await;
+    }
+    let demands = &interaction.demands;
+    let signed_in_here = match (&settled_by, answer) {
+        (None, _) => false,
+        (Some(_), Answer::NotAsked) => true,
+        // Signed in for this interaction, but time passed on the consent page:
+        // `max_age` is measured when the purpose is served.
+        (Some(by), _) => !outlived_max_age(demands.max_age, by.auth_time, deps.now),
+    };
+    let session = match session {
+        Some(session) if signed_in_here || !needs_sign_in(&interaction, session, deps.now) => {
+            session
+        }
+        _ if demands.no_pages => return Ok(Outcome::Refused(Refusal::LoginRequired)),
+        _ => {
+            let next = Interaction {
+                step: Step::SignIn,
+                ..interaction
+            };
+            return Ok(keep(deps, id, &next)
+                .await?
+                .map_or(Outcome::OutOfDate, Outcome::SignIn));
+        }
+    };
+    if demands
+        .person
+        .as_ref()
+        .is_some_and(|person| *person != session.user_id)
+    {
+        // Only reachable right after a sign-in: someone other than the person
+        // demanded signed in. The purpose is never served for them.
+        return finished(deps, id, Outcome::Refused(Refusal::OtherPerson)).await;
+    }
+    if answer != Answer::Allowed && needs_consent(deps, &interaction, session).await {
+        if demands.no_pages {
+            return Ok(Outcome::Refused(Refusal::ConsentRequired));
+        }
+        let next = Interaction {
+            step: Step::Consent(session.clone()),
+            ..interaction
+        };
+        return Ok(keep(deps, id, &next)
+            .await?
+            .map_or(Outcome::OutOfDate, Outcome::Consent));
+    }
+    finished(deps, id, Outcome::Done).await
+}
+
+/// Records that the interaction `id`, at its sign-in step, was signed in by
+/// `session`. Returns where the browser goes next, or `None` when the
+/// interaction finished or moved on meanwhile.
+pub async fn complete_sign_in(
+    deps: Interactions<'_>,
+    id: &str,
+    interaction: Interaction,
+    session: SignedIn,
+) -> Result<Option<String>, FlowError> {
+    if interaction.step != Step::SignIn {
+        return Ok(None);
+    }
+    let next = Interaction {
+        step: Step::Settled(session, Answer::NotAsked),
+        ..interaction
+    };
+    resume_at(deps, id, next).await
+}
+
+/// Records the answer of `session` on the consent page of interaction `id`
+/// (remembering an allowed scope for the app), when it is the session that
+/// signed in for it. Returns where the browser goes next, or `None` when the
+/// page is not the interaction's current one for this session.
+pub async fn complete_consent(
+    deps: Interactions<'_>,
+    id: &str,
+    interaction: Interaction,
+    session: &SignedIn,
+    allowed: bool,
+) -> Result<Option<String>, FlowError> {
+    let Step::Consent(by) = &interaction.step else {
+        return Ok(None);
+    };
+    if by != session {
+        return Ok(None);
+    }
+    let by = by.clone();
+    if allowed && let Purpose::Authorize { app, .. } = &interaction.purpose {
+        remember_consent(deps, &by.user_id, &app.client_id, &app.scope).await?;
+    }
+    let answer = if allowed {
+        Answer::Allowed
+    } else {
+        Answer::Denied
+    };
+    let next = Interaction {
+        step: Step::Settled(by, answer),
+        ..interaction
+    };
+    resume_at(deps, id, next).await
+}
+
+async fn resume_at(
+    deps: Interactions<'_>,
+    id: &str,
+    next: Interaction,
+) -> Result<Option<String>, FlowError> {
+    Ok(advance(deps, id, &next)
+        .await?
+        .map(|new_id| next.purpose.resume_path(&new_id)))
+}
+
+/// Adds `scope` to what the person agreed to share with the app before.
+async fn remember_consent(
+    deps: Interactions<'_>,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+) -> Result<(), FlowError> {
+    let previous = deps.store.get_consent(user_id, client_id).await?;
+    let mut agreed: Vec<String> = previous
+        .and_then(|text| Scope::parse(&text).ok())
+        .map(|s| s.tokens().to_vec())
+        .unwrap_or_default();
+    agreed.extend(
+        Scope::parse(scope)
+            .unwrap_or_default()
+            .tokens()
+            .iter()
+            .cloned(),
+    );
+    let agreed = Scope::from_tokens(agreed.iter().map(String::as_str)).unwrap_or_default();
+    deps.store
+        .put_consent(user_id, client_id, &agreed.to_string(), deps.now)
+        .await?;
+    Ok(())
+}
+
+/// Stores `next`: a new interaction, or the next step of the one at `id`
+/// (under a new id). `None`: that one finished or moved on meanwhile.
+async fn keep(
+    deps: Interactions<'_>,
+    id: Option<&str>,
+    next: &Interaction,
+) -> Result<Option<String>, FlowError> {
+    match id {
+        Some(id) => advance(deps, id, next).await,
+        None => save(deps, next).await.map(Some),
+    }
+}
+
+/// `outcome`, once the stored interaction (if any) is taken by this request.
+async fn finished(
+    deps: Interactions<'_>,
+    id: Option<&str>,
+    outcome: Outcome,
+) -> Result<Outcome, FlowError> {
+    match id {
+        Some(id) if !finish(deps, id).await? => Ok(Outcome::OutOfDate),
+        _ => Ok(outcome),
+    }
+}
+
+/// Whether an authentication at `auth_time` is older than a positive
+/// `max_age` allows (`max_age=0` is satisfied by the sign-in made for this
+/// very interaction).
+fn outlived_max_age(max_age: Option<i64>, auth_time: UnixTime, now: UnixTime) -> bool {
+    max_age.is_some_and(|max_age| max_age > 0 && now - auth_time > max_age)
+}
+
+/// Whether the browser's sign-in does not do for the interaction: too old,
+/// not fresh when it must be, or someone else's.
+fn needs_sign_in(interaction: &Interaction, session: &SignedIn, now: UnixTime) -> bool {
+    let demands = &interaction.demands;
+    let too_old = demands
+        .max_age
+        .is_some_and(|max_age| max_age == 0 || now - session.auth_time > max_age);
+    let other_person = demands
+        .person
+        .as_ref()
+        .is_some_and(|person| *person != session.user_id);
+    demands.fresh || too_old || other_person
+}
+
+/// Whether the consent page must be shown: only for an app that is not first
+/// party, when asked for, or when the scope goes beyond what was agreed before.
+async fn needs_consent(
+    deps: Interactions<'_>,
+    interaction: &Interaction,
+    session: &SignedIn,
+) -> bool {
+    let Purpose::Authorize { app, .. } = &interaction.purpose else {
+        return false;
+    };
+    if app.first_party {
+        return false;
+    }
+    if interaction.demands.ask_consent {
+        return true;
+    }
+    let given = match deps
+        .store
+        .get_consent(&session.user_id, &app.client_id)
+        .await
+    {
+        Ok(given) => given,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read consent; asking again");
+            return true;
+        }
+    };
+    let requested = Scope::parse(&app.scope).unwrap_or_default();
+    !given
+        .and_then(|text| Scope::parse(&text).ok())
+        .is_some_and(|given| requested.is_subset_of(&given))
+}

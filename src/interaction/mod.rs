@@ -1,0 +1,194 @@
+//! The interaction engine: everything a person does in the browser before a
+//! purpose is served — signing in, (next: a second factor), consenting — as
+//! one explicit, server-side record with a purpose and a step.
+//!
+//! - The **purpose** says what the interaction is for and who acts once it is
+//!   done: an app's authorization request (the authorization endpoint turns
+//!   "done" into a code) or the account area (which opens the page asked for).
+//! - The **demands** say what the purpose asks of the sign-in: how recent,
+//!   which person, whether pages may be shown, whether consent is needed.
+//! - The **step** says where the interaction stands. It is stored under a
+//!   random id that the step's form carries; each form can complete only the
+//!   step its interaction is in, and every completed step moves the
+//!   interaction to a new id, so a stale tab or a replayed form finds its id
+//!   "moved" and gets the out-of-date page.
+//!
+//! [`engine::proceed`] is the only place that decides what an interaction
+//! needs next. Pages complete steps through [`engine::complete_sign_in`] and
+//! [`engine::complete_consent`], which record what was settled and send the
+//! browser back to the purpose ([`Purpose::resume_path`]) to ask the engine
+//! again. The engine returns values and knows no HTTP types.
+
+pub mod engine;
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::{Cache, CacheError};
+use crate::clock::UnixTime;
+use crate::crypto::CryptoError;
+use crate::http::paths;
+use crate::store::{Store, StoreError};
+
+pub use self::engine::{Outcome, Refusal};
+pub use self::store::Found;
+
+/// A failure of the state behind a sign-in (cache, database or randomness).
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// The cache failed.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// Random generation failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the engine works with: the cache holding interactions, the store
+/// holding consents, and the bounds on unauthenticated state.
+#[derive(Clone, Copy)]
+pub struct Interactions<'a> {
+    /// Where interactions live.
+    pub cache: &'a Cache,
+    /// Where consents live.
+    pub store: &'a Store,
+    /// Bounds on interactions not yet signed in.
+    pub limits: crate::admission::Limits,
+    /// The time now.
+    pub now: UnixTime,
+}
+
+/// An interaction: its purpose, what the purpose demands, and its step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Interaction {
+    /// What it is for.
+    pub purpose: Purpose,
+    /// What the sign-in must satisfy.
+    pub demands: Demands,
+    /// Where it stands.
+    pub step: Step,
+}
+
+/// What an interaction is for, and so where its pages send the browser once a
+/// step is done.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Purpose {
+    /// An app's authorization request. The engine reads the app's name, scope
+    /// and origin; the request itself belongs to the authorization endpoint.
+    Authorize {
+        /// The app asking.
+        app: App,
+        /// The validated request, opaque here.
+        request: serde_json::Value,
+    },
+    /// The account area, opening `page` once signed in.
+    Account {
+        /// The page to open.
+        page: AccountPage,
+    },
+}
+
+/// The account page an account interaction returns to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountPage {
+    /// `/account`.
+    Overview,
+    /// `/account/password`.
+    Password,
+    /// `/account/sessions`.
+    Sessions,
+}
+
+impl AccountPage {
+    /// The page's path.
+    pub fn path(self) -> &'static str {
+        match self {
+            AccountPage::Overview => paths::ACCOUNT,
+            AccountPage::Password => paths::ACCOUNT_PASSWORD,
+            AccountPage::Sessions => paths::ACCOUNT_SESSIONS,
+        }
+    }
+}
+
+/// The app an authorization interaction is for, as its pages show it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct App {
+    /// Its client id.
+    pub client_id: String,
+    /// Its name.
+    pub name: String,
+    /// The scope it asks for, space-separated.
+    pub scope: String,
+    /// First-party apps are never asked consent for.
+    pub first_party: bool,
+    /// Where its answer goes (CSP `form-action` must allow the redirects
+    /// that follow our forms).
+    pub redirect_origin: Option<String>,
+}
+
+/// What the purpose demands of the sign-in.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Demands {
+    /// Authenticated at most this many seconds ago; `0` is a sign-in made for
+    /// this very interaction.
+    pub max_age: Option<i64>,
+    /// A sign-in made for this interaction, whatever the session's age.
+    pub fresh: bool,
+    /// The person who must be signed in.
+    pub person: Option<String>,
+    /// Pages may not be shown (`prompt=none`): what would need one is refused.
+    pub no_pages: bool,
+    /// Ask for consent even when it was given before (`prompt=consent`).
+    pub ask_consent: bool,
+    /// The email to prefill on the sign-in page.
+    pub login_hint: Option<String>,
+}
+
+/// Where an interaction stands, recorded server-side.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// The person must sign in: only the sign-in form moves it on.
+    SignIn,
+    /// Sign-in is settled by the session named; only a consent form from that
+    /// session moves it on.
+    Consent(SignedIn),
+    /// The pages are done; the purpose asks the engine again
+    /// ([`engine::proceed`]) from the session named.
+    Settled(SignedIn, Answer),
+}
+
+/// What the person answered on the consent page, if they were asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    /// Not asked (yet).
+    NotAsked,
+    /// Allowed.
+    Allowed,
+    /// Denied.
+    Denied,
+}
+
+/// The sign-in that settled an interaction's authentication.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIn {
+    /// The public id of the session.
+    pub sid: String,
+    /// The person it belongs to.
+    pub user_id: String,
+    /// The authentication time.
+    pub auth_time: UnixTime,
+}
+
+impl Purpose {
+    /// Where the browser goes to ask the engine again once one of the
+    /// engine's pages completed a step of interaction `id`.
+    pub fn resume_path(&self, id: &str) -> String {
+        match self {
+            Purpose::Authorize { .. } => format!("{}?interaction={id}", paths::AUTHORIZE_RESUME),
+            Purpose::Account { .. } => format!("{}?interaction={id}", paths::ACCOUNT_RESUME),
+        }
+    }
+}
