@@ -129,7 +129,7 @@ mod tests {
         let params = FormParams::parse(form(MAX_PARAMS).as_bytes()).unwrap();
         assert_eq!(params.get("p99"), Some("v"));
         let err = FormParams::parse(form(MAX_PARAMS + 1).as_bytes()).unwrap_err();
-        assert!(err.error_description.contains("more than 100"), "{err}");
+        assert!(err.0.contains("more than 100"), "{err}");
     }
 
     #[test]
