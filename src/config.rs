@@ -70,6 +70,10 @@ pub struct Config {
     pub session_idle_timeout_secs: i64,
     /// No browser session outlives this, counted from sign-in, seconds.
     pub session_absolute_timeout_secs: i64,
+    /// The account area asks for the password again before a sensitive change
+    /// (a new password, signing out everywhere else) when the sign-in is
+    /// older than this, seconds.
+    pub reauthenticate_after_secs: i64,
     /// Require PKCE from confidential clients too (public clients always need it).
     pub require_pkce: bool,
     /// Argon2id memory cost in KiB (OWASP: 19456).
@@ -148,6 +152,7 @@ impl Default for Config {
             refresh_token_absolute_ttl_secs: 90 * 86_400,
             session_idle_timeout_secs: 3600,
             session_absolute_timeout_secs: 12 * 3600,
+            reauthenticate_after_secs: 300,
             require_pkce: false,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
@@ -313,7 +318,7 @@ impl Config {
     /// Every number with its accepted range, inclusive: (key, value, min, max).
     /// The upper bounds keep times and sizes far from overflow wherever they
     /// are added to a timestamp or multiplied, whatever a file or environment says.
-    fn numeric_bounds(&self) -> [(&'static str, i128, i128, i128); 26] {
+    fn numeric_bounds(&self) -> [(&'static str, i128, i128, i128); 27] {
         const DAY: i128 = 86_400;
         [
             (
@@ -358,6 +363,12 @@ impl Config {
                 self.session_idle_timeout_secs.into(),
                 1,
                 30 * DAY,
+            ),
+            (
+                "reauthenticate_after_secs",
+                self.reauthenticate_after_secs.into(),
+                1,
+                DAY,
             ),
             (
                 "session_absolute_timeout_secs",
@@ -594,6 +605,7 @@ mod tests {
         ),
         ("session_idle_timeout_secs", Some(0), 30 * 86_400 + 1),
         ("session_absolute_timeout_secs", Some(0), 365 * 86_400 + 1),
+        ("reauthenticate_after_secs", Some(0), 86_400 + 1),
         ("argon2_memory_kib", Some(7), 4 * 1024 * 1024 + 1),
         ("argon2_iterations", Some(0), 65),
         ("argon2_parallelism", Some(0), 65),

@@ -7,6 +7,7 @@
 //! `docs/architecture.md` describes the layers, their one known back-edge
 //! (authorize ↔ login), and the security rules with the test guarding each.
 
+pub mod account;
 pub mod admin;
 pub mod admission;
 pub mod app;

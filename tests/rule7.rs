@@ -168,7 +168,8 @@ async fn whole_or_not_at_all(change: Change, via: Via, table: &str, op: &str) {
     let mut scene = scene().await;
     let (id, secret) = scene.client.clone();
     let events = format!(
-        "(select * from audit_events where user_id = '{}') a",
+        "(select * from audit_events where user_id = '{}' \
+         and kind not in ('signed_in', 'sign_in_failed')) a",
         scene.user_id
     );
 

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(pages::router())
         .merge(crate::login::router())
+        .merge(crate::account::router())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         // The whole request, body reading included: the connection's idle

@@ -20,6 +20,10 @@ pub const ACCOUNT_RESUME: &str = "/account/resume";
 pub const ACCOUNT_PASSWORD: &str = "/account/password";
 /// One's sessions and devices.
 pub const ACCOUNT_SESSIONS: &str = "/account/sessions";
+/// The apps with access to one's account.
+pub const ACCOUNT_APPS: &str = "/account/apps";
+/// One's recent security events.
+pub const ACCOUNT_ACTIVITY: &str = "/account/activity";
 /// RFC 6749 §3.2.
 pub const TOKEN: &str = "/token";
 /// OIDC Core §5.3.

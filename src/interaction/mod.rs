@@ -100,6 +100,10 @@ pub enum AccountPage {
     Password,
     /// `/account/sessions`.
     Sessions,
+    /// `/account/apps`.
+    Apps,
+    /// `/account/activity`.
+    Activity,
 }
 
 impl AccountPage {
@@ -109,6 +113,8 @@ impl AccountPage {
             AccountPage::Overview => paths::ACCOUNT,
             AccountPage::Password => paths::ACCOUNT_PASSWORD,
             AccountPage::Sessions => paths::ACCOUNT_SESSIONS,
+            AccountPage::Apps => paths::ACCOUNT_APPS,
+            AccountPage::Activity => paths::ACCOUNT_ACTIVITY,
         }
     }
 }

@@ -129,14 +129,18 @@ pub async fn load(deps: Interactions<'_>, id: &str) -> Result<Option<Found>, Cac
 }
 
 /// Ends the interaction `id`, atomically: of two requests finishing it at
-/// once, exactly one gets `true` (and may serve its purpose). An id that
-/// moved on finishes nothing.
+/// once, exactly one gets `true` (and may serve its purpose). The id then
+/// holds the "moved" marker, so a replayed link or form is told it is out of
+/// date. An id that moved on finishes nothing.
 pub async fn finish(deps: Interactions<'_>, id: &str) -> Result<bool, CacheError> {
     if !is_plausible_id(id) {
         return Ok(false);
     }
-    let taken = deps.cache.take(&key(id)).await?;
-    Ok(taken.is_some_and(|bytes| bytes != MOVED))
+    let previous = deps
+        .cache
+        .swap(&key(id), MOVED, PENDING_SECS, Retention::Shed)
+        .await?;
+    Ok(previous.is_some_and(|bytes| bytes != MOVED))
 }
 
 fn is_plausible_id(id: &str) -> bool {

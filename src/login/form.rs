@@ -1,12 +1,11 @@
 //! What the engine's forms share: a well-formed body, a valid CSRF token, and
 //! the interaction (with its recorded step) they belong to.
 
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 
 use super::{csrf, pages};
 use crate::app::AppState;
-use crate::http::pages::error_page;
 use crate::http::params::FormParams;
 use crate::interaction::{Found, Interaction, store};
 
@@ -27,20 +26,8 @@ impl InteractionForm {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Self, Response> {
-        let Ok(fields) = FormParams::parse(body) else {
-            return Err(error_page(
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                "The form was malformed.",
-            ));
-        };
-        if !csrf::verify(state.cookies, headers, fields.get("csrf")) {
-            return Err(error_page(
-                StatusCode::FORBIDDEN,
-                "Please try again",
-                "The form expired or did not come from this site. Go back and start again.",
-            ));
-        }
+        let fields = csrf::checked_form(state.cookies, headers, body)
+            .map_err(IntoResponse::into_response)?;
         let id = fields.get("request").unwrap_or_default().to_owned();
         let interaction = match store::load(state.interactions(), &id).await {
             Ok(Some(Found::Current(interaction))) => *interaction,

@@ -7,7 +7,7 @@ pub mod csrf;
 pub mod device;
 mod form;
 pub mod pages;
-mod password;
+pub mod password;
 pub mod session;
 pub mod throttle;
 

@@ -1,5 +1,6 @@
-//! `POST /login`: email and password sign-in for an interaction at its
-//! sign-in step; the browser then goes back to the interaction's purpose.
+//! Checking a person's password, and `POST /login`: email and password
+//! sign-in for an interaction at its sign-in step, after which the browser
+//! goes back to the interaction's purpose.
 //! Unknown email, wrong password and disabled account get the same answer after
 //! the same work (DESIGN.md rule 8).
 
@@ -12,17 +13,145 @@ use axum::response::Response;
 use super::form::InteractionForm;
 use super::pages::{self, failure};
 use super::throttle::{self, Verdict};
-use super::{ClientIp, session};
+use super::{ClientIp, device, session};
 use crate::app::AppState;
 use crate::crypto::password::PasswordError;
 use crate::http::pages::see_other;
 use crate::interaction::{Step, engine};
+use crate::store::AuditEvent;
 use crate::users::FoundUser;
 
 const WRONG_CREDENTIALS: &str = "Incorrect email or password.";
 
-/// Handles the sign-in form: only for an interaction at its sign-in step; the
-/// attempt is reserved against the limits before the password is checked.
+/// How a password check ended, when it could be made.
+pub enum Checked {
+    /// The password is the active account's.
+    Right(FoundUser),
+    /// No active account has this email and password.
+    Wrong,
+}
+
+/// Why a password could not be checked; each says what the person is told.
+pub enum Unchecked {
+    /// Too many attempts for the account or from the address.
+    Throttled,
+    /// The hasher is saturated: try again in a moment (503 with `Retry-After`).
+    Busy,
+    /// A failure on our side, logged by [`failure`].
+    Failed(String),
+}
+
+impl Unchecked {
+    /// The message and status for the form that asked.
+    pub fn message(&self) -> (&'static str, StatusCode) {
+        match self {
+            Unchecked::Throttled => (
+                "Too many sign-in attempts. Wait a few minutes and try again.",
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            Unchecked::Busy => (
+                "The service is busy. Please try again in a moment.",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            Unchecked::Failed(_) => (
+                "Something went wrong. Please try again in a moment.",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        }
+    }
+
+    /// `page` (the form again, with [`Self::message`]) as the answer: a
+    /// failure on our side is logged and gets the failure page instead.
+    pub fn answer(self, page: Response) -> Response {
+        match self {
+            Unchecked::Failed(detail) => failure(&detail),
+            Unchecked::Busy => {
+                let mut page = page;
+                page.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                page
+            }
+            Unchecked::Throttled => page,
+        }
+    }
+}
+
+/// Checks `password` for `email` from `ip`, as every password form does: the
+/// attempt is reserved against the limits before the password is checked
+/// (DESIGN.md rule 9), a failure is answered after a growing delay and
+/// recorded in the person's security activity, and a success forgets the
+/// failures and upgrades an outdated hash. `agent` is the browser's user agent.
+pub async fn check(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    ip: &str,
+    agent: &str,
+) -> Result<Checked, Unchecked> {
+    let reservation = match throttle::reserve(state, email, ip).await {
+        Ok(Verdict::Allowed(reservation)) => reservation,
+        Ok(Verdict::Refused) => return Err(Unchecked::Throttled),
+        Err(e) => return Err(Unchecked::Failed(e.to_string())),
+    };
+    let found = match crate::users::find_by_email(&state.store, email).await {
+        Ok(found) => found.filter(|f| !f.user.disabled),
+        Err(e) => {
+            reservation.release(state).await;
+            return Err(Unchecked::Failed(e.to_string()));
+        }
+    };
+    let stored = found.as_ref().and_then(|f| f.user.password_hash.as_deref());
+    let right = match state.passwords.verify(password, stored).await {
+        Ok(right) => right,
+        Err(e) => {
+            reservation.release(state).await;
+            return Err(match e {
+                PasswordError::Overloaded => Unchecked::Busy,
+                PasswordError::Internal(detail) => Unchecked::Failed(detail),
+            });
+        }
+    };
+    let Some(found) = found else {
+        return Ok(wrong(reservation.failed()).await);
+    };
+    if !right {
+        let detail = format!("wrong password from {ip}, {}", device::label(agent));
+        audit(state, "sign_in_failed", &found.user.id, &detail).await;
+        return Ok(wrong(reservation.failed()).await);
+    }
+    reservation.succeeded(state).await;
+    if let Err(e) =
+        crate::users::upgrade_password_hash(&state.store, &state.passwords, &found.user, password)
+            .await
+    {
+        tracing::warn!(error = %e, "could not upgrade the password hash; trying again at the next sign-in");
+    }
+    Ok(Checked::Right(found))
+}
+
+/// A failed check, the account's `failures`-th in the window, answered after
+/// the growing delay.
+async fn wrong(failures: u64) -> Checked {
+    tokio::time::sleep(throttle::delay_after_failure(failures)).await;
+    tracing::info!(failures, "password check failed");
+    Checked::Wrong
+}
+
+/// Records a security event of `user_id` on its own; a failure to record it
+/// is logged, never passed on (the sign-in it describes already happened).
+async fn audit(state: &AppState, kind: &str, user_id: &str, detail: &str) {
+    let event = AuditEvent {
+        kind,
+        user_id: Some(user_id),
+        client_id: None,
+        detail,
+    };
+    if let Err(e) = state.store.record_audit(&event, state.clock.now()).await {
+        tracing::warn!(error = %e, kind, "could not record a security event");
+    }
+}
+
+/// Handles the sign-in form: only for an interaction at its sign-in step.
 pub async fn sign_in(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -42,60 +171,21 @@ pub async fn sign_in(
     }
     let email = form.get("email").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
+    let agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let retry = |message: &str, status: StatusCode| {
         pages::sign_in(&state, &headers, &interaction, &id, Some(message), status)
     };
-
-    let reservation = match throttle::reserve(&state, email, &ip).await {
-        Ok(Verdict::Allowed(reservation)) => reservation,
-        Ok(Verdict::Refused) => {
-            return retry(
-                "Too many sign-in attempts. Wait a few minutes and try again.",
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-        }
-        Err(e) => return failure(&e.to_string()),
-    };
-    let found = match crate::users::find_by_email(&state.store, email).await {
-        Ok(found) => found.filter(|f| !f.user.disabled),
-        Err(e) => {
-            reservation.release(&state).await;
-            return failure(&e.to_string());
+    let FoundUser { user, sign_outs } = match check(&state, email, password, &ip, agent).await {
+        Ok(Checked::Right(found)) => found,
+        Ok(Checked::Wrong) => return retry(WRONG_CREDENTIALS, StatusCode::OK),
+        Err(why) => {
+            let (message, status) = why.message();
+            return why.answer(retry(message, status));
         }
     };
-    let stored = found.as_ref().and_then(|f| f.user.password_hash.as_deref());
-    let found = match state.passwords.verify(password, stored).await {
-        Ok(true) => found,
-        Ok(false) => None,
-        Err(e) => {
-            reservation.release(&state).await;
-            return match e {
-                PasswordError::Overloaded => {
-                    let mut response = retry(
-                        "The service is busy. Please try again in a moment.",
-                        StatusCode::SERVICE_UNAVAILABLE,
-                    );
-                    response
-                        .headers_mut()
-                        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-                    response
-                }
-                PasswordError::Internal(detail) => failure(&detail),
-            };
-        }
-    };
-    let Some(FoundUser { user, sign_outs }) = found else {
-        let failures = reservation.failed();
-        tokio::time::sleep(throttle::delay_after_failure(failures)).await;
-        tracing::info!(failures, "sign-in failed");
-        return retry(WRONG_CREDENTIALS, StatusCode::OK);
-    };
-    reservation.succeeded(&state).await;
-    if let Err(e) =
-        crate::users::upgrade_password_hash(&state.store, &state.passwords, &user, password).await
-    {
-        tracing::warn!(error = %e, "could not upgrade the password hash; trying again at the next sign-in");
-    }
     let (session, cookie) = match session::start(
         &state,
         &headers,
@@ -109,6 +199,8 @@ pub async fn sign_in(
         Ok(started) => started,
         Err(e) => return failure(&e.to_string()),
     };
+    let detail = format!("from {ip}, {} (session {})", session.device, session.sid);
+    audit(&state, "signed_in", &user.id, &detail).await;
     tracing::info!(user_id = %user.id, "signed in");
     let next =
         engine::complete_sign_in(state.interactions(), &id, interaction, session.signed_in());

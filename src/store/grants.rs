@@ -169,6 +169,13 @@ impl Tx {
             )
             .bind(now)
             .bind(user),
+            GrantFilter::UserClient(user, client) => sqlx::query_as(
+                "update grants set revoked_at = $1 \
+                 where user_id = $2 and client_id = $3 and revoked_at is null returning id",
+            )
+            .bind(now)
+            .bind(user)
+            .bind(client),
         };
         let rows: Vec<(String,)> = query.fetch_all(self.conn()).await?;
         // Only a revocation that ended something is an event: replaying a dead
@@ -234,4 +241,6 @@ pub enum GrantFilter<'a> {
     SessionOnline(&'a str),
     /// Every grant of a person.
     User(&'a str),
+    /// Every grant of a person (first) for one client (second).
+    UserClient(&'a str, &'a str),
 }

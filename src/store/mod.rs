@@ -6,6 +6,7 @@
 //! flags), and each backend has its own migrations. See
 //! `docs/decisions/0003-storage.md`.
 
+mod apps;
 mod audit;
 mod clients;
 mod consents;
@@ -25,6 +26,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Executor};
 
+pub use apps::{ConsentRow, LiveGrantRow};
 pub use audit::{AuditEvent, AuditRow};
 pub use clients::ClientRow;
 pub use grants::{GrantFilter, GrantRow, RefreshTokenRow};

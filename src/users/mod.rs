@@ -3,10 +3,12 @@
 //! and the CLI share. A user's `id` is the stable OIDC subject; the email can
 //! change, the id never does.
 
+mod apps;
 mod model;
 mod registry;
 mod validate;
 
+pub use apps::{AppAccess, apps_of, remove_access};
 pub use model::{NewUser, User, UserPatch, UserView};
 pub use registry::{
     Actor, FoundUser, UserError, create, delete, disable, enable, find, find_by_email, is_active,

@@ -141,7 +141,7 @@ pub async fn update(
     now: UnixTime,
     id: &str,
     patch: UserPatch,
-    by: Actor,
+    by: Actor<'_>,
 ) -> Result<User, UserError> {
     let change = Change::validated(hasher, patch).await?;
     let mut tx = store.begin().await?;
@@ -245,7 +245,12 @@ pub async fn upgrade_password_hash(
 /// Disables an account: it can no longer sign in, and it is signed out
 /// everywhere in the same unit of work (DESIGN.md rule 7), so the account is
 /// never disabled with its sessions and tokens still alive, nor the other way round.
-pub async fn disable(store: &Store, now: UnixTime, id: &str, by: Actor) -> Result<User, UserError> {
+pub async fn disable(
+    store: &Store,
+    now: UnixTime,
+    id: &str,
+    by: Actor<'_>,
+) -> Result<User, UserError> {
     let detail = format!("account disabled {}", by.phrase());
     set_disabled(store, now, id, true, Some(&detail)).await
 }
@@ -278,7 +283,12 @@ async fn set_disabled(
 /// Removes a user and, in the same unit of work, ends every session and grant
 /// they had (DESIGN.md rule 7): no token outlives its account, and a failure
 /// leaves both the account and its tokens in place.
-pub async fn delete(store: &Store, now: UnixTime, id: &str, by: Actor) -> Result<(), UserError> {
+pub async fn delete(
+    store: &Store,
+    now: UnixTime,
+    id: &str,
+    by: Actor<'_>,
+) -> Result<(), UserError> {
     let detail = format!("account deleted {}", by.phrase());
     let mut tx = store.begin().await?;
     tx.delete_user(id).await?;
@@ -296,7 +306,7 @@ pub async fn sign_out_everywhere(
     store: &Store,
     now: UnixTime,
     id: &str,
-    by: Actor,
+    by: Actor<'_>,
 ) -> Result<usize, UserError> {
     let detail = format!("signed out everywhere {}", by.phrase());
     let mut tx = store.begin().await?;
@@ -309,18 +319,22 @@ pub async fn sign_out_everywhere(
 
 /// Who asked for a change that ends a person's access; named in its audit event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Actor {
+pub enum Actor<'a> {
     /// An admin, through the admin API.
     Admin,
     /// An operator, through the `gatehouse` command line.
     Cli,
+    /// The person themselves, in the account area; the text says from where
+    /// (session, address, device), for the audit event.
+    Person(&'a str),
 }
 
-impl Actor {
-    fn phrase(self) -> &'static str {
+impl Actor<'_> {
+    fn phrase(self) -> String {
         match self {
-            Actor::Admin => "by an admin",
-            Actor::Cli => "from the CLI",
+            Actor::Admin => "by an admin".to_owned(),
+            Actor::Cli => "from the CLI".to_owned(),
+            Actor::Person(from) => format!("by the person {from}"),
         }
     }
 }

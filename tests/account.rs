@@ -1,0 +1,474 @@
+//! The account area over real HTTP, on whichever backend the suite runs on:
+//! signing in with no app, the per-person session list, ending sessions,
+//! removing an app's access, changing the password behind a recent sign-in,
+//! CSRF refusal on every form, and forms of one interaction step refused in
+//! another.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::browser::{Browser, Seen};
+use common::flow::{self, CALLBACK, EMAIL, PASSWORD, oauth_error, redeem, refresh};
+use common::{TestServer, json_body};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::Barrier;
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+const NEW_PASSWORD: &str = "another long and careful passphrase";
+
+/// A browser signed in at `/account` directly, landing on the overview.
+async fn account_browser(server: &TestServer, agent: &str) -> Browser {
+    let mut browser = Browser::with_user_agent(agent);
+    let page = browser.get(&server.url("/account")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("manage your Gatehouse account"),
+        "{}",
+        page.body
+    );
+    let signed_in = browser
+        .submit_sign_in(&server.base, &page, EMAIL, PASSWORD)
+        .await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    let resume = signed_in.location.clone().unwrap();
+    assert!(
+        resume.starts_with("/account/resume?interaction="),
+        "{resume}"
+    );
+    let back = browser.get(&server.url(&resume)).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER);
+    assert_eq!(back.location.as_deref(), Some("/account"));
+    let overview = browser.get(&server.url("/account")).await;
+    assert!(overview.body.contains(EMAIL), "{}", overview.body);
+    browser
+}
+
+/// Signs `browser` in through a third-party app, consenting, and returns the
+/// token response (with a refresh token).
+async fn app_tokens(
+    server: &TestServer,
+    browser: &mut Browser,
+    app: &(String, String),
+    scope: &str,
+) -> Value {
+    let code = flow::code(server, browser, &app.0, scope).await;
+    json_body(redeem(server, &app.0, &app.1, &code).await, StatusCode::OK).await
+}
+
+/// The sids of the sessions `page` lists, in order.
+fn listed_sids(page: &Seen) -> Vec<String> {
+    page.body
+        .split("name=\"session\" value=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+/// The sid of the listed session whose device label is `device`.
+fn sid_of(page: &Seen, device: &str) -> String {
+    let item = page
+        .body
+        .split("<li class=\"item\">")
+        .find(|item| item.contains(device))
+        .unwrap_or_else(|| panic!("no {device} session in {}", page.body));
+    let rest = &item[item.find("name=\"session\" value=\"").unwrap() + 22..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+async fn sessions_page(server: &TestServer, browser: &mut Browser) -> Seen {
+    let page = browser.get(&server.url("/account/sessions")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page
+}
+
+async fn post_account(
+    server: &TestServer,
+    browser: &mut Browser,
+    path: &str,
+    page: &Seen,
+    extra: &[(&str, &str)],
+) -> Seen {
+    let csrf = page.field("csrf");
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(extra);
+    browser.post(&server.url(path), &form).await
+}
+
+fn is_sign_in(page: &Seen) -> bool {
+    page.status == StatusCode::OK && page.body.contains("action=\"/login\"")
+}
+
+#[tokio::test]
+async fn the_session_list_shows_every_device_and_ending_one_ends_its_refresh_tokens() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid offline_access", false).await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    let mut b = Browser::with_user_agent(SAFARI);
+    let online = app_tokens(&server, &mut b, &app, "openid").await;
+
+    let page = sessions_page(&server, &mut a).await;
+    assert!(page.body.contains("Firefox on Linux"), "{}", page.body);
+    assert!(page.body.contains("Safari on iPhone"), "{}", page.body);
+    assert!(page.body.contains("this device"), "{}", page.body);
+    let sids = listed_sids(&page);
+    assert_eq!(sids.len(), 2, "{sids:?}");
+    let b_sid = sid_of(&page, "Safari on iPhone");
+
+    let ended = post_account(
+        &server,
+        &mut a,
+        "/account/sessions/end",
+        &page,
+        &[("session", &b_sid)],
+    )
+    .await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER, "{}", ended.body);
+    let after = sessions_page(&server, &mut a).await;
+    assert_eq!(listed_sids(&after).len(), 1);
+    assert!(!after.body.contains("Safari on iPhone"));
+
+    // B must sign in again, and its non-offline refresh token is over.
+    assert!(is_sign_in(&b.get(&server.url("/account")).await));
+    let token = online["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        oauth_error(refresh(&server, &app.0, &app.1, token).await).await,
+        "invalid_grant"
+    );
+
+    // The activity page shows the sign-ins and the ended session.
+    let activity = a.get(&server.url("/account/activity")).await;
+    assert!(activity.body.contains("Signed in"), "{}", activity.body);
+    assert!(
+        activity.body.contains("Session signed out"),
+        "{}",
+        activity.body
+    );
+}
+
+#[tokio::test]
+async fn an_expired_session_leaves_the_list() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    let _b = account_browser(&server, SAFARI).await;
+    assert_eq!(listed_sids(&sessions_page(&server, &mut a).await).len(), 2);
+    // A stays in use; B is idle past the idle timeout.
+    for _ in 0..4 {
+        server.clock.advance(1000);
+        sessions_page(&server, &mut a).await;
+    }
+    let page = sessions_page(&server, &mut a).await;
+    assert_eq!(listed_sids(&page).len(), 1, "{}", page.body);
+    assert!(!page.body.contains("Safari"));
+}
+
+#[tokio::test]
+async fn removing_an_app_revokes_its_tokens_and_asks_for_consent_again() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid offline_access", false).await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    let tokens = app_tokens(&server, &mut a, &app, "openid offline_access").await;
+
+    let page = a.get(&server.url("/account/apps")).await;
+    assert!(page.body.contains("App"), "{}", page.body);
+    assert!(
+        page.body.contains("Keep access while you are not using it"),
+        "{}",
+        page.body
+    );
+    let removed = post_account(
+        &server,
+        &mut a,
+        "/account/apps/remove",
+        &page,
+        &[("client_id", &app.0)],
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.body);
+    let after = a.get(&server.url("/account/apps")).await;
+    assert!(after.body.contains("No app has access"), "{}", after.body);
+
+    let token = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        oauth_error(refresh(&server, &app.0, &app.1, token).await).await,
+        "invalid_grant"
+    );
+    // Still signed in, the next authorization asks for consent again.
+    let verifier = "v".repeat(50);
+    let again = a
+        .get(&flow::authorize_url(&server, &app.0, "openid", &verifier))
+        .await;
+    assert!(again.body.contains("name=\"decision\""), "{}", again.body);
+    let activity = a.get(&server.url("/account/activity")).await;
+    assert!(
+        activity.body.contains("App access removed"),
+        "{}",
+        activity.body
+    );
+}
+
+#[tokio::test]
+async fn every_account_form_refuses_a_missing_or_foreign_csrf_token() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    let b = account_browser(&server, SAFARI).await;
+    let page = sessions_page(&server, &mut a).await;
+    let b_sid = sid_of(&page, "Safari on iPhone");
+    let foreign = b.cookies.get("gatehouse_csrf").cloned().unwrap();
+    let forms: [(&str, Vec<(&str, &str)>); 5] = [
+        ("/account/sessions/end", vec![("session", b_sid.as_str())]),
+        ("/account/sessions/end-others", vec![]),
+        ("/account/apps/remove", vec![("client_id", "x")]),
+        (
+            "/account/password",
+            vec![
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+                ("confirm_password", NEW_PASSWORD),
+            ],
+        ),
+        ("/account/sign-out", vec![]),
+    ];
+    for (path, fields) in &forms {
+        for token in [None, Some(foreign.as_str())] {
+            let mut form = fields.clone();
+            if let Some(token) = token {
+                form.push(("csrf", token));
+            }
+            let refused = a.post(&server.url(path), &form).await;
+            assert_eq!(
+                refused.status,
+                StatusCode::FORBIDDEN,
+                "{path} with {token:?}"
+            );
+        }
+    }
+    // Nothing happened: both sessions live, the old password still works.
+    assert_eq!(listed_sids(&sessions_page(&server, &mut a).await).len(), 2);
+    assert!(a.get(&server.url("/account")).await.body.contains(EMAIL));
+    let _still = account_browser(&server, FIREFOX).await;
+}
+
+#[tokio::test]
+async fn a_password_change_needs_a_recent_sign_in_and_ends_everything_else() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid offline_access", false).await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    let mut b = Browser::with_user_agent(SAFARI);
+    let offline = app_tokens(&server, &mut b, &app, "openid offline_access").await;
+
+    // Ten minutes on, the sign-in is too old for a password change: posting
+    // the form gets the sign-in page, and the password stays.
+    let form_page = a.get(&server.url("/account/password")).await;
+    assert!(
+        form_page.body.contains("name=\"new_password\""),
+        "{}",
+        form_page.body
+    );
+    server.clock.advance(600);
+    let change = [
+        ("current_password", PASSWORD),
+        ("new_password", NEW_PASSWORD),
+        ("confirm_password", NEW_PASSWORD),
+    ];
+    let refused = post_account(&server, &mut a, "/account/password", &form_page, &change).await;
+    assert!(is_sign_in(&refused), "{}", refused.body);
+    assert!(
+        refused.body.contains("enter your password again"),
+        "{}",
+        refused.body
+    );
+    let token = offline["refresh_token"].as_str().unwrap();
+    let rotated = json_body(
+        refresh(&server, &app.0, &app.1, token).await,
+        StatusCode::OK,
+    )
+    .await;
+
+    // Signing in again returns to the password page, which now takes the change.
+    let back = a.sign_in(&server.base, &refused, EMAIL, PASSWORD).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER);
+    assert_eq!(back.location.as_deref(), Some("/account/password"));
+    let form_page = a.get(&server.url("/account/password")).await;
+    let wrong = [
+        ("current_password", "not the password at all"),
+        ("new_password", NEW_PASSWORD),
+        ("confirm_password", NEW_PASSWORD),
+    ];
+    let denied = post_account(&server, &mut a, "/account/password", &form_page, &wrong).await;
+    assert_eq!(denied.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        denied.body.contains("current password is not right"),
+        "{}",
+        denied.body
+    );
+    let changed = post_account(&server, &mut a, "/account/password", &form_page, &change).await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+
+    // This browser stays signed in; B and even B's offline grant are over.
+    let sessions = sessions_page(&server, &mut a).await;
+    assert_eq!(listed_sids(&sessions).len(), 1, "{}", sessions.body);
+    assert!(is_sign_in(&b.get(&server.url("/account")).await));
+    let token = rotated["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        oauth_error(refresh(&server, &app.0, &app.1, token).await).await,
+        "invalid_grant"
+    );
+    let activity = a.get(&server.url("/account/activity")).await;
+    assert!(
+        activity.body.contains("password changed by the person"),
+        "{}",
+        activity.body
+    );
+    // The new password signs in; the old one no longer does.
+    let mut c = Browser::new();
+    let page = c.get(&server.url("/account")).await;
+    let old = c.sign_in(&server.base, &page, EMAIL, PASSWORD).await;
+    assert!(
+        old.body.contains("Incorrect email or password"),
+        "{}",
+        old.body
+    );
+    let new = c.sign_in(&server.base, &old, EMAIL, NEW_PASSWORD).await;
+    assert_eq!(new.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_else_needs_a_recent_sign_in_and_keeps_this_browser() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    let mut b = account_browser(&server, SAFARI).await;
+    let mut c = account_browser(&server, "").await;
+    server.clock.advance(400);
+    let page = sessions_page(&server, &mut a).await;
+    let refused = post_account(&server, &mut a, "/account/sessions/end-others", &page, &[]).await;
+    assert!(is_sign_in(&refused), "{}", refused.body);
+    assert_eq!(listed_sids(&sessions_page(&server, &mut a).await).len(), 3);
+
+    let back = a.sign_in(&server.base, &refused, EMAIL, PASSWORD).await;
+    assert_eq!(back.location.as_deref(), Some("/account/sessions"));
+    let page = sessions_page(&server, &mut a).await;
+    let done = post_account(&server, &mut a, "/account/sessions/end-others", &page, &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(listed_sids(&sessions_page(&server, &mut a).await).len(), 1);
+    assert!(is_sign_in(&b.get(&server.url("/account")).await));
+    assert!(is_sign_in(&c.get(&server.url("/account")).await));
+}
+
+#[tokio::test]
+async fn a_form_of_one_interaction_step_is_refused_in_another() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid", false).await;
+    let mut browser = Browser::new();
+    // The account's sign-in step, answered as if it were a consent step.
+    let page = browser.get(&server.url("/account")).await;
+    let consent = browser.consent(&server.base, &page, "allow").await;
+    assert!(
+        [StatusCode::BAD_REQUEST, StatusCode::CONFLICT].contains(&consent.status),
+        "{}",
+        consent.body
+    );
+    assert!(consent.location.is_none());
+
+    // An app's consent step: its form is refused at the sign-in form, and
+    // the account's resume never serves an app's interaction.
+    let verifier = "v".repeat(50);
+    let start = browser
+        .get(&flow::authorize_url(&server, &app.0, "openid", &verifier))
+        .await;
+    let at_consent = browser.sign_in(&server.base, &start, EMAIL, PASSWORD).await;
+    assert!(
+        at_consent.body.contains("name=\"decision\""),
+        "{}",
+        at_consent.body
+    );
+    let signed_again = browser
+        .submit_sign_in(&server.base, &at_consent, EMAIL, PASSWORD)
+        .await;
+    assert_eq!(
+        signed_again.status,
+        StatusCode::CONFLICT,
+        "{}",
+        signed_again.body
+    );
+    let allowed = browser
+        .post(
+            &server.url("/consent"),
+            &[
+                ("request", at_consent.field("request").as_str()),
+                ("csrf", at_consent.field("csrf").as_str()),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    let resume = allowed.location.clone().unwrap();
+    let crossed = resume.replace("/authorize/resume", "/account/resume");
+    assert_eq!(
+        browser.get(&server.url(&crossed)).await.status,
+        StatusCode::CONFLICT
+    );
+    // The real resume still gets the code, once.
+    let code = browser.get(&server.url(&resume)).await;
+    assert!(code.redirect_param("code").is_some(), "{}", code.body);
+    assert!(code.location.unwrap().starts_with(CALLBACK));
+    let replay = browser.get(&server.url(&resume)).await;
+    assert_eq!(replay.status, StatusCode::CONFLICT);
+}
+
+/// Two tabs resuming one finished interaction at once: exactly one code.
+#[tokio::test]
+async fn of_two_resumes_of_one_interaction_exactly_one_gets_a_code() {
+    let server = Arc::new(TestServer::start().await);
+    flow::seed_user(&server).await;
+    let app = flow::web_app(&server, "openid").await;
+    for round in 0..10 {
+        let mut browser = Browser::new();
+        let verifier = "v".repeat(50);
+        let start = browser
+            .get(&flow::authorize_url(&server, &app.0, "openid", &verifier))
+            .await;
+        let signed_in = browser
+            .submit_sign_in(&server.base, &start, EMAIL, PASSWORD)
+            .await;
+        let resume = server.url(signed_in.location.as_deref().unwrap());
+        let barrier = Arc::new(Barrier::new(2));
+        let racers = [(); 2].map(|()| {
+            let (barrier, resume) = (barrier.clone(), resume.clone());
+            let mut twin = Browser::new();
+            twin.cookies = browser.cookies.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                twin.get(&resume).await
+            })
+        });
+        let mut codes = 0;
+        for racer in racers {
+            let seen = racer.await.unwrap();
+            if seen
+                .location
+                .as_deref()
+                .is_some_and(|l| l.contains("code="))
+            {
+                codes += 1;
+            } else {
+                assert_eq!(
+                    seen.status,
+                    StatusCode::CONFLICT,
+                    "round {round}: {}",
+                    seen.body
+                );
+            }
+        }
+        assert_eq!(codes, 1, "round {round}");
+    }
+}
