@@ -89,6 +89,16 @@ impl Callback {
         Self { url, queries }
     }
 
+    /// The `code` of the newest request received.
+    fn last_code(&self) -> String {
+        let queries = self.queries.lock().unwrap();
+        let last = queries.last().expect("a callback request");
+        url::form_urlencoded::parse(last.as_bytes())
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no code in {last}"))
+    }
+
     /// The parameters of the one request received so far.
     fn received(&self) -> Vec<(String, String)> {
         let queries = self.queries.lock().unwrap();
@@ -127,14 +137,21 @@ async fn wait_for_title(browser: &Session, title: &str) {
 /// violation would leave the page unstyled), and that no console message
 /// reports a blocked resource.
 async fn assert_styled(browser: &Session, page: &str) {
+    assert_styled_at(browser, page, "384px").await;
+}
+
+/// [`assert_styled`] for a page whose card is `card_width` wide at most.
+async fn assert_styled_at(browser: &Session, page: &str, card_width: &str) {
     let seen = browser
         .execute(
             "const sheets = [...document.styleSheets];
-             const button = document.querySelector('button[type=submit]:not(.secondary)');
+             const button = document.querySelector('button[type=submit]:not(.secondary):not(.link)');
+             const link = document.querySelector('nav a');
              return {
                sheets: sheets.map(s => s.href),
                rules: sheets.reduce((n, s) => n + s.cssRules.length, 0),
-               button: getComputedStyle(button).backgroundColor,
+               button: button && getComputedStyle(button).backgroundColor,
+               link: link && getComputedStyle(link).color,
                card: getComputedStyle(document.querySelector('main.card')).maxWidth,
              };",
             json!([]),
@@ -153,8 +170,16 @@ async fn assert_styled(browser: &Session, page: &str) {
         "{page}: {seen}"
     );
     assert!(seen["rules"].as_u64().unwrap() > 10, "{page}: {seen}");
-    assert_eq!(seen["button"], ACCENT, "{page}: the button is unstyled");
-    assert_eq!(seen["card"], "384px", "{page}: .card max-width (24rem)");
+    assert!(
+        !seen["button"].is_null() || !seen["link"].is_null(),
+        "{page}: neither a button nor a navigation link: {seen}"
+    );
+    for styled in ["button", "link"] {
+        if !seen[styled].is_null() {
+            assert_eq!(seen[styled], ACCENT, "{page}: the {styled} is unstyled");
+        }
+    }
+    assert_eq!(seen["card"], card_width, "{page}: .card max-width");
     let blocked: Vec<Value> = browser
         .console_log()
         .await
@@ -358,4 +383,243 @@ async fn chromium_signs_in_through_the_pages_and_is_redirected_back() {
         "browser sign-in took {:.1} s",
         began.elapsed().as_secs_f64()
     );
+}
+
+const FIREFOX_ON_WINDOWS: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+
+/// The visible text of the current page.
+async fn page_text(browser: &Session) -> String {
+    let text = browser
+        .execute("return document.body.innerText;", json!([]))
+        .await;
+    text.as_str().unwrap().to_owned()
+}
+
+/// Fills in and submits the sign-in page the browser is on.
+async fn sign_in_on_page(browser: &Session) {
+    wait_for_title(browser, "Sign in · Gatehouse").await;
+    browser
+        .type_into(&browser.find("#email").await, EMAIL)
+        .await;
+    browser
+        .type_into(&browser.find("#password").await, PASSWORD)
+        .await;
+    browser
+        .click(&browser.find("button[type=submit]").await)
+        .await;
+}
+
+/// Browser B signs in to the app for `scope` (consenting), and the app
+/// redeems the code; returns the refresh token.
+async fn app_refresh_token(
+    server: &TestServer,
+    browser: &Session,
+    client: &(String, String),
+    callback: &Callback,
+    scope: &str,
+    sign_in: bool,
+) -> String {
+    let verifier = "b".repeat(50);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    let challenge = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        digest.as_ref(),
+    );
+    let mut url = url::Url::parse(&server.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.0)
+        .append_pair("redirect_uri", &callback.url)
+        .append_pair("scope", scope)
+        .append_pair("state", "s")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    browser.goto(url.as_str()).await;
+    if sign_in {
+        sign_in_on_page(browser).await;
+    }
+    wait_for_title(browser, "Allow access · Gatehouse").await;
+    browser
+        .click(&browser.find("button[name=decision][value=allow]").await)
+        .await;
+    browser
+        .wait_for_url(WAIT, |url| url.starts_with(&callback.url))
+        .await;
+    let response = server
+        .post_form(
+            "/token",
+            Some((&client.0, &client.1)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &callback.last_code()),
+                ("redirect_uri", &callback.url),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    let tokens = common::json_body(response, reqwest::StatusCode::OK).await;
+    tokens["refresh_token"].as_str().unwrap().to_owned()
+}
+
+/// The answer to a refresh with `token`: `Ok(new token)` or `Err(error code)`.
+async fn refreshed(
+    server: &TestServer,
+    client: &(String, String),
+    token: &str,
+) -> Result<String, String> {
+    let response = server
+        .post_form(
+            "/token",
+            Some((&client.0, &client.1)),
+            &[("grant_type", "refresh_token"), ("refresh_token", token)],
+        )
+        .await;
+    let ok = response.status().is_success();
+    let body: Value = response.json().await.unwrap();
+    if ok {
+        Ok(body["refresh_token"].as_str().unwrap().to_owned())
+    } else {
+        Err(body["error"].as_str().unwrap().to_owned())
+    }
+}
+
+/// Browser A signs in at `/account` with no app; browser B signs in through
+/// an app. A sees both sessions with their devices, ends B's — B must sign in
+/// again and its session-bound refresh token is over, its offline one not —
+/// then changes its password, which ends B's offline grant too. Every
+/// account page is screenshotted at desktop and phone widths.
+#[tokio::test]
+async fn chromium_manages_sessions_apps_and_password_in_the_account_area() {
+    let driver = Chromedriver::start().await;
+    let server = TestServer::start().await;
+    seed_user(&server).await;
+    let callback = Callback::start().await;
+    let (id, secret) = server
+        .seed_client(json!({"client_name": "Reports",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "redirect_uris": [callback.url], "scope": "openid offline_access"}))
+        .await;
+    let client = (id, secret.unwrap());
+    let artifacts = artifacts_dir();
+    let (profile_a, profile_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = driver.session(profile_a.path(), DESKTOP.0, DESKTOP.1).await;
+    let b = driver
+        .session_as(
+            profile_b.path(),
+            DESKTOP.0,
+            DESKTOP.1,
+            Some(FIREFOX_ON_WINDOWS),
+        )
+        .await;
+
+    // A: the account area with no app; its sign-in page names no app.
+    a.goto(&server.url("/account")).await;
+    wait_for_title(&a, "Sign in · Gatehouse").await;
+    assert!(
+        page_text(&a)
+            .await
+            .contains("manage your Gatehouse account")
+    );
+    screenshots(&a, &artifacts, "account-signin").await;
+    a.set_viewport(DESKTOP.0, DESKTOP.1, false).await;
+    sign_in_on_page(&a).await;
+    wait_for_title(&a, "Your account · Gatehouse").await;
+    assert_styled_at(&a, "account", "704px").await;
+    assert!(page_text(&a).await.contains(EMAIL));
+    screenshots(&a, &artifacts, "account-profile").await;
+
+    // B: through the app, once for a session-bound grant, once offline.
+    let online = app_refresh_token(&server, &b, &client, &callback, "openid", true).await;
+    let offline = app_refresh_token(
+        &server,
+        &b,
+        &client,
+        &callback,
+        "openid offline_access",
+        false,
+    )
+    .await;
+
+    // A sees both sessions, with their devices, and ends B's.
+    a.set_viewport(DESKTOP.0, DESKTOP.1, false).await;
+    a.goto(&server.url("/account/sessions")).await;
+    wait_for_title(&a, "Sessions and devices · Gatehouse").await;
+    let text = page_text(&a).await;
+    assert!(text.contains("Chrome on Linux"), "{text}");
+    assert!(text.contains("Firefox on Windows"), "{text}");
+    assert!(text.contains("this device"), "{text}");
+    screenshots(&a, &artifacts, "account-sessions").await;
+    a.set_viewport(DESKTOP.0, DESKTOP.1, false).await;
+    a.click(
+        &a.find("li.item:not(:has(.badge)) button[type=submit]")
+            .await,
+    )
+    .await;
+    a.wait_for_url(WAIT, |url| url.contains("done=ended")).await;
+    let text = page_text(&a).await;
+    assert!(!text.contains("Firefox on Windows"), "{text}");
+
+    // B's next page load asks it to sign in; only its offline grant lives on.
+    b.goto(&server.url("/account")).await;
+    wait_for_title(&b, "Sign in · Gatehouse").await;
+    assert_eq!(
+        refreshed(&server, &client, &online).await,
+        Err("invalid_grant".into())
+    );
+    let offline = refreshed(&server, &client, &offline)
+        .await
+        .expect("the offline grant outlives the session");
+
+    // A's other pages.
+    for (path, title, name) in [
+        (
+            "/account/apps",
+            "Apps with access · Gatehouse",
+            "account-apps",
+        ),
+        (
+            "/account/activity",
+            "Security activity · Gatehouse",
+            "account-activity",
+        ),
+    ] {
+        a.set_viewport(DESKTOP.0, DESKTOP.1, false).await;
+        a.goto(&server.url(path)).await;
+        wait_for_title(&a, title).await;
+        assert_styled_at(&a, name, "704px").await;
+        screenshots(&a, &artifacts, name).await;
+    }
+    let activity = page_text(&a).await;
+    assert!(activity.contains("Session signed out"), "{activity}");
+
+    // A changes its password: B's offline grant ends too; A stays signed in.
+    a.set_viewport(DESKTOP.0, DESKTOP.1, false).await;
+    a.goto(&server.url("/account/password")).await;
+    wait_for_title(&a, "Change your password · Gatehouse").await;
+    screenshots(&a, &artifacts, "account-password").await;
+    a.set_viewport(DESKTOP.0, DESKTOP.1, false).await;
+    let new_password = "a brand new and long passphrase";
+    a.type_into(&a.find("#current_password").await, PASSWORD)
+        .await;
+    a.type_into(&a.find("#new_password").await, new_password)
+        .await;
+    a.type_into(&a.find("#confirm_password").await, new_password)
+        .await;
+    a.click(
+        &a.find("form[action='/account/password'] button[type=submit]")
+            .await,
+    )
+    .await;
+    a.wait_for_url(WAIT, |url| url.contains("done=changed"))
+        .await;
+    assert!(page_text(&a).await.contains("Your password was changed"));
+    assert_eq!(
+        refreshed(&server, &client, &offline).await,
+        Err("invalid_grant".into())
+    );
+    a.goto(&server.url("/account")).await;
+    wait_for_title(&a, "Your account · Gatehouse").await;
+    a.quit().await;
+    b.quit().await;
 }

@@ -110,20 +110,34 @@ impl Chromedriver {
     /// A new headless Chromium session with a fresh profile in `profile` and
     /// the window `width`×`height`.
     pub async fn session(&self, profile: &Path, width: u32, height: u32) -> Session {
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-            &format!("--user-data-dir={}", profile.display()),
-            &format!("--window-size={width},{height}"),
+        self.session_as(profile, width, height, None).await
+    }
+
+    /// [`Self::session`], sending `user_agent` instead of Chromium's own when given.
+    pub async fn session_as(
+        &self,
+        profile: &Path,
+        width: u32,
+        height: u32,
+        user_agent: Option<&str>,
+    ) -> Session {
+        let mut args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--hide-scrollbars".to_owned(),
+            format!("--user-data-dir={}", profile.display()),
+            format!("--window-size={width},{height}"),
         ];
+        if let Some(agent) = user_agent {
+            args.push(format!("--user-agent={agent}"));
+        }
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": self.chromium, "args": args},
