@@ -2,10 +2,11 @@
 //!
 //! The library holds everything; the `gatehouse` binary only calls [`cli::main`].
 //! Requests go from the `http` edge to a feature's handler (`oauth`, `oidc`,
-//! `admin`, `login`), then to services (`oauth::tokens`, `users`, `clients`,
-//! `admission`, `crypto`) and to `store` (durable) and `cache` (hot, TTL'd).
-//! `docs/architecture.md` describes the layers, their one known back-edge
-//! (authorize ↔ login), and the security rules with the test guarding each.
+//! `admin`, `login`, `account`), then to services (`interaction`,
+//! `oauth::tokens`, `users`, `clients`, `admission`, `crypto`) and to `store`
+//! (durable) and `cache` (hot, TTL'd). `docs/architecture.md` describes the
+//! layers, the interaction engine, and the security rules with the test
+//! guarding each.
 
 pub mod account;
 pub mod admin;
