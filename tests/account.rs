@@ -92,8 +92,8 @@ async fn post_account(
     page: &Seen,
     extra: &[(&str, &str)],
 ) -> Seen {
-    let csrf = page.field("csrf");
-    let mut form = vec![("csrf", csrf.as_str())];
+    let (csrf, session) = (page.field("csrf"), page.field("for"));
+    let mut form = vec![("csrf", csrf.as_str()), ("for", session.as_str())];
     form.extend_from_slice(extra);
     browser.post(&server.url(path), &form).await
 }
@@ -470,5 +470,269 @@ async fn of_two_resumes_of_one_interaction_exactly_one_gets_a_code() {
             }
         }
         assert_eq!(codes, 1, "round {round}");
+    }
+}
+
+/// Ending another browser's session one at a time needs a recent sign-in as
+/// much as ending them all does: a stolen, stale cookie cannot kick the owner out.
+#[tokio::test]
+async fn ending_another_session_needs_a_recent_sign_in() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    let mut b = account_browser(&server, SAFARI).await;
+    server.clock.advance(400);
+    let page = sessions_page(&server, &mut a).await;
+    let b_sid = sid_of(&page, "Safari on iPhone");
+    let refused = post_account(
+        &server,
+        &mut a,
+        "/account/sessions/end",
+        &page,
+        &[("session", &b_sid)],
+    )
+    .await;
+    assert!(is_sign_in(&refused), "{}", refused.body);
+    assert!(b.get(&server.url("/account")).await.body.contains(EMAIL));
+    // Its own session a browser may always end.
+    let own = sid_of(&page, "this device");
+    let ended = post_account(
+        &server,
+        &mut a,
+        "/account/sessions/end",
+        &page,
+        &[("session", &own)],
+    )
+    .await;
+    assert_eq!(ended.location.as_deref(), Some("/account"));
+    assert!(is_sign_in(&a.get(&server.url("/account")).await));
+}
+
+/// A tab left open by one person, posted after another signed in on the same
+/// browser, is out of date: it never acts for the one signed in now.
+#[tokio::test]
+async fn a_stale_tab_never_acts_for_the_next_person_on_the_browser() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    server
+        .seed_user(serde_json::json!({"email": "bob@example.com", "password": PASSWORD}))
+        .await;
+    let app = flow::app(&server, "openid offline_access", false).await;
+    let mut browser = account_browser(&server, FIREFOX).await;
+    let grace_page = browser.get(&server.url("/account/apps")).await;
+    let signed_out =
+        post_account(&server, &mut browser, "/account/sign-out", &grace_page, &[]).await;
+    assert_eq!(signed_out.location.as_deref(), Some("/account"));
+    let page = browser.get(&server.url("/account")).await;
+    let bob = browser
+        .sign_in(&server.base, &page, "bob@example.com", PASSWORD)
+        .await;
+    assert_eq!(bob.location.as_deref(), Some("/account"));
+    let verifier = "v".repeat(50);
+    let consent = browser
+        .get(&flow::authorize_url(
+            &server,
+            &app.0,
+            "openid offline_access",
+            &verifier,
+        ))
+        .await;
+    let back = browser.consent(&server.base, &consent, "allow").await;
+    let code = back.redirect_param("code").unwrap();
+    let tokens = json_body(
+        redeem(&server, &app.0, &app.1, &flow::Code { code, verifier }).await,
+        StatusCode::OK,
+    )
+    .await;
+
+    let stale = post_account(
+        &server,
+        &mut browser,
+        "/account/apps/remove",
+        &grace_page,
+        &[("client_id", &app.0)],
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    let token = tokens["refresh_token"].as_str().unwrap();
+    json_body(
+        refresh(&server, &app.0, &app.1, token).await,
+        StatusCode::OK,
+    )
+    .await;
+}
+
+/// A code the app got before the person removed its access is refused.
+#[tokio::test]
+async fn removing_an_app_refuses_the_codes_it_still_holds() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid offline_access", false).await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    let first = app_tokens(&server, &mut a, &app, "openid").await;
+    assert!(first["refresh_token"].is_string());
+    let held = flow::code(&server, &mut a, &app.0, "openid offline_access").await;
+    let page = a.get(&server.url("/account/apps")).await;
+    let removed = post_account(
+        &server,
+        &mut a,
+        "/account/apps/remove",
+        &page,
+        &[("client_id", &app.0)],
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        oauth_error(redeem(&server, &app.0, &app.1, &held).await).await,
+        "invalid_grant"
+    );
+    // A code issued after the removal (a new consent) works.
+    server.clock.advance(1);
+    let again = app_tokens(&server, &mut a, &app, "openid").await;
+    assert!(again["access_token"].is_string());
+}
+
+/// Two password changes from the same old password at once: one lands, the
+/// other is refused, and never do both browsers stay signed in.
+#[tokio::test]
+async fn of_two_password_changes_at_once_only_one_lands() {
+    let server = Arc::new(TestServer::start().await);
+    flow::seed_user(&server).await;
+    let mut password = PASSWORD.to_owned();
+    for round in 0..6 {
+        let mut a = Browser::with_user_agent(FIREFOX);
+        let mut b = Browser::with_user_agent(SAFARI);
+        let mut pages = Vec::new();
+        for browser in [&mut a, &mut b] {
+            let page = browser.get(&server.url("/account/password")).await;
+            let back = browser.sign_in(&server.base, &page, EMAIL, &password).await;
+            assert_eq!(
+                back.location.as_deref(),
+                Some("/account/password"),
+                "round {round}"
+            );
+            pages.push(browser.get(&server.url("/account/password")).await);
+        }
+        let barrier = Arc::new(Barrier::new(2));
+        let news = [
+            format!("first new passphrase {round}"),
+            format!("second new passphrase {round}"),
+        ];
+        let mut racers = Vec::new();
+        for ((mut browser, page), new) in [a, b].into_iter().zip(pages).zip(news.clone()) {
+            let (barrier, server, old) = (barrier.clone(), server.clone(), password.clone());
+            racers.push(tokio::spawn(async move {
+                let form = [
+                    ("csrf", page.field("csrf")),
+                    ("for", page.field("for")),
+                    ("current_password", old),
+                    ("new_password", new.clone()),
+                    ("confirm_password", new),
+                ];
+                let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                barrier.wait().await;
+                let answer = browser.post(&server.url("/account/password"), &form).await;
+                let still_in = browser
+                    .get(&server.url("/account"))
+                    .await
+                    .body
+                    .contains(EMAIL);
+                (answer.status == StatusCode::SEE_OTHER, still_in)
+            }));
+        }
+        let mut landed = Vec::new();
+        for (racer, new) in racers.into_iter().zip(news) {
+            let (changed, still_in) = racer.await.unwrap();
+            if changed {
+                landed.push(new);
+            }
+            assert_eq!(
+                changed, still_in,
+                "round {round}: a browser's standing does not match its answer"
+            );
+        }
+        assert_eq!(landed.len(), 1, "round {round}: {landed:?}");
+        password = landed.pop().unwrap();
+    }
+}
+
+/// Failed attempts, which anyone who knows the email can cause, are listed
+/// apart and at most once per attempt window: they never push the person's
+/// own sign-ins off the activity page.
+#[tokio::test]
+async fn failed_attempts_never_push_sign_ins_off_the_activity_page() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    let mut stranger = Browser::new();
+    // Three windows of four failures each (the fourth already waits).
+    for _ in 0..3 {
+        for _ in 0..4 {
+            let page = stranger.get(&server.url("/account")).await;
+            stranger
+                .sign_in(&server.base, &page, EMAIL, "not the password")
+                .await;
+        }
+        server.clock.advance(900);
+        // Keep A's session in use.
+        a.get(&server.url("/account")).await;
+    }
+    // Failures are recorded off the response path.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let activity = a.get(&server.url("/account/activity")).await;
+    assert!(activity.body.contains("Signed in"), "{}", activity.body);
+    let recorded = flow::count(
+        &server,
+        "(select * from audit_events where kind = 'sign_in_failed') a",
+    )
+    .await;
+    assert_eq!(recorded, 3, "one failure recorded per window");
+    let failures = activity.body.matches("wrong password from").count();
+    assert_eq!(failures, 3, "{}", activity.body);
+}
+
+/// An "allow" and a "deny" posted together: only the answer that moved the
+/// interaction counts, so a denial never leaves the consent remembered.
+#[tokio::test]
+async fn an_allow_racing_a_deny_counts_only_if_it_won() {
+    let server = Arc::new(TestServer::start().await);
+    flow::seed_user(&server).await;
+    for round in 0..8 {
+        let app = flow::app(&server, "openid", false).await;
+        let mut browser = account_browser(&server, FIREFOX).await;
+        let verifier = "v".repeat(50);
+        let url = flow::authorize_url(&server, &app.0, "openid", &verifier);
+        let consent = browser.get(&url).await;
+        let barrier = Arc::new(Barrier::new(2));
+        let racers = ["allow", "deny"].map(|decision| {
+            let mut twin = Browser::new();
+            twin.cookies = browser.cookies.clone();
+            let (barrier, server) = (barrier.clone(), server.clone());
+            let form = [
+                ("request", consent.field("request")),
+                ("csrf", consent.field("csrf")),
+                ("decision", decision.to_owned()),
+            ];
+            tokio::spawn(async move {
+                let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                barrier.wait().await;
+                let answer = twin.post(&server.url("/consent"), &form).await;
+                (decision, answer.status == StatusCode::SEE_OTHER)
+            })
+        });
+        let mut won = Vec::new();
+        for racer in racers {
+            let (decision, moved) = racer.await.unwrap();
+            if moved {
+                won.push(decision);
+            }
+        }
+        assert_eq!(won.len(), 1, "round {round}");
+        let silent = browser.get(&format!("{url}&prompt=none")).await;
+        let error = silent.redirect_param("error");
+        match won[0] {
+            "deny" => assert_eq!(error.as_deref(), Some("consent_required"), "round {round}"),
+            _ => assert!(silent.redirect_param("code").is_some(), "round {round}"),
+        }
     }
 }

@@ -10,30 +10,59 @@ use super::pages::{PasswordPage, render};
 use super::{origin, recent_enough, signed_in};
 use crate::app::AppState;
 use crate::http::ClientIp;
-use crate::http::pages::see_other;
+use crate::http::pages::{error_page, see_other};
+use crate::http::params::FormParams;
 use crate::http::paths;
 use crate::interaction::AccountPage;
 use crate::login::cookies::CookieKind;
 use crate::login::csrf::CsrfForm;
 use crate::login::pages::failure;
 use crate::login::password::{Checked, check};
-use crate::login::session;
-use crate::users::{self, Actor, UserError, UserPatch};
+use crate::login::session::{self, Session};
+use crate::users::{self, Actor, UserError};
+
+/// The session an account form acts for: the browser's, and the very one
+/// that rendered the form (its `for` field names it). A tab left open by
+/// someone who signed out, posted after another person signed in on the same
+/// browser, is out of date: it never acts for whoever is signed in now.
+async fn acting(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &FormParams,
+    page: AccountPage,
+) -> Result<Session, Response> {
+    let session = signed_in(state, headers, page).await?;
+    if form.get("for") != Some(session.sid.as_str()) {
+        tracing::info!("an account form of another session was refused");
+        return Err(error_page(
+            StatusCode::CONFLICT,
+            "This page is out of date",
+            "You signed in or out since this page was opened. Open it again and retry.",
+        ));
+    }
+    Ok(session)
+}
 
 /// `POST /account/sessions/end` (`session`): signs one of the person's
 /// sessions out at once, with the refresh tokens tied to it (not the offline
-/// ones). Ending the browser's own session signs it out here too.
+/// ones). Ending another browser's session needs a recent sign-in, like
+/// ending them all; ending the browser's own session signs it out here.
 pub async fn end_session(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     CsrfForm(form): CsrfForm,
 ) -> Response {
-    let current = match signed_in(&state, &headers, AccountPage::Sessions).await {
+    let current = match acting(&state, &headers, &form, AccountPage::Sessions).await {
         Ok(session) => session,
         Err(page) => return page,
     };
     let sid = form.get("session").unwrap_or_default();
+    if sid != current.sid
+        && let Err(page) = recent_for(&state, &headers, &current, AccountPage::Sessions).await
+    {
+        return page;
+    }
     let why = format!(
         "signed out by the person {}",
         origin(&current, &ip, &headers)
@@ -53,19 +82,13 @@ pub async fn end_other_sessions(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    CsrfForm(_): CsrfForm,
+    CsrfForm(form): CsrfForm,
 ) -> Response {
-    let current = match signed_in(&state, &headers, AccountPage::Sessions).await {
+    let current = match acting(&state, &headers, &form, AccountPage::Sessions).await {
         Ok(session) => session,
         Err(page) => return page,
     };
-    let email = match users::find(&state.store, &current.user_id).await {
-        Ok(user) => user.email,
-        Err(e) => return failure(&e.to_string()),
-    };
-    if let Err(page) =
-        recent_enough(&state, &headers, &current, &email, AccountPage::Sessions).await
-    {
+    if let Err(page) = recent_for(&state, &headers, &current, AccountPage::Sessions).await {
         return page;
     }
     let listed = match session::list(&state, &current.user_id).await {
@@ -92,16 +115,22 @@ pub async fn remove_app(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm,
 ) -> Response {
-    let current = match signed_in(&state, &headers, AccountPage::Apps).await {
+    let current = match acting(&state, &headers, &form, AccountPage::Apps).await {
         Ok(session) => session,
         Err(page) => return page,
     };
     let client_id = form.get("client_id").unwrap_or_default();
     let from = origin(&current, &ip, &headers);
     let now = state.clock.now();
-    if let Err(e) =
-        users::remove_access(&state.store, now, &current.user_id, client_id, &from).await
-    {
+    let removed = users::remove_access(
+        &state.store,
+        &state.cache,
+        now,
+        &current.user_id,
+        client_id,
+        &from,
+    );
+    if let Err(e) = removed.await {
         return failure(&e.to_string());
     }
     see_other(&format!("{}?done=removed", paths::ACCOUNT_APPS))
@@ -118,7 +147,7 @@ pub async fn change_password(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm,
 ) -> Response {
-    let current = match signed_in(&state, &headers, AccountPage::Password).await {
+    let current = match acting(&state, &headers, &form, AccountPage::Password).await {
         Ok(session) => session,
         Err(page) => return page,
     };
@@ -140,6 +169,7 @@ pub async fn change_password(
     let again = |error: &str, status: StatusCode| {
         render(&state, &headers, status, |csrf| PasswordPage {
             email: &user.email,
+            sid: &current.sid,
             csrf,
             error: Some(error),
             done: false,
@@ -157,8 +187,8 @@ pub async fn change_password(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let current_password = form.get("current_password").unwrap_or_default();
-    match check(&state, &user.email, current_password, &ip, agent).await {
-        Ok(Checked::Right(found)) if found.user.id == user.id => {}
+    let checked_hash = match check(&state, &user.email, current_password, &ip, agent).await {
+        Ok(Checked::Right(found)) if found.user.id == user.id => found.user.password_hash,
         Ok(_) => {
             return again(
                 "Your current password is not right.",
@@ -169,26 +199,32 @@ pub async fn change_password(
             let (message, status) = why.message();
             return why.answer(again(message, status));
         }
-    }
-    let from = origin(&current, &ip, &headers);
-    let patch = UserPatch {
-        password: Some(new_password.to_owned()),
-        ..UserPatch::default()
     };
+    let from = origin(&current, &ip, &headers);
     let now = state.clock.now();
-    let by = Actor::Person(&from);
-    match users::update(&state.store, &state.passwords, now, &user.id, patch, by).await {
-        Ok(_) => {}
+    let changed = users::change_own_password(
+        &state.store,
+        &state.passwords,
+        now,
+        &user.id,
+        checked_hash.as_deref().unwrap_or_default(),
+        new_password,
+        Actor::Person(&from),
+    );
+    // Every session ended with the change; this browser carries on in a new
+    // one, under the sign-out count the change left (a later sign-out ends it).
+    let sign_outs = match changed.await {
+        Ok(sign_outs) => sign_outs,
         Err(UserError::Invalid { message, .. }) => {
             let message = format!("The new password {message}.");
             return again(&message, StatusCode::UNPROCESSABLE_ENTITY);
         }
-        Err(e) => return failure(&e.to_string()),
-    }
-    // Every session ended with the change; this browser carries on in a new one.
-    let sign_outs = match state.store.account_standing(&user.id).await {
-        Ok(Some(standing)) => standing.sign_outs,
-        Ok(None) => return signed_out(&state),
+        Err(UserError::PasswordChanged) => {
+            return again(
+                "Your password was changed meanwhile. Open the page again and retry.",
+                StatusCode::CONFLICT,
+            );
+        }
         Err(e) => return failure(&e.to_string()),
     };
     let amr = current.amr.clone();
@@ -210,12 +246,11 @@ pub async fn sign_out(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    CsrfForm(_): CsrfForm,
+    CsrfForm(form): CsrfForm,
 ) -> Response {
-    let current = match session::current(&state, &headers).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return see_other(paths::ACCOUNT),
-        Err(e) => return failure(&e.to_string()),
+    let current = match acting(&state, &headers, &form, AccountPage::Overview).await {
+        Ok(session) => session,
+        Err(page) => return page,
     };
     let why = format!(
         "signed out by the person {}",
@@ -225,6 +260,20 @@ pub async fn sign_out(
         return failure(&e.to_string());
     }
     signed_out(&state)
+}
+
+/// [`recent_enough`] for the person of `session`.
+async fn recent_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    page: AccountPage,
+) -> Result<(), Response> {
+    let email = match users::find(&state.store, &session.user_id).await {
+        Ok(user) => user.email,
+        Err(e) => return Err(failure(&e.to_string())),
+    };
+    recent_enough(state, headers, session, &email, page).await
 }
 
 /// Back to the account's sign-in page, clearing the session cookie.

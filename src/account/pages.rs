@@ -21,10 +21,16 @@ use crate::users::{self, User};
 /// How many security events the activity page shows.
 const ACTIVITY_SHOWN: i64 = 50;
 
+/// How many failed sign-in attempts it shows, apart from the events, so
+/// failures (which anyone who knows the email can cause) never push the
+/// person's own sign-ins and changes off the page.
+const FAILURES_SHOWN: i64 = 10;
+
 #[derive(Template)]
 #[template(path = "account_overview.html")]
 struct OverviewPage<'a> {
     user: &'a User,
+    sid: &'a str,
     csrf: String,
 }
 
@@ -42,6 +48,7 @@ struct SessionItem {
 #[template(path = "account_sessions.html")]
 struct SessionsPage<'a> {
     sessions: Vec<SessionItem>,
+    sid: &'a str,
     csrf: String,
     notice: Option<&'a str>,
 }
@@ -59,6 +66,7 @@ struct AppItem {
 #[template(path = "account_apps.html")]
 struct AppsPage<'a> {
     apps: Vec<AppItem>,
+    sid: &'a str,
     csrf: String,
     notice: Option<&'a str>,
 }
@@ -72,8 +80,10 @@ struct EventItem {
 
 #[derive(Template)]
 #[template(path = "account_activity.html")]
-struct ActivityPage {
+struct ActivityPage<'a> {
     events: Vec<EventItem>,
+    failures: Vec<EventItem>,
+    sid: &'a str,
     csrf: String,
 }
 
@@ -81,6 +91,7 @@ struct ActivityPage {
 #[template(path = "account_password.html")]
 pub(super) struct PasswordPage<'a> {
     pub(super) email: &'a str,
+    pub(super) sid: &'a str,
     pub(super) csrf: String,
     pub(super) error: Option<&'a str>,
     pub(super) done: bool,
@@ -125,12 +136,13 @@ async fn person(
 
 /// `GET /account`: who is signed in, and the way to everything else.
 pub async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (_, user) = match person(&state, &headers, AccountPage::Overview).await {
+    let (session, user) = match person(&state, &headers, AccountPage::Overview).await {
         Ok(found) => found,
         Err(page) => return page,
     };
     render(&state, &headers, StatusCode::OK, |csrf| OverviewPage {
         user: &user,
+        sid: &session.sid,
         csrf,
     })
 }
@@ -168,6 +180,7 @@ pub async fn sessions(
     };
     render(&state, &headers, StatusCode::OK, |csrf| SessionsPage {
         sessions,
+        sid: &current.sid,
         csrf,
         notice,
     })
@@ -198,10 +211,12 @@ pub async fn apps(
             name: app.name,
         })
         .collect();
-    let notice = (notice.done.as_deref() == Some("removed"))
-        .then_some("The app's access was removed. It will ask again the next time you use it.");
+    let notice = (notice.done.as_deref() == Some("removed")).then_some(
+        "The app's access was removed: its tokens no longer work, and an app that asks for consent will ask again.",
+    );
     render(&state, &headers, StatusCode::OK, |csrf| AppsPage {
         apps,
+        sid: &session.sid,
         csrf,
         notice,
     })
@@ -213,25 +228,28 @@ pub async fn activity(State(state): State<AppState>, headers: HeaderMap) -> Resp
         Ok(session) => session,
         Err(page) => return page,
     };
-    let rows = match state
-        .store
-        .recent_audit(ACTIVITY_SHOWN, Some(&session.user_id))
-        .await
-    {
-        Ok(rows) => rows,
+    let store = &state.store;
+    let (events, failures) = match tokio::try_join!(
+        store.security_events(&session.user_id, ACTIVITY_SHOWN, false),
+        store.security_events(&session.user_id, FAILURES_SHOWN, true),
+    ) {
+        Ok(found) => found,
         Err(e) => return failure(&e.to_string()),
     };
     let now = state.clock.now();
-    let events = rows
-        .into_iter()
-        .map(|row| EventItem {
-            what: event_in_words(&row.kind),
-            detail: row.detail,
-            when: When::of(row.at, now),
-        })
-        .collect();
+    let items = |rows: Vec<crate::store::AuditRow>| {
+        rows.into_iter()
+            .map(|row| EventItem {
+                what: event_in_words(&row.kind),
+                detail: row.detail,
+                when: When::of(row.at, now),
+            })
+            .collect()
+    };
     render(&state, &headers, StatusCode::OK, |csrf| ActivityPage {
-        events,
+        events: items(events),
+        failures: items(failures),
+        sid: &session.sid,
         csrf,
     })
 }
@@ -261,6 +279,7 @@ pub async fn password(
     let done = notice.done.as_deref() == Some("changed");
     render(&state, &headers, StatusCode::OK, |csrf| PasswordPage {
         email: &user.email,
+        sid: &session.sid,
         csrf,
         error: None,
         done,

@@ -181,7 +181,7 @@ impl From<UserError> for Error {
                 code: "invalid_request",
                 description: e.to_string(),
             },
-            UserError::EmailTaken => Error::Conflict {
+            UserError::EmailTaken | UserError::PasswordChanged => Error::Conflict {
                 description: e.to_string(),
             },
             UserError::Password(PasswordError::Overloaded) => Error::Unavailable,

@@ -125,7 +125,7 @@ pub async fn complete_sign_in(
         step: Step::Settled(session, Answer::NotAsked),
         ..interaction
     };
-    resume_at(deps, id, next).await
+    resume_at(deps, id, &next).await
 }
 
 /// Records the answer of `session` on the consent page of interaction `id`
@@ -146,27 +146,34 @@ pub async fn complete_consent(
         return Ok(None);
     }
     let by = by.clone();
-    if allowed && let Purpose::Authorize { app, .. } = &interaction.purpose {
-        remember_consent(deps, &by.user_id, &app.client_id, &app.scope).await?;
-    }
     let answer = if allowed {
         Answer::Allowed
     } else {
         Answer::Denied
     };
     let next = Interaction {
-        step: Step::Settled(by, answer),
+        step: Step::Settled(by.clone(), answer),
         ..interaction
     };
-    resume_at(deps, id, next).await
+    // The step moves on first, atomically: of an "allow" and a "deny" posted
+    // together only the one that moved it counts, and only an "allow" that
+    // counts is remembered.
+    let Some(path) = resume_at(deps, id, &next).await? else {
+        return Ok(None);
+    };
+    if allowed && let Purpose::Authorize { app, .. } = &next.purpose {
+        remember_consent(deps, &by.user_id, &app.client_id, &app.scope).await?;
+    }
+    Ok(Some(path))
 }
 
+/// Moves interaction `id` on to `next`; returns where the browser resumes it.
 async fn resume_at(
     deps: Interactions<'_>,
     id: &str,
-    next: Interaction,
+    next: &Interaction,
 ) -> Result<Option<String>, FlowError> {
-    Ok(advance(deps, id, &next)
+    Ok(advance(deps, id, next)
         .await?
         .map(|new_id| next.purpose.resume_path(&new_id)))
 }

@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::crypto::password::PasswordError;
 use crate::http::pages::see_other;
 use crate::interaction::{Step, engine};
-use crate::store::AuditEvent;
+use crate::store::{AuditEvent, SIGN_IN_FAILED};
 use crate::users::FoundUser;
 
 const WRONG_CREDENTIALS: &str = "Incorrect email or password.";
@@ -115,9 +115,20 @@ pub async fn check(
         return Ok(wrong(reservation.failed()).await);
     };
     if !right {
-        let detail = format!("wrong password from {ip}, {}", device::label(agent));
-        audit(state, "sign_in_failed", &found.user.id, &detail).await;
-        return Ok(wrong(reservation.failed()).await);
+        let failures = reservation.failed();
+        if failures == 1 {
+            // The window's first failure only, so what strangers who know
+            // the email can write stays bounded; recorded off the response
+            // path, so an existing account answers as fast as an unknown one.
+            let detail = format!(
+                "wrong password from {ip}, {} (further failures in the next {} minutes are not listed)",
+                device::label(agent),
+                state.config.login_window_secs / 60
+            );
+            let (state, user_id) = (state.clone(), found.user.id.clone());
+            tokio::spawn(async move { audit(&state, SIGN_IN_FAILED, &user_id, &detail).await });
+        }
+        return Ok(wrong(failures).await);
     }
     reservation.succeeded(state).await;
     if let Err(e) =

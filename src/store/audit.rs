@@ -88,4 +88,29 @@ impl Store {
         };
         Ok(query.fetch_all(&self.pool).await?)
     }
+
+    /// `user_id`'s most recent security events, newest first: only the
+    /// failed sign-in attempts when `failed_sign_ins`, else everything but them.
+    #[tracing::instrument(skip_all)]
+    pub async fn security_events(
+        &self,
+        user_id: &str,
+        limit: i64,
+        failed_sign_ins: bool,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let kind = if failed_sign_ins { "=" } else { "<>" };
+        let sql = format!(
+            "select at, kind, user_id, client_id, detail from audit_events \
+             where user_id = $1 and kind {kind} $2 order by id desc limit $3"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(user_id.to_owned())
+            .bind(SIGN_IN_FAILED)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
 }
+
+/// The audit kind of a failed sign-in attempt at an existing account.
+pub const SIGN_IN_FAILED: &str = "sign_in_failed";

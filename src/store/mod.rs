@@ -27,7 +27,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Executor};
 
 pub use apps::{ConsentRow, LiveGrantRow};
-pub use audit::{AuditEvent, AuditRow};
+pub use audit::{AuditEvent, AuditRow, SIGN_IN_FAILED};
 pub use clients::ClientRow;
 pub use grants::{GrantFilter, GrantRow, RefreshTokenRow};
 pub use keys::KeyRow;

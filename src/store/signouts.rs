@@ -46,6 +46,18 @@ impl Store {
 }
 
 impl Tx {
+    /// How many times `user_id` was signed out everywhere, as this unit of
+    /// work sees it (0 if never).
+    #[tracing::instrument(skip_all)]
+    pub async fn sign_out_count(&mut self, user_id: &str) -> Result<i64, StoreError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("select sign_outs from user_signouts where user_id = $1")
+                .bind(user_id)
+                .fetch_optional(self.conn())
+                .await?;
+        Ok(row.map_or(0, |(count,)| count))
+    }
+
     /// Ends everything `user_id` is signed in with (DESIGN.md rule 7): every
     /// browser session begun before it (by counting the sign-out) and every grant of the person
     /// (refresh tokens, and access tokens with them, offline ones included),

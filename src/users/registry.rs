@@ -27,12 +27,18 @@ pub enum UserError {
     /// Another user already has that email address.
     #[error("a user with that email already exists")]
     EmailTaken,
+    /// The password was changed by someone else since it was checked.
+    #[error("the password was changed meanwhile")]
+    PasswordChanged,
     /// The password could not be hashed (or the server is too busy to).
     #[error(transparent)]
     Password(#[from] PasswordError),
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
+    /// The cache failed.
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
 }
 
 impl From<StoreError> for UserError {
@@ -144,18 +150,63 @@ pub async fn update(
     by: Actor<'_>,
 ) -> Result<User, UserError> {
     let change = Change::validated(hasher, patch).await?;
+    let (user, _) = apply(store, now, id, change, by, None).await?;
+    Ok(user)
+}
+
+/// The person's own password change: `new_password` (checked by the same
+/// rules) replaces the password whose hash `checked_hash` the caller has just
+/// verified — refused with [`UserError::PasswordChanged`] when the stored hash
+/// is another by the time the change is written (a concurrent change won), so
+/// of two changes racing from the same old password only the first lands.
+/// Like every password change it signs the person out everywhere in the same
+/// unit of work; returns the sign-out count it left, read in that unit of
+/// work, for the one session that carries on.
+pub async fn change_own_password(
+    store: &Store,
+    hasher: &PasswordHasher,
+    now: UnixTime,
+    id: &str,
+    checked_hash: &str,
+    new_password: &str,
+    by: Actor<'_>,
+) -> Result<i64, UserError> {
+    let patch = UserPatch {
+        password: Some(new_password.to_owned()),
+        ..UserPatch::default()
+    };
+    let change = Change::validated(hasher, patch).await?;
+    let (_, sign_outs) = apply(store, now, id, change, by, Some(checked_hash)).await?;
+    Ok(sign_outs)
+}
+
+/// Applies `change` to user `id` in one unit of work (see [`update`]), first
+/// checking, when `expected_hash` is given, that the stored password hash is
+/// still that one. Returns the user and their sign-out count afterwards.
+async fn apply(
+    store: &Store,
+    now: UnixTime,
+    id: &str,
+    change: Change,
+    by: Actor<'_>,
+    expected_hash: Option<&str>,
+) -> Result<(User, i64), UserError> {
     let mut tx = store.begin().await?;
     let mut user = from_row(tx.user_for_update(id).await?);
+    if expected_hash.is_some_and(|hash| user.password_hash.as_deref() != Some(hash)) {
+        return Err(UserError::PasswordChanged);
+    }
     let password_changed = change.apply_to(&mut user);
     user.updated_at = now;
     let detail = format!("password changed {}", by.phrase());
     let ending = password_changed.then_some(detail.as_str());
     tx.update_user(&to_row(&user)).await?;
     let revoked = end_access(&mut tx, &user.id, now, ending).await?;
+    let sign_outs = tx.sign_out_count(&user.id).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, "user updated");
     log_ended(&user.id, ending, revoked);
-    Ok(user)
+    Ok((user, sign_outs))
 }
 
 /// A [`UserPatch`] whose fields are validated and whose password is hashed;

@@ -121,7 +121,7 @@ pub async fn resume(
     Query(Resume { interaction: id }): Query<Resume>,
 ) -> Response {
     let deps = state.interactions();
-    let interaction = match interaction::store::load(deps, &id).await {
+    let mut interaction = match interaction::store::load(deps, &id).await {
         Ok(Some(Found::Current(interaction))) => *interaction,
         Ok(Some(Found::Moved)) => return login::pages::out_of_date(),
         Ok(None) => return login::pages::expired(),
@@ -139,6 +139,12 @@ pub async fn resume(
         Err(clients::RegistryError::NotFound) => return login::pages::expired(),
         Err(e) => return login::pages::failure(&e.to_string()),
     };
+    // The app as it is now: an admin may have changed it (say, made it no
+    // longer first party) while the person was signing in.
+    if let Purpose::Authorize { app, .. } = &mut interaction.purpose {
+        app.name.clone_from(&client.name);
+        app.first_party = client.first_party;
+    }
     let session = match login::session::current(&state, &headers).await {
         Ok(session) => session,
         Err(e) => return login::pages::failure(&e.to_string()),

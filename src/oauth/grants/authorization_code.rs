@@ -160,13 +160,21 @@ fn mismatch(
     }
 }
 
-/// Whether the session the code was issued in is still live and its account
-/// still allows it (not disabled, not signed out everywhere since it began).
+/// Whether the session the code was issued in is still live, its account
+/// still allows it (not disabled, not signed out everywhere since it began),
+/// and the person has not removed the app's access since the code was issued.
 async fn session_still_allows(state: &AppState, record: &CodeRecord) -> Result<bool, OAuthError> {
     if !session::is_live_sid(state, &record.sid)
         .await
         .map_err(cache_failed)?
     {
+        return Ok(false);
+    }
+    let issued_at = record.expires_at - state.config.authorization_code_ttl_secs;
+    let removed = crate::users::access_removed_at(&state.cache, &record.user_id, &record.client_id)
+        .await
+        .map_err(cache_failed)?;
+    if removed.is_some_and(|removed| issued_at <= removed) {
         return Ok(false);
     }
     let standing = state
