@@ -222,7 +222,7 @@ async fn every_account_form_refuses_a_missing_or_foreign_csrf_token() {
     let page = sessions_page(&server, &mut a).await;
     let b_sid = sid_of(&page, "Safari on iPhone");
     let foreign = b.cookies.get("gatehouse_csrf").cloned().unwrap();
-    let forms: [(&str, Vec<(&str, &str)>); 5] = [
+    let forms: [(&str, Vec<(&str, &str)>); 6] = [
         ("/account/sessions/end", vec![("session", b_sid.as_str())]),
         ("/account/sessions/end-others", vec![]),
         ("/account/apps/remove", vec![("client_id", "x")]),
@@ -235,6 +235,7 @@ async fn every_account_form_refuses_a_missing_or_foreign_csrf_token() {
             ],
         ),
         ("/account/sign-out", vec![]),
+        ("/account/profile", vec![("given_name", "Mallory")]),
     ];
     for (path, fields) in &forms {
         for token in [None, Some(foreign.as_str())] {
@@ -494,7 +495,49 @@ async fn ending_another_session_needs_a_recent_sign_in() {
     .await;
     assert!(is_sign_in(&refused), "{}", refused.body);
     assert!(b.get(&server.url("/account")).await.body.contains(EMAIL));
-    // Its own session a browser may always end.
+    // Signing in again returns to the list, where ending B's session now works.
+    let stale_page = page;
+    let back = a.sign_in(&server.base, &refused, EMAIL, PASSWORD).await;
+    assert_eq!(back.location.as_deref(), Some("/account/sessions"));
+    let page = sessions_page(&server, &mut a).await;
+    let ended = post_account(
+        &server,
+        &mut a,
+        "/account/sessions/end",
+        &page,
+        &[("session", &b_sid)],
+    )
+    .await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER, "{}", ended.body);
+    assert!(is_sign_in(&b.get(&server.url("/account")).await));
+    // The old tab's forms no longer act, but its sign-out still signs out.
+    let old_form = post_account(
+        &server,
+        &mut a,
+        "/account/sessions/end-others",
+        &stale_page,
+        &[],
+    )
+    .await;
+    assert_eq!(old_form.status, StatusCode::CONFLICT);
+    let stale = post_account(&server, &mut a, "/account/sign-out", &stale_page, &[]).await;
+    assert_eq!(
+        stale.location.as_deref(),
+        Some("/account"),
+        "{}",
+        stale.body
+    );
+    assert!(is_sign_in(&a.get(&server.url("/account")).await));
+}
+
+/// Its own session a browser may always end, however old its sign-in.
+#[tokio::test]
+async fn a_browser_may_always_end_its_own_session() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    server.clock.advance(400);
+    let page = sessions_page(&server, &mut a).await;
     let own = sid_of(&page, "this device");
     let ended = post_account(
         &server,
@@ -572,6 +615,9 @@ async fn removing_an_app_refuses_the_codes_it_still_holds() {
     let first = app_tokens(&server, &mut a, &app, "openid").await;
     assert!(first["refresh_token"].is_string());
     let held = flow::code(&server, &mut a, &app.0, "openid offline_access").await;
+    // A removal seconds after the code was issued still refuses it: the
+    // code records the removal count, not a time.
+    server.clock.advance(5);
     let page = a.get(&server.url("/account/apps")).await;
     let removed = post_account(
         &server,
@@ -586,8 +632,7 @@ async fn removing_an_app_refuses_the_codes_it_still_holds() {
         oauth_error(redeem(&server, &app.0, &app.1, &held).await).await,
         "invalid_grant"
     );
-    // A code issued after the removal (a new consent) works.
-    server.clock.advance(1);
+    // A code issued after the removal (a new consent), in the same second, works.
     let again = app_tokens(&server, &mut a, &app, "openid").await;
     assert!(again["access_token"].is_string());
 }
@@ -689,6 +734,33 @@ async fn failed_attempts_never_push_sign_ins_off_the_activity_page() {
     assert_eq!(recorded, 3, "one failure recorded per window");
     let failures = activity.body.matches("wrong password from").count();
     assert_eq!(failures, 3, "{}", activity.body);
+
+    // However many failures there are, the person's own events stay listed.
+    let user_id = flow::count(&server, "users").await;
+    assert_eq!(user_id, 1);
+    flow::sql(
+        &server,
+        "insert into audit_events (at, kind, user_id, client_id, detail) \
+         select at, kind, user_id, client_id, detail from audit_events where kind = 'sign_in_failed'",
+    )
+    .await;
+    for _ in 0..5 {
+        flow::sql(
+            &server,
+            "insert into audit_events (at, kind, user_id, client_id, detail) \
+             select at, kind, user_id, client_id, detail from audit_events where kind = 'sign_in_failed'",
+        )
+        .await;
+    }
+    let rows = flow::count(
+        &server,
+        "(select * from audit_events where kind = 'sign_in_failed') a",
+    )
+    .await;
+    assert!(rows > 60, "{rows}");
+    let activity = a.get(&server.url("/account/activity")).await;
+    assert!(activity.body.contains("Signed in"), "{}", activity.body);
+    assert_eq!(activity.body.matches("wrong password from").count(), 10);
 }
 
 /// An "allow" and a "deny" posted together: only the answer that moved the
@@ -735,4 +807,134 @@ async fn an_allow_racing_a_deny_counts_only_if_it_won() {
             _ => assert!(silent.redirect_param("code").is_some(), "round {round}"),
         }
     }
+}
+
+/// The person edits their profile; apps receive it by scope: `profile`,
+/// `address` and `phone` at userinfo; a bad value gets the form back with
+/// what was typed and changes nothing.
+#[tokio::test]
+async fn a_profile_edited_in_the_account_area_reaches_apps_by_scope() {
+    let server = TestServer::start().await;
+    let user_id = flow::seed_user(&server).await;
+    let app = flow::web_app(&server, "openid profile email address phone").await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    let page = a.get(&server.url("/account/profile")).await;
+    assert!(page.body.contains("for=\"given_name\""), "{}", page.body);
+    let bad = post_account(
+        &server,
+        &mut a,
+        "/account/profile",
+        &page,
+        &[("given_name", "Grace"), ("website", "javascript:alert(1)")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Website must be"), "{}", bad.body);
+    assert!(
+        bad.body.contains("value=\"Grace\""),
+        "the form keeps what was typed"
+    );
+    let fields = [
+        ("name", "Grace Hopper"),
+        ("given_name", "Grace"),
+        ("family_name", "Hopper"),
+        ("preferred_username", "amazing_grace"),
+        ("website", "https://example.com/grace"),
+        ("locale", "en-US"),
+        ("zoneinfo", "America/New_York"),
+        ("phone_number", "+12025550123"),
+        ("street_address", "1 Navy Way"),
+        ("locality", "Arlington"),
+        ("country", "US"),
+    ];
+    let saved = post_account(&server, &mut a, "/account/profile", &page, &fields).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let overview = a.get(&server.url("/account")).await;
+    assert!(
+        overview.body.contains("America/New_York"),
+        "{}",
+        overview.body
+    );
+    let activity = a.get(&server.url("/account/activity")).await;
+    assert!(
+        activity.body.contains("profile changed by the person"),
+        "{}",
+        activity.body
+    );
+
+    for (scope, present, absent) in [
+        (
+            "openid profile",
+            &["given_name", "family_name", "website", "locale", "zoneinfo"][..],
+            &["address", "phone_number"][..],
+        ),
+        (
+            "openid address",
+            &["address"][..],
+            &["given_name", "phone_number"][..],
+        ),
+        (
+            "openid phone",
+            &["phone_number", "phone_number_verified"][..],
+            &["address", "name"][..],
+        ),
+    ] {
+        let tokens = app_tokens(&server, &mut a, &app, scope).await;
+        let info: Value = server
+            .http
+            .get(server.url("/userinfo"))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(info["sub"], serde_json::json!(user_id));
+        for claim in present {
+            assert!(
+                info.get(*claim).is_some(),
+                "{scope}: {claim} missing in {info}"
+            );
+        }
+        for claim in absent {
+            assert!(
+                info.get(*claim).is_none(),
+                "{scope}: {claim} released in {info}"
+            );
+        }
+        if scope == "openid address" {
+            assert_eq!(info["address"]["locality"], "Arlington");
+        }
+        if scope == "openid phone" {
+            assert_eq!(info["phone_number_verified"], false);
+        }
+    }
+
+    // An admin sets the same fields (and may verify the number).
+    let admin = server.admin_token().await;
+    let patched = server
+        .http
+        .patch(server.url(&format!("/admin/users/{user_id}")))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"claims": {"phone_number_verified": true, "address": {"locality": ""}}}))
+        .send()
+        .await
+        .unwrap();
+    let view = json_body(patched, StatusCode::OK).await;
+    assert_eq!(view["claims"]["phone_number_verified"], true);
+    assert_eq!(view["claims"]["address"]["street_address"], "1 Navy Way");
+    assert!(
+        view["claims"]["address"].get("locality").is_none(),
+        "{view}"
+    );
+    let refused = server
+        .http
+        .patch(server.url(&format!("/admin/users/{user_id}")))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"claims": {"phone_number": "12345"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
 }

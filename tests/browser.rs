@@ -574,6 +574,11 @@ async fn chromium_manages_sessions_apps_and_password_in_the_account_area() {
     // A's other pages.
     for (path, title, name) in [
         (
+            "/account/profile",
+            "Edit your profile · Gatehouse",
+            "account-edit-profile",
+        ),
+        (
             "/account/apps",
             "Apps with access · Gatehouse",
             "account-apps",

@@ -500,3 +500,47 @@ async fn an_overloaded_hasher_answers_503_with_retry_after() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn the_cli_sets_and_clears_standard_claims() {
+    let server = TestServer::start().await;
+    let created = cli_json(&server.cli(&[
+        "user",
+        "create",
+        "--email",
+        "claims@example.com",
+        "--no-password",
+        "--claims",
+        r#"{"given_name":"Ada","zoneinfo":"Europe/London","address":{"locality":"London"}}"#,
+        "--json",
+    ]));
+    assert_eq!(created["claims"]["given_name"], "Ada");
+    let id = created["user_id"].as_str().unwrap().to_owned();
+    let updated = cli_json(&server.cli(&[
+        "user",
+        "update",
+        &id,
+        "--name",
+        "Ada Lovelace",
+        "--claims",
+        r#"{"given_name":"","phone_number":"+442071838750"}"#,
+        "--json",
+    ]));
+    assert_eq!(updated["name"], "Ada Lovelace");
+    assert!(updated["claims"].get("given_name").is_none(), "{updated}");
+    assert_eq!(updated["claims"]["phone_number"], "+442071838750");
+    assert_eq!(updated["claims"]["address"]["locality"], "London");
+    let refused = server.cli(&[
+        "user",
+        "update",
+        &id,
+        "--claims",
+        r#"{"locale":"not a tag"}"#,
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("locale"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

@@ -6,7 +6,7 @@ use axum::http::header::{SET_COOKIE, USER_AGENT};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::pages::{PasswordPage, render};
+use super::pages::{PasswordPage, ProfilePage, profile_fields, render};
 use super::{origin, recent_enough, signed_in};
 use crate::app::AppState;
 use crate::http::ClientIp;
@@ -19,7 +19,7 @@ use crate::login::csrf::CsrfForm;
 use crate::login::pages::failure;
 use crate::login::password::{Checked, check};
 use crate::login::session::{self, Session};
-use crate::users::{self, Actor, UserError};
+use crate::users::{self, Actor, AddressPatch, ClaimsPatch, UserError, UserPatch};
 
 /// The session an account form acts for: the browser's, and the very one
 /// that rendered the form (its `for` field names it). A tab left open by
@@ -122,14 +122,7 @@ pub async fn remove_app(
     let client_id = form.get("client_id").unwrap_or_default();
     let from = origin(&current, &ip, &headers);
     let now = state.clock.now();
-    let removed = users::remove_access(
-        &state.store,
-        &state.cache,
-        now,
-        &current.user_id,
-        client_id,
-        &from,
-    );
+    let removed = users::remove_access(&state.store, now, &current.user_id, client_id, &from);
     if let Err(e) = removed.await {
         return failure(&e.to_string());
     }
@@ -236,6 +229,87 @@ pub async fn change_password(
             }
             response
         }
+        Err(e) => {
+            // The password did change; this browser signs in with the new one.
+            tracing::error!(error = %e, "password changed, but this browser's new session could not start");
+            signed_out(&state)
+        }
+    }
+}
+
+/// `POST /account/profile`: replaces the person's name, username and other
+/// claims with the form's values (an empty field clears one), audited.
+pub async fn update_profile(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm,
+) -> Response {
+    let current = match acting(&state, &headers, &form, AccountPage::Profile).await {
+        Ok(session) => session,
+        Err(page) => return page,
+    };
+    let value = |name: &str| Some(form.get(name).unwrap_or_default().to_owned());
+    let patch = UserPatch {
+        name: value("name"),
+        preferred_username: value("preferred_username"),
+        claims: Some(ClaimsPatch {
+            given_name: value("given_name"),
+            family_name: value("family_name"),
+            picture: value("picture"),
+            website: value("website"),
+            locale: value("locale"),
+            zoneinfo: value("zoneinfo"),
+            phone_number: value("phone_number"),
+            phone_number_verified: None,
+            address: Some(AddressPatch {
+                formatted: None,
+                street_address: value("street_address"),
+                locality: value("locality"),
+                region: value("region"),
+                postal_code: value("postal_code"),
+                country: value("country"),
+            }),
+        }),
+        ..UserPatch::default()
+    };
+    let from = origin(&current, &ip, &headers);
+    let now = state.clock.now();
+    let updated = users::update_profile(
+        &state.store,
+        &state.passwords,
+        now,
+        &current.user_id,
+        patch,
+        &from,
+    );
+    match updated.await {
+        Ok(_) => see_other(&format!("{}?done=saved", paths::ACCOUNT_PROFILE)),
+        Err(UserError::Invalid { field, message }) => {
+            // The form again, with what was typed and what is wrong.
+            let mut fields = match users::find(&state.store, &current.user_id).await {
+                Ok(user) => profile_fields(&user),
+                Err(e) => return failure(&e.to_string()),
+            };
+            for field in &mut fields {
+                field.value = form.get(field.name).unwrap_or_default().to_owned();
+            }
+            let field = field.trim_start_matches("address.");
+            let label = fields
+                .iter()
+                .find(|f| f.name == field)
+                .map_or(field, |f| f.label);
+            let error = format!("{label} {message}.");
+            render(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, |csrf| {
+                ProfilePage {
+                    fields,
+                    sid: &current.sid,
+                    csrf,
+                    error: Some(&error),
+                    done: false,
+                }
+            })
+        }
         Err(e) => failure(&e.to_string()),
     }
 }
@@ -246,11 +320,14 @@ pub async fn sign_out(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    CsrfForm(form): CsrfForm,
+    CsrfForm(_): CsrfForm,
 ) -> Response {
-    let current = match acting(&state, &headers, &form, AccountPage::Overview).await {
-        Ok(session) => session,
-        Err(page) => return page,
+    // Any tab's sign-out signs this browser out (no `for` check): signing out
+    // never acts on anything but the session it ends.
+    let current = match session::current(&state, &headers).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return signed_out(&state),
+        Err(e) => return failure(&e.to_string()),
     };
     let why = format!(
         "signed out by the person {}",

@@ -39,6 +39,10 @@ pub fn router() -> Router<AppState> {
         .route(paths::ACCOUNT_APPS, get(pages::apps))
         .route(paths::ACCOUNT_ACTIVITY, get(pages::activity))
         .route(
+            paths::ACCOUNT_PROFILE,
+            get(pages::profile).post(actions::update_profile),
+        )
+        .route(
             paths::ACCOUNT_PASSWORD,
             get(pages::password).post(actions::change_password),
         )

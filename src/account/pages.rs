@@ -30,6 +30,7 @@ const FAILURES_SHOWN: i64 = 10;
 #[template(path = "account_overview.html")]
 struct OverviewPage<'a> {
     user: &'a User,
+    facts: Vec<(&'static str, String)>,
     sid: &'a str,
     csrf: String,
 }
@@ -88,6 +89,173 @@ struct ActivityPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "account_profile.html")]
+pub(super) struct ProfilePage<'a> {
+    pub(super) fields: Vec<Field>,
+    pub(super) sid: &'a str,
+    pub(super) csrf: String,
+    pub(super) error: Option<&'a str>,
+    pub(super) done: bool,
+}
+
+/// One input of the profile form.
+pub(super) struct Field {
+    /// The form field's name (and the input's id).
+    pub(super) name: &'static str,
+    /// Its label.
+    pub(super) label: &'static str,
+    /// The input type (`text`, `url`, `tel`).
+    pub(super) kind: &'static str,
+    /// `autocomplete` token.
+    pub(super) autocomplete: &'static str,
+    /// A hint shown under the input, if any.
+    pub(super) hint: &'static str,
+    /// The current (or submitted) value.
+    pub(super) value: String,
+}
+
+/// The profile form's fields for `user`'s current values.
+pub(super) fn profile_fields(user: &User) -> Vec<Field> {
+    let claims = &user.claims;
+    let address = claims.address.clone().unwrap_or_default();
+    let field = |name, label, kind, autocomplete, hint, value: &Option<String>| Field {
+        name,
+        label,
+        kind,
+        autocomplete,
+        hint,
+        value: value.clone().unwrap_or_default(),
+    };
+    vec![
+        field("name", "Full name", "text", "name", "", &user.name),
+        field(
+            "given_name",
+            "Given name",
+            "text",
+            "given-name",
+            "",
+            &claims.given_name,
+        ),
+        field(
+            "family_name",
+            "Family name",
+            "text",
+            "family-name",
+            "",
+            &claims.family_name,
+        ),
+        field(
+            "preferred_username",
+            "Username",
+            "text",
+            "username",
+            "",
+            &user.preferred_username,
+        ),
+        field(
+            "picture",
+            "Picture URL",
+            "url",
+            "photo",
+            "An http:// or https:// address.",
+            &claims.picture,
+        ),
+        field(
+            "website",
+            "Website",
+            "url",
+            "url",
+            "An http:// or https:// address.",
+            &claims.website,
+        ),
+        field(
+            "locale",
+            "Language",
+            "text",
+            "language",
+            "A language tag, such as en-GB.",
+            &claims.locale,
+        ),
+        field(
+            "zoneinfo",
+            "Time zone",
+            "text",
+            "off",
+            "Such as Europe/Paris.",
+            &claims.zoneinfo,
+        ),
+        field(
+            "phone_number",
+            "Phone number",
+            "tel",
+            "tel",
+            "In international form, such as +14155550123.",
+            &claims.phone_number,
+        ),
+        field(
+            "street_address",
+            "Street address",
+            "text",
+            "street-address",
+            "",
+            &address.street_address,
+        ),
+        field(
+            "locality",
+            "City",
+            "text",
+            "address-level2",
+            "",
+            &address.locality,
+        ),
+        field(
+            "region",
+            "Region",
+            "text",
+            "address-level1",
+            "",
+            &address.region,
+        ),
+        field(
+            "postal_code",
+            "Postal code",
+            "text",
+            "postal-code",
+            "",
+            &address.postal_code,
+        ),
+        field(
+            "country",
+            "Country",
+            "text",
+            "country-name",
+            "",
+            &address.country,
+        ),
+    ]
+}
+
+/// `GET /account/profile`: the form to change one's name and other claims.
+pub async fn profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(notice): Query<Notice>,
+) -> Response {
+    let (session, user) = match person(&state, &headers, AccountPage::Profile).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let done = notice.done.as_deref() == Some("saved");
+    render(&state, &headers, StatusCode::OK, |csrf| ProfilePage {
+        fields: profile_fields(&user),
+        sid: &session.sid,
+        csrf,
+        error: None,
+        done,
+    })
+}
+
+#[derive(Template)]
 #[template(path = "account_password.html")]
 pub(super) struct PasswordPage<'a> {
     pub(super) email: &'a str,
@@ -140,8 +308,21 @@ pub async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Resp
         Ok(found) => found,
         Err(page) => return page,
     };
+    let mut facts: Vec<(&'static str, String)> = profile_fields(&user)
+        .into_iter()
+        .map(|field| (field.label, field.value))
+        .collect();
+    if user.claims.phone_number.is_some() {
+        let verified = if user.claims.phone_number_verified {
+            "yes"
+        } else {
+            "no"
+        };
+        facts.push(("Phone number verified", verified.to_owned()));
+    }
     render(&state, &headers, StatusCode::OK, |csrf| OverviewPage {
         user: &user,
+        facts,
         sid: &session.sid,
         csrf,
     })

@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasher;
 use crate::login::session;
-use crate::users::{self, Actor, NewUser, UserPatch, UserView};
+use crate::users::{self, Actor, ClaimsPatch, NewUser, UserPatch, UserView};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -80,6 +80,25 @@ pub enum UserCommand {
         /// The session's id, as `sessions` lists it.
         session_id: String,
     },
+    /// Change a user's name, username or other standard claims; fields not
+    /// given stay as they are, an empty value clears one.
+    Update {
+        /// The user's id.
+        user_id: String,
+        /// Full name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Preferred username (the `preferred_username` claim).
+        #[arg(long)]
+        username: Option<String>,
+        /// Other standard claims as JSON, as the admin API takes them, e.g.
+        /// '{"given_name":"Ada","phone_number":"+14155550123","address":{"locality":"London"}}'.
+        #[arg(long)]
+        claims: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replace a user's password, read from standard input.
     ///
     /// At a terminal the password is typed twice without echo; when piped, the first
@@ -104,6 +123,9 @@ pub struct CreateArgs {
     /// Preferred username (the `preferred_username` claim).
     #[arg(long)]
     username: Option<String>,
+    /// Other standard claims as JSON (see `user update --help`).
+    #[arg(long)]
+    claims: Option<String>,
     /// Mark the email address as already verified.
     #[arg(long)]
     email_verified: bool,
@@ -140,6 +162,7 @@ pub async fn run(config: &Config, command: UserCommand) -> CliResult {
                 email_verified: args.email_verified,
                 name: args.name,
                 preferred_username: args.username,
+                claims: args.claims.as_deref().map(parse_claims).transpose()?,
             };
             let user = users::create(&store, &hasher, now, new).await?;
             if !args.json {
@@ -186,6 +209,26 @@ pub async fn run(config: &Config, command: UserCommand) -> CliResult {
             }
             println!("user {user_id} deleted");
             return Ok(());
+        }
+        UserCommand::Update {
+            user_id,
+            name,
+            username,
+            claims,
+            json,
+        } => {
+            let patch = UserPatch {
+                name,
+                preferred_username: username,
+                claims: claims.as_deref().map(parse_claims).transpose()?,
+                ..UserPatch::default()
+            };
+            let hasher = PasswordHasher::new(config)?;
+            let user = users::update(&store, &hasher, now, &user_id, patch, Actor::Cli).await?;
+            if !json {
+                println!("user updated");
+            }
+            (user.view(), json)
         }
         UserCommand::SetPassword { user_id, json } => {
             let patch = UserPatch {
@@ -247,6 +290,15 @@ fn print_view(view: &UserView) {
     for (key, value) in rows {
         println!("  {key:<20} {value}");
     }
+    let claims = serde_json::to_value(&view.claims).unwrap_or_default();
+    for (key, value) in claims.as_object().into_iter().flatten() {
+        println!("  {key:<20} {value}");
+    }
+}
+
+/// `--claims` JSON as a [`ClaimsPatch`], or why it is not one.
+fn parse_claims(text: &str) -> Result<ClaimsPatch, String> {
+    serde_json::from_str(text).map_err(|e| format!("not a claims object: {e}"))
 }
 
 /// A server state of this process sharing the database and Redis, for the

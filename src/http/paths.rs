@@ -22,6 +22,8 @@ pub const ACCOUNT_PASSWORD: &str = "/account/password";
 pub const ACCOUNT_SESSIONS: &str = "/account/sessions";
 /// The apps with access to one's account.
 pub const ACCOUNT_APPS: &str = "/account/apps";
+/// Editing one's name and other claims.
+pub const ACCOUNT_PROFILE: &str = "/account/profile";
 /// One's recent security events.
 pub const ACCOUNT_ACTIVITY: &str = "/account/activity";
 /// RFC 6749 §3.2.

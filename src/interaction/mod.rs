@@ -104,6 +104,8 @@ pub enum AccountPage {
     Apps,
     /// `/account/activity`.
     Activity,
+    /// `/account/profile`.
+    Profile,
 }
 
 impl AccountPage {
@@ -115,6 +117,7 @@ impl AccountPage {
             AccountPage::Sessions => paths::ACCOUNT_SESSIONS,
             AccountPage::Apps => paths::ACCOUNT_APPS,
             AccountPage::Activity => paths::ACCOUNT_ACTIVITY,
+            AccountPage::Profile => paths::ACCOUNT_PROFILE,
         }
     }
 }

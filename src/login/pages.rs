@@ -154,8 +154,10 @@ pub async fn consent(
 pub fn describe(scope: &str) -> String {
     match scope {
         "openid" => "Know who you are".to_owned(),
-        "profile" => "See your name and username".to_owned(),
+        "profile" => "See your name, username, picture, website, language and time zone".to_owned(),
         "email" => "See your email address".to_owned(),
+        "address" => "See your postal address".to_owned(),
+        "phone" => "See your phone number".to_owned(),
         "offline_access" => "Keep access while you are not using it".to_owned(),
         other => format!("Use the permission “{other}”"),
     }

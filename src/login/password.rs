@@ -26,7 +26,7 @@ const WRONG_CREDENTIALS: &str = "Incorrect email or password.";
 /// How a password check ended, when it could be made.
 pub enum Checked {
     /// The password is the active account's.
-    Right(FoundUser),
+    Right(Box<FoundUser>),
     /// No active account has this email and password.
     Wrong,
 }
@@ -116,28 +116,41 @@ pub async fn check(
     };
     if !right {
         let failures = reservation.failed();
-        if failures == 1 {
-            // The window's first failure only, so what strangers who know
-            // the email can write stays bounded; recorded off the response
-            // path, so an existing account answers as fast as an unknown one.
-            let detail = format!(
-                "wrong password from {ip}, {} (further failures in the next {} minutes are not listed)",
-                device::label(agent),
-                state.config.login_window_secs / 60
-            );
+        let limit = u64::from(state.config.login_attempts_per_account);
+        // The window's first failure, and the one that reaches the limit:
+        // what strangers who know the email can write stays bounded (two
+        // rows a window). Recorded off the response path, so an existing
+        // account answers as fast as an unknown one.
+        if failures == 1 || failures == limit {
+            let detail = if failures == limit {
+                format!(
+                    "{failures} wrong passwords in a row, the last from {ip}, {}; sign-in is refused for the rest of the attempt window",
+                    device::label(agent)
+                )
+            } else {
+                format!(
+                    "wrong password from {ip}, {} (more failures in the same attempt window are counted, not listed)",
+                    device::label(agent)
+                )
+            };
             let (state, user_id) = (state.clone(), found.user.id.clone());
             tokio::spawn(async move { audit(&state, SIGN_IN_FAILED, &user_id, &detail).await });
         }
         return Ok(wrong(failures).await);
     }
     reservation.succeeded(state).await;
-    if let Err(e) =
-        crate::users::upgrade_password_hash(&state.store, &state.passwords, &found.user, password)
-            .await
+    let mut found = found;
+    match crate::users::upgrade_password_hash(&state.store, &state.passwords, &found.user, password)
+        .await
     {
-        tracing::warn!(error = %e, "could not upgrade the password hash; trying again at the next sign-in");
+        // What is stored now: a caller comparing hashes later sees this one.
+        Ok(Some(upgraded)) => found.user.password_hash = Some(upgraded),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not upgrade the password hash; trying again at the next sign-in");
+        }
     }
-    Ok(Checked::Right(found))
+    Ok(Checked::Right(Box::new(found)))
 }
 
 /// A failed check, the account's `failures`-th in the window, answered after
@@ -190,7 +203,7 @@ pub async fn sign_in(
         pages::sign_in(&state, &headers, &interaction, &id, Some(message), status)
     };
     let FoundUser { user, sign_outs } = match check(&state, email, password, &ip, agent).await {
-        Ok(Checked::Right(found)) => found,
+        Ok(Checked::Right(found)) => *found,
         Ok(Checked::Wrong) => return retry(WRONG_CREDENTIALS, StatusCode::OK),
         Err(why) => {
             let (message, status) = why.message();

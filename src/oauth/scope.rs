@@ -7,7 +7,14 @@ use std::fmt;
 pub const ADMIN_SCOPE: &str = "gatehouse:admin";
 
 /// The scope values Gatehouse itself implements, published as `scopes_supported`.
-pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+pub const SUPPORTED_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 
 /// An ordered set of valid scope tokens, without duplicates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -137,7 +144,7 @@ mod tests {
     #[test]
     fn values_nobody_offers_are_dropped_offered_ones_kept() {
         let registered = Scope::parse("openid api:read").unwrap();
-        let asked = Scope::parse("openid address api:read email gatehouse:admin x").unwrap();
+        let asked = Scope::parse("openid urn:x api:read email gatehouse:admin x").unwrap();
         assert_eq!(
             asked.without_unknown(&registered).to_string(),
             "openid api:read email gatehouse:admin"

@@ -27,7 +27,9 @@ pub fn document(issuer: &str) -> Bytes {
         "scopes_supported": crate::oauth::scope::SUPPORTED_SCOPES,
         "claims_supported": [
             "sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
-            "name", "preferred_username", "updated_at", "email", "email_verified"
+            "name", "given_name", "family_name", "preferred_username", "picture", "website",
+            "zoneinfo", "locale", "updated_at", "email", "email_verified", "address",
+            "phone_number", "phone_number_verified"
         ],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL};
 use axum::response::IntoResponse;
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::app::AppState;
 use crate::http::Error;
@@ -16,20 +17,13 @@ use crate::http::params::FormParams;
 use crate::oauth::access_token;
 use crate::oauth::scope::Scope;
 
-/// The claims we release (OIDC Core §5.1), by scope.
+/// The claims we release (OIDC Core §5.3.2): `sub` and what the token's
+/// scope releases ([`crate::oidc::claims::released`]).
 #[derive(Debug, Serialize)]
 pub struct UserInfo {
     sub: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    preferred_username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    updated_at: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email_verified: Option<bool>,
+    #[serde(flatten)]
+    claims: Map<String, Value>,
 }
 
 /// `GET /userinfo`.
@@ -81,15 +75,9 @@ async fn respond(state: &AppState, token: &str) -> Result<impl IntoResponse + us
         Ok(_) | Err(crate::users::UserError::NotFound) => return Err(Error::InvalidToken),
         Err(e) => return Err(Error::Internal(e.to_string())),
     };
-    let profile = scope.contains("profile");
-    let email = scope.contains("email");
     let info = UserInfo {
+        claims: crate::oidc::claims::released(&user, &scope),
         sub: user.id,
-        name: user.name.filter(|_| profile),
-        preferred_username: user.preferred_username.filter(|_| profile),
-        updated_at: profile.then_some(user.updated_at),
-        email: email.then_some(user.email),
-        email_verified: email.then_some(user.email_verified),
     };
     Ok(([(CACHE_CONTROL, "no-store")], Json(info)))
 }

@@ -1,5 +1,6 @@
 //! SQL for what a person has given apps: their consents and live grants, read
-//! for the account area's "apps with access", and forgetting a consent.
+//! for the account area's "apps with access", forgetting a consent, and
+//! counting removals of an app's access.
 
 use super::{Store, StoreError, Tx};
 
@@ -59,7 +60,45 @@ impl Store {
     }
 }
 
+impl Store {
+    /// How many times `user_id` removed `client_id`'s access (0 if never).
+    #[tracing::instrument(skip_all)]
+    pub async fn app_access_removals(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<i64, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "select removals from app_access_removals where user_id = $1 and client_id = $2",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map_or(0, |(count,)| count))
+    }
+}
+
 impl Tx {
+    /// Counts one more removal of `client_id`'s access by `user_id`.
+    #[tracing::instrument(skip_all)]
+    pub async fn count_app_access_removal(
+        &mut self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into app_access_removals (user_id, client_id, removals) values ($1, $2, 1) \
+             on conflict (user_id, client_id) do update \
+             set removals = app_access_removals.removals + 1",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
     /// Forgets what `user_id` agreed to give `client_id`, so the next sign-in
     /// to it asks again. Returns whether there was a consent.
     #[tracing::instrument(skip_all)]

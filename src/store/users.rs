@@ -24,6 +24,8 @@ pub struct UserRow {
     pub created_at: i64,
     /// Last change, Unix seconds.
     pub updated_at: i64,
+    /// The other standard claims the person has, as a JSON object.
+    pub claims: String,
 }
 
 impl std::fmt::Debug for UserRow {
@@ -42,7 +44,7 @@ struct UserWithSignOuts {
 }
 
 const COLUMNS: &str = "id, email, email_verified, name, preferred_username, password_hash, \
-     disabled, created_at, updated_at";
+     disabled, created_at, updated_at, claims";
 
 impl Store {
     /// Adds a new user; [`StoreError::Duplicate`] when the email is taken.
@@ -50,8 +52,8 @@ impl Store {
     pub async fn insert_user(&self, row: &UserRow) -> Result<(), StoreError> {
         sqlx::query(
             "insert into users (id, email, email_verified, name, preferred_username, \
-             password_hash, disabled, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             password_hash, disabled, created_at, updated_at, claims) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&row.id)
         .bind(&row.email)
@@ -62,6 +64,7 @@ impl Store {
         .bind(row.disabled)
         .bind(row.created_at)
         .bind(row.updated_at)
+        .bind(&row.claims)
         .execute(&self.writer)
         .await
         .map_err(StoreError::from_write)?;
@@ -144,8 +147,8 @@ impl Tx {
     pub async fn update_user(&mut self, row: &UserRow) -> Result<(), StoreError> {
         let result = sqlx::query(
             "update users set email = $2, email_verified = $3, name = $4, \
-             preferred_username = $5, password_hash = $6, disabled = $7, updated_at = $8 \
-             where id = $1",
+             preferred_username = $5, password_hash = $6, disabled = $7, updated_at = $8, \
+             claims = $9 where id = $1",
         )
         .bind(&row.id)
         .bind(&row.email)
@@ -155,6 +158,7 @@ impl Tx {
         .bind(&row.password_hash)
         .bind(row.disabled)
         .bind(row.updated_at)
+        .bind(&row.claims)
         .execute(self.conn())
         .await
         .map_err(StoreError::from_write)?;

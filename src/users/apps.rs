@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use super::registry::UserError;
-use crate::cache::{Cache, CacheError};
 use crate::clock::UnixTime;
 use crate::store::{AuditEvent, GrantFilter, Store, StoreError};
 
@@ -67,57 +66,30 @@ pub async fn apps_of(store: &Store, user_id: &str) -> Result<Vec<AppAccess>, Use
     Ok(found)
 }
 
-/// How long the mark of a removal stays: longer than any authorization code
-/// lives (at most 60 s), so every code issued before the removal meets it.
-const REMOVAL_MARKER_SECS: u64 = 120;
-
-fn removal_key(user_id: &str, client_id: &str) -> String {
-    format!("access-removed:{}:{user_id}:{client_id}", client_id.len())
-}
-
-/// When `user_id` last removed `client_id`'s access, if within the last
-/// couple of minutes: a code for them issued at or before then must not be
-/// redeemed (it was issued before the removal).
-pub async fn access_removed_at(
-    cache: &Cache,
-    user_id: &str,
-    client_id: &str,
-) -> Result<Option<UnixTime>, CacheError> {
-    let marker = cache.get(&removal_key(user_id, client_id)).await?;
-    Ok(marker.and_then(|bytes| String::from_utf8(bytes).ok()?.parse().ok()))
-}
-
 /// Removes `client_id`'s access to `user_id`'s account: revokes every grant
 /// of the person for the app (refresh tokens, and the access tokens issued
-/// with them) — and any code not yet redeemed, by leaving a mark that
-/// redemption checks ([`access_removed_at`]) — and forgets the consent, so
-/// the next sign-in to it asks again —
+/// with them) — and any code not yet redeemed, by counting the removal, which
+/// a code records when issued and redemption compares — and forgets the
+/// consent, so the next sign-in to it asks again —
 /// with an audit event naming `from` (where the person did it), all in one
 /// unit of work. Returns how many grants ended; removing an app that had no
 /// access changes nothing and records nothing.
 pub async fn remove_access(
     store: &Store,
-    cache: &Cache,
     now: UnixTime,
     user_id: &str,
     client_id: &str,
     from: &str,
 ) -> Result<usize, UserError> {
-    // First the marker, then the revocation: a code redeemed meanwhile either
-    // sees the marker, or made its grant before the revocation below ends it.
-    cache
-        .put(
-            &removal_key(user_id, client_id),
-            now.to_string().as_bytes(),
-            REMOVAL_MARKER_SECS,
-        )
-        .await?;
     let mut tx = store.begin().await?;
     let revoked = tx
         .revoke_grants(GrantFilter::UserClient(user_id, client_id), now, None)
         .await?;
     let forgotten = tx.forget_consent(user_id, client_id).await?;
+    // Only an app that had access is counted and audited, so posting ids of
+    // apps one never used writes nothing.
     if revoked > 0 || forgotten {
+        tx.count_app_access_removal(user_id, client_id).await?;
         let detail = format!("access removed by the person {from}; {revoked} grants revoked");
         let event = AuditEvent {
             kind: "app_access_removed",

@@ -4,14 +4,17 @@
 //! change, the id never does.
 
 mod apps;
+mod claims;
 mod model;
 mod registry;
 mod validate;
 
-pub use apps::{AppAccess, access_removed_at, apps_of, remove_access};
+pub use apps::{AppAccess, apps_of, remove_access};
+pub use claims::{Address, AddressPatch, Claims, ClaimsPatch};
 pub use model::{NewUser, User, UserPatch, UserView};
 pub use registry::{
     Actor, FoundUser, UserError, change_own_password, create, delete, disable, enable, find,
-    find_by_email, is_active, list, sign_out_everywhere, update, upgrade_password_hash,
+    find_by_email, is_active, list, sign_out_everywhere, update, update_profile,
+    upgrade_password_hash,
 };
 pub use validate::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};

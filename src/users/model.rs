@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::claims::{Claims, ClaimsPatch};
 use crate::clock::UnixTime;
 
 /// A person who can sign in. Its `Debug` never shows the password hash.
@@ -30,6 +31,8 @@ pub struct User {
     pub created_at: UnixTime,
     /// Last change.
     pub updated_at: UnixTime,
+    /// The other standard claims the person has.
+    pub claims: Claims,
 }
 
 impl User {
@@ -44,6 +47,7 @@ impl User {
             disabled: self.disabled,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            claims: self.claims.clone(),
         }
     }
 }
@@ -56,6 +60,7 @@ impl fmt::Debug for User {
             .field("email_verified", &self.email_verified)
             .field("name", &self.name)
             .field("preferred_username", &self.preferred_username)
+            .field("claims", &self.claims)
             .field("has_password", &self.password_hash.is_some())
             .field("disabled", &self.disabled)
             .field("created_at", &self.created_at)
@@ -83,6 +88,8 @@ pub struct UserView {
     pub created_at: UnixTime,
     /// Last update, Unix seconds.
     pub updated_at: UnixTime,
+    /// The other OpenID Connect standard claims the person has.
+    pub claims: Claims,
 }
 
 /// What a creation asks for (admin API `POST /admin/users`, `gatehouse user create`).
@@ -111,6 +118,9 @@ pub struct NewUser {
     /// Preferred username, up to 200 characters, no control characters; stored trimmed.
     #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub preferred_username: Option<String>,
+    /// Other OpenID Connect standard claims (given and family name, picture,
+    /// website, locale, zoneinfo, phone number, address).
+    pub claims: Option<ClaimsPatch>,
 }
 
 /// A partial update (admin API `PATCH /admin/users/{user_id}`); absent fields
@@ -138,6 +148,8 @@ pub struct UserPatch {
     /// New password, 8 to 1024 characters.
     #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
+    /// Changes to the other standard claims: absent fields stay, empty ones clear.
+    pub claims: Option<ClaimsPatch>,
 }
 
 /// How a password field shows in `Debug`: whether one was given, never what.
@@ -181,6 +193,7 @@ mod tests {
             email_verified: false,
             name: None,
             preferred_username: None,
+            claims: None,
         };
         let patch = UserPatch {
             password: Some("hunter2hunter2".into()),
@@ -196,6 +209,7 @@ mod tests {
             disabled: false,
             created_at: 0,
             updated_at: 0,
+            claims: Claims::default(),
         };
         for shown in [
             format!("{new:?}"),

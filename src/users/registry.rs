@@ -3,6 +3,7 @@
 //! its sign-out everywhere in the same transaction, so the front-ends cannot
 //! forget it and a failure never leaves it half done.
 
+use super::claims::{CheckedClaims, Claims, ClaimsPatch};
 use super::model::{NewUser, User, UserPatch};
 use super::validate;
 use crate::clock::UnixTime;
@@ -61,6 +62,10 @@ pub async fn create(
     let email = validate::email(&new.email)?;
     let name = validate::text("name", new.name)?;
     let preferred_username = validate::text("preferred_username", new.preferred_username)?;
+    let mut claims = Claims::default();
+    if let Some(patch) = new.claims {
+        patch.checked()?.apply_to(&mut claims);
+    }
     let password_hash = match new.password {
         Some(password) => Some(hash_password(hasher, &password).await?),
         None => None,
@@ -77,6 +82,7 @@ pub async fn create(
         disabled: false,
         created_at: now,
         updated_at: now,
+        claims,
     };
     store.insert_user(&to_row(&user)).await?;
     tracing::info!(user_id = %user.id, "user created");
@@ -150,7 +156,46 @@ pub async fn update(
     by: Actor<'_>,
 ) -> Result<User, UserError> {
     let change = Change::validated(hasher, patch).await?;
-    let (user, _) = apply(store, now, id, change, by, None).await?;
+    let (user, _) = apply(store, now, id, change, by, None, None).await?;
+    Ok(user)
+}
+
+/// The person's own change of their name, username and other claims (the
+/// account area), recorded as a `profile_updated` event saying from where,
+/// in the same unit of work as the change. The email and the password are
+/// not changed here.
+pub async fn update_profile(
+    store: &Store,
+    hasher: &PasswordHasher,
+    now: UnixTime,
+    id: &str,
+    patch: UserPatch,
+    from: &str,
+) -> Result<User, UserError> {
+    let patch = UserPatch {
+        email: None,
+        email_verified: None,
+        password: None,
+        ..patch
+    };
+    let change = Change::validated(hasher, patch).await?;
+    let detail = format!("profile changed by the person {from}");
+    let event = AuditEvent {
+        kind: "profile_updated",
+        user_id: Some(id),
+        client_id: None,
+        detail: &detail,
+    };
+    let (user, _) = apply(
+        store,
+        now,
+        id,
+        change,
+        Actor::Person(from),
+        None,
+        Some(&event),
+    )
+    .await?;
     Ok(user)
 }
 
@@ -176,13 +221,14 @@ pub async fn change_own_password(
         ..UserPatch::default()
     };
     let change = Change::validated(hasher, patch).await?;
-    let (_, sign_outs) = apply(store, now, id, change, by, Some(checked_hash)).await?;
+    let (_, sign_outs) = apply(store, now, id, change, by, Some(checked_hash), None).await?;
     Ok(sign_outs)
 }
 
 /// Applies `change` to user `id` in one unit of work (see [`update`]), first
 /// checking, when `expected_hash` is given, that the stored password hash is
-/// still that one. Returns the user and their sign-out count afterwards.
+/// still that one, and recording `event` with it when given. Returns the user
+/// and their sign-out count afterwards.
 async fn apply(
     store: &Store,
     now: UnixTime,
@@ -190,6 +236,7 @@ async fn apply(
     change: Change,
     by: Actor<'_>,
     expected_hash: Option<&str>,
+    event: Option<&AuditEvent<'_>>,
 ) -> Result<(User, i64), UserError> {
     let mut tx = store.begin().await?;
     let mut user = from_row(tx.user_for_update(id).await?);
@@ -202,6 +249,9 @@ async fn apply(
     let ending = password_changed.then_some(detail.as_str());
     tx.update_user(&to_row(&user)).await?;
     let revoked = end_access(&mut tx, &user.id, now, ending).await?;
+    if let Some(event) = event {
+        tx.record_audit(event, now).await?;
+    }
     let sign_outs = tx.sign_out_count(&user.id).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, "user updated");
@@ -217,6 +267,7 @@ struct Change {
     name: Option<Option<String>>,
     preferred_username: Option<Option<String>>,
     password_hash: Option<String>,
+    claims: Option<CheckedClaims>,
 }
 
 impl Change {
@@ -230,6 +281,7 @@ impl Change {
             .preferred_username
             .map(|name| validate::text("preferred_username", Some(name)))
             .transpose()?;
+        let claims = patch.claims.map(ClaimsPatch::checked).transpose()?;
         let password_hash = match patch.password {
             Some(password) => Some(hash_password(hasher, &password).await?),
             None => None,
@@ -240,6 +292,7 @@ impl Change {
             name,
             preferred_username,
             password_hash,
+            claims,
         })
     }
 
@@ -260,6 +313,9 @@ impl Change {
         if let Some(name) = self.preferred_username {
             user.preferred_username = name;
         }
+        if let Some(claims) = self.claims {
+            claims.apply_to(&mut user.claims);
+        }
         let password_changed = self.password_hash.is_some();
         if let Some(hash) = self.password_hash {
             user.password_hash = Some(hash);
@@ -272,25 +328,26 @@ impl Change {
 /// with other argon2 parameters than the configured ones, rehashes it with the
 /// current ones (on the bounded hashing pool) and stores it, unless the hash
 /// changed meanwhile. So every account soon costs the same to check as an
-/// unknown one (DESIGN.md rule 8). Returns whether the hash was upgraded.
+/// unknown one (DESIGN.md rule 8). Returns the new hash when it upgraded
+/// the stored one.
 pub async fn upgrade_password_hash(
     store: &Store,
     hasher: &PasswordHasher,
     user: &User,
     password: &str,
-) -> Result<bool, UserError> {
+) -> Result<Option<String>, UserError> {
     let Some(old) = user.password_hash.as_deref() else {
-        return Ok(false);
+        return Ok(None);
     };
     if hasher.is_current(old) {
-        return Ok(false);
+        return Ok(None);
     }
     let new = hasher.hash(password).await?;
-    let upgraded = store.replace_password_hash(&user.id, old, &new).await?;
-    if upgraded {
-        tracing::info!(user_id = %user.id, "password hash upgraded to the configured cost");
+    if !store.replace_password_hash(&user.id, old, &new).await? {
+        return Ok(None);
     }
-    Ok(upgraded)
+    tracing::info!(user_id = %user.id, "password hash upgraded to the configured cost");
+    Ok(Some(new))
 }
 
 /// Disables an account: it can no longer sign in, and it is signed out
@@ -437,6 +494,7 @@ fn to_row(u: &User) -> UserRow {
         disabled: i64::from(u.disabled),
         created_at: u.created_at,
         updated_at: u.updated_at,
+        claims: serde_json::to_string(&u.claims).unwrap_or_else(|_| "{}".to_owned()),
     }
 }
 
@@ -451,5 +509,8 @@ fn from_row(r: UserRow) -> User {
         disabled: r.disabled != 0,
         created_at: r.created_at,
         updated_at: r.updated_at,
+        // Written only by `to_row`; a value that does not read back is treated
+        // as no claims rather than failing every read of the person.
+        claims: serde_json::from_str(&r.claims).unwrap_or_default(),
     }
 }

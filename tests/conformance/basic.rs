@@ -38,6 +38,9 @@ plans! {
         formpost_oidcc_ensure_request_without_nonce_succeeds_for_code_flow => without_nonce;
     oidcc_scope_profile, formpost_oidcc_scope_profile => scope_profile;
     oidcc_scope_email, formpost_oidcc_scope_email => scope_email;
+    oidcc_scope_address, formpost_oidcc_scope_address => scope_address;
+    oidcc_scope_phone, formpost_oidcc_scope_phone => scope_phone;
+    oidcc_scope_all, formpost_oidcc_scope_all => scope_all;
     oidcc_alternate_happy_flow, formpost_oidcc_alternate_happy_flow => alternate_happy_flow;
     oidcc_display_page, formpost_oidcc_display_page => display_page;
     oidcc_display_popup, formpost_oidcc_display_popup => display_popup;
@@ -67,17 +70,6 @@ plans! {
     oidcc_refresh_token, formpost_oidcc_refresh_token => refresh_token;
     oidcc_ensure_request_with_valid_pkce_succeeds,
         formpost_oidcc_ensure_request_with_valid_pkce_succeeds => valid_pkce;
-}
-
-/// Guard for the advertise-based skips of oidcc-scope-address, -phone and -all:
-/// the suite skips them because `scopes_supported` lacks `address` and `phone`.
-/// If that changes, the modules run and need covering tests.
-#[tokio::test]
-async fn skip_guard_scopes_supported_omits_address_and_phone() {
-    let suite = Suite::start(Mode::Default).await;
-    let scopes = suite.metadata["scopes_supported"].as_array().unwrap();
-    assert!(!scopes.contains(&json!("address")));
-    assert!(!scopes.contains(&json!("phone")));
 }
 
 /// Guard for the dynamic-only modules: no registration endpoint is advertised,
@@ -233,6 +225,39 @@ async fn scope_profile(mode: Mode) {
 
 async fn scope_email(mode: Mode) {
     scope(mode, "openid email", &["email", "email_verified"]).await;
+}
+
+async fn scope_address(mode: Mode) {
+    scope(mode, "openid address", &["address"]).await;
+}
+
+async fn scope_phone(mode: Mode) {
+    scope(
+        mode,
+        "openid phone",
+        &["phone_number", "phone_number_verified"],
+    )
+    .await;
+}
+
+async fn scope_all(mode: Mode) {
+    scope(
+        mode,
+        "openid profile email address phone",
+        &[
+            "name",
+            "given_name",
+            "family_name",
+            "preferred_username",
+            "updated_at",
+            "email",
+            "email_verified",
+            "address",
+            "phone_number",
+            "phone_number_verified",
+        ],
+    )
+    .await;
 }
 
 async fn alternate_happy_flow(mode: Mode) {

@@ -319,7 +319,11 @@ impl Suite {
         let server = TestServer::start().await;
         let sub = server
             .seed_user(json!({"email": EMAIL, "password": PASSWORD,
-            "name": "Buffy Summers", "preferred_username": "buffy", "email_verified": true}))
+            "name": "Buffy Summers", "preferred_username": "buffy", "email_verified": true,
+            "claims": {"given_name": "Buffy", "family_name": "Summers",
+                "phone_number": "+14155550123",
+                "address": {"street_address": "1630 Revello Drive", "locality": "Sunnydale",
+                    "region": "CA", "postal_code": "95037", "country": "US"}}}))
             .await;
         let client = register(&server, Auth::Basic).await;
         let client2 = register(&server, Auth::Basic).await;
@@ -759,7 +763,7 @@ async fn register(server: &TestServer, auth: Auth) -> Rp {
             "grant_types": ["authorization_code", "refresh_token"],
             "redirect_uris": [CALLBACK],
             "post_logout_redirect_uris": [POST_LOGOUT],
-            "scope": "openid profile email offline_access",
+            "scope": "openid profile email address phone offline_access",
             "token_endpoint_auth_method": method,
         }))
         .await;

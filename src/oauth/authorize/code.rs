@@ -49,6 +49,10 @@ pub struct CodeRecord {
     /// never signed out everywhere; anyone else's client signs in again.
     #[serde(default)]
     pub sign_outs: i64,
+    /// How many times the person had removed the client's access when the
+    /// code was issued: once that count moves on, the code is refused.
+    #[serde(default)]
+    pub app_removals: i64,
     /// Expiry.
     pub expires_at: UnixTime,
 }
@@ -69,11 +73,14 @@ fn attempts_key(code: &str) -> String {
     )
 }
 
-/// Mints a code for `request`, signed in as `session`.
+/// Mints a code for `request`, signed in as `session`. `app_removals` is the
+/// person's count of removals of the client's access, read before consent was
+/// decided (so a removal landing after that decision refuses the code).
 pub async fn issue(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &Session,
+    app_removals: i64,
 ) -> Result<String, FlowError> {
     let ttl = state.config.authorization_code_ttl_secs;
     let record = CodeRecord {
@@ -87,6 +94,7 @@ pub async fn issue(
         amr: session.amr.clone(),
         sid: session.sid.clone(),
         sign_outs: session.sign_outs,
+        app_removals,
         expires_at: state.clock.now().saturating_add(ttl),
     };
     let code = new_secret()?;

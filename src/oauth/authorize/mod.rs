@@ -174,6 +174,19 @@ async fn ask_engine(
 ) -> Response {
     let issuer = &state.config.issuer;
     let signed_in = session.as_ref().map(Session::signed_in);
+    // Read before the engine decides on consent: a removal of the app's access
+    // committed after that decision moves the count on and refuses the code.
+    let app_removals = match &signed_in {
+        Some(signed_in) => match state
+            .store
+            .app_access_removals(&signed_in.user_id, &client.id)
+            .await
+        {
+            Ok(count) => count,
+            Err(e) => return unavailable(state, &request, &e.to_string()),
+        },
+        None => 0,
+    };
     let shown = interaction.clone();
     let outcome =
         match engine::proceed(state.interactions(), id, interaction, signed_in.as_ref()).await {
@@ -192,13 +205,15 @@ async fn ask_engine(
         (Outcome::Consent(id), Some(session)) => {
             login::pages::consent(state, headers, &shown, &session, &id).await
         }
-        (Outcome::Done, Some(session)) => match code::issue(state, &request, &session).await {
-            Ok(code) => {
-                tracing::info!(client_id = %client.id, "authorization code issued");
-                request.target.code(issuer, &code)
+        (Outcome::Done, Some(session)) => {
+            match code::issue(state, &request, &session, app_removals).await {
+                Ok(code) => {
+                    tracing::info!(client_id = %client.id, "authorization code issued");
+                    request.target.code(issuer, &code)
+                }
+                Err(e) => unavailable(state, &request, &e.to_string()),
             }
-            Err(e) => unavailable(state, &request, &e.to_string()),
-        },
+        }
         (Outcome::Refused(why), _) => {
             tracing::info!(client_id = %client.id, ?why, "authorization refused");
             match why {

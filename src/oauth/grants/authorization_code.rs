@@ -170,11 +170,12 @@ async fn session_still_allows(state: &AppState, record: &CodeRecord) -> Result<b
     {
         return Ok(false);
     }
-    let issued_at = record.expires_at - state.config.authorization_code_ttl_secs;
-    let removed = crate::users::access_removed_at(&state.cache, &record.user_id, &record.client_id)
+    let removals = state
+        .store
+        .app_access_removals(&record.user_id, &record.client_id)
         .await
-        .map_err(cache_failed)?;
-    if removed.is_some_and(|removed| issued_at <= removed) {
+        .map_err(store_failed)?;
+    if removals != record.app_removals {
         return Ok(false);
     }
     let standing = state
