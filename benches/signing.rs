@@ -27,6 +27,7 @@ fn main() {
         exp: 1_800_000_600,
         jti: "AAAAAAAAAAAAAAAAAAAAAA".into(),
         gid: None,
+        userinfo_claims: Vec::new(),
     };
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();

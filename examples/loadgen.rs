@@ -115,17 +115,27 @@ impl Agent {
             .await
             .map_err(|e| e.to_string())?;
         self.remember(&login);
-        let status = login.status();
-        let Some(location) = login
-            .headers()
-            .get(LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .map(str::to_owned)
-        else {
-            return Err(format!("sign-in answered {status}"));
+        let location = |response: &reqwest::Response| {
+            response
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_owned)
+                .ok_or_else(|| format!("answered {}", response.status()))
         };
+        // The sign-in form sends the browser back to /authorize/resume, which
+        // redirects to the app with the code.
+        let resume = location(&login)?;
+        let back = self
+            .http
+            .get(format!("{}{resume}", env.base))
+            .header(COOKIE, self.cookies.join("; "))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let location = location(&back)?;
         let code = url::Url::parse(&location)
-            .unwrap()
+            .map_err(|e| e.to_string())?
             .query_pairs()
             .find(|(k, _)| k == "code")
             .map(|(_, v)| v.into_owned())

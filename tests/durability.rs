@@ -485,6 +485,7 @@ async fn forge(
         exp: now + lifetime,
         jti: gatehouse::crypto::secret::random_string(16).unwrap(),
         gid: gid.map(str::to_owned),
+        userinfo_claims: Vec::new(),
     };
     gatehouse::crypto::jwt::sign_in_background(
         server.state.keys.at(now),

@@ -37,6 +37,10 @@ pub struct AccessTokenClaims {
     /// The grant (token family) a user's token belongs to; revoking the grant revokes the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// The person's claims the client asked to receive at userinfo with the
+    /// `claims` parameter (OIDC Core §5.5), besides those of the scope.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo_claims: Vec<String>,
 }
 
 /// A freshly minted access token.
@@ -56,6 +60,7 @@ pub async fn mint(
     sub: &str,
     scope: &Scope,
     grant_id: Option<&str>,
+    userinfo_claims: &[String],
 ) -> Result<MintedToken, CryptoError> {
     let now = state.clock.now();
     let ttl = state.config.access_token_ttl_secs;
@@ -69,6 +74,7 @@ pub async fn mint(
         exp: now.saturating_add(ttl),
         jti: random_string(16)?,
         gid: grant_id.map(str::to_owned),
+        userinfo_claims: userinfo_claims.to_vec(),
     };
     let token = jwt::sign_in_background(state.keys.at(now), TOKEN_TYPE, claims).await?;
     Ok(MintedToken {

@@ -9,6 +9,7 @@ use crate::app::AppState;
 use crate::clients::{Client, GrantType};
 use crate::crypto::secret::{hash_secret, new_secret};
 use crate::login::session;
+use crate::oidc::claims::ClaimsRequest;
 use crate::oidc::id_token::{self, ACR, IdTokenClaims};
 use crate::store::{AuditEvent, GrantFilter, GrantRow, RefreshTokenRow, StoreError, Tx};
 
@@ -73,10 +74,33 @@ pub async fn mint(
 ) -> Result<PendingSet, OAuthError> {
     let now = state.clock.now();
     let config = &state.config;
-    let access = access_token::mint(state, &client.id, &grant.user_id, scope, Some(&grant.id))
-        .await
-        .map_err(signing_failed)?;
+    let asked: ClaimsRequest = grant
+        .claims
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let access = access_token::mint(
+        state,
+        &client.id,
+        &grant.user_id,
+        scope,
+        Some(&grant.id),
+        &asked.userinfo,
+    )
+    .await
+    .map_err(signing_failed)?;
     let id_token = if scope.contains("openid") {
+        let asked = if asked.id_token.is_empty() {
+            serde_json::Map::new()
+        } else {
+            let user = crate::users::find(&state.store, &grant.user_id)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "could not read the person for the ID token");
+                    OAuthError::server_error()
+                })?;
+            crate::oidc::claims::released(&user, &Scope::default(), &asked.id_token)
+        };
         let claims = IdTokenClaims {
             iss: config.issuer.clone(),
             sub: grant.user_id.clone(),
@@ -90,6 +114,7 @@ pub async fn mint(
             sid: grant.session_id.clone(),
             amr: serde_json::from_str(&grant.amr).unwrap_or_default(),
             acr: ACR.to_owned(),
+            asked,
         };
         Some(
             id_token::mint(state, claims)

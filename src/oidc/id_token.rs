@@ -4,6 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::app::AppState;
 use crate::crypto::{CryptoError, jwt};
@@ -14,8 +15,9 @@ pub const TOKEN_TYPE: &str = "JWT";
 /// The authentication context class we report: one level, "signed in".
 pub const ACR: &str = "1";
 
-/// ID token claims. Only the standard ID-token claims: profile and email claims
-/// are served by userinfo (OIDC Core §5.4).
+/// ID token claims: the standard ID-token claims, and the person's claims a
+/// client asked for in the ID token with the `claims` parameter (OIDC Core
+/// §5.5); scope-released claims are served by userinfo (§5.4).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IdTokenClaims {
     /// Our issuer URL.
@@ -45,6 +47,9 @@ pub struct IdTokenClaims {
     pub amr: Vec<String>,
     /// Authentication context class.
     pub acr: String,
+    /// The person's claims asked for in the ID token (`claims` parameter).
+    #[serde(flatten)]
+    pub asked: Map<String, Value>,
 }
 
 /// Signs an ID token.

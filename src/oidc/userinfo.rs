@@ -76,7 +76,7 @@ async fn respond(state: &AppState, token: &str) -> Result<impl IntoResponse + us
         Err(e) => return Err(Error::Internal(e.to_string())),
     };
     let info = UserInfo {
-        claims: crate::oidc::claims::released(&user, &scope),
+        claims: crate::oidc::claims::released(&user, &scope, &claims.userinfo_claims),
         sub: user.id,
     };
     Ok(([(CACHE_CONTROL, "no-store")], Json(info)))

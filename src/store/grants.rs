@@ -31,6 +31,8 @@ pub struct GrantRow {
     /// When it was revoked, if it was. The one record of a grant's revocation:
     /// access tokens carrying its id are refused from then on.
     pub revoked_at: Option<i64>,
+    /// The individual claims asked for with the `claims` parameter, as JSON.
+    pub claims: Option<String>,
 }
 
 /// A presented refresh token with everything deciding whether it may be used,
@@ -63,6 +65,7 @@ struct RefreshJoin {
     amr: String,
     created_at: i64,
     revoked_at: Option<i64>,
+    claims: Option<String>,
     issued_at: i64,
     expires_at: i64,
     used_at: Option<i64>,
@@ -80,7 +83,7 @@ impl Store {
     ) -> Result<Option<RefreshTokenRow>, StoreError> {
         let row: Option<RefreshJoin> = sqlx::query_as(
             "select g.id, g.client_id, g.user_id, g.scope, g.session_id, g.offline, \
-             g.auth_time, g.sign_outs, g.amr, g.created_at, g.revoked_at, \
+             g.auth_time, g.sign_outs, g.amr, g.created_at, g.revoked_at, g.claims, \
              r.created_at as issued_at, r.expires_at, r.used_at, \
              u.disabled, coalesce(s.sign_outs, 0) as account_sign_outs \
              from refresh_tokens r join grants g on g.id = r.grant_id \
@@ -103,6 +106,7 @@ impl Store {
                 amr: r.amr,
                 created_at: r.created_at,
                 revoked_at: r.revoked_at,
+                claims: r.claims,
             },
             issued_at: r.issued_at,
             expires_at: r.expires_at,
@@ -121,8 +125,8 @@ impl Tx {
     pub async fn insert_grant(&mut self, row: &GrantRow) -> Result<(), StoreError> {
         sqlx::query(
             "insert into grants (id, client_id, user_id, scope, session_id, offline, auth_time, \
-             sign_outs, amr, created_at, revoked_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             sign_outs, amr, created_at, revoked_at, claims) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&row.id)
         .bind(&row.client_id)
@@ -135,6 +139,7 @@ impl Tx {
         .bind(&row.amr)
         .bind(row.created_at)
         .bind(row.revoked_at)
+        .bind(&row.claims)
         .execute(self.conn())
         .await?;
         Ok(())

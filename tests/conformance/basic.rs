@@ -544,8 +544,9 @@ async fn claims_essential(mode: Mode) {
         .userinfo(&tokens.access_token, UserinfoCall::Get)
         .await;
     assert_eq!(info["sub"], json!(claims.sub));
-    // The claims parameter is ignored, so userinfo has no `name` for scope=openid:
-    // a suite WARNING ("name missing from userinfo"), not a failure.
+    // Asked for with the claims parameter (the scope is only openid).
+    assert_eq!(info["name"], json!("Buffy Summers"), "{info}");
+    assert_eq!(suite.metadata["claims_parameter_supported"], json!(true));
 }
 
 async fn request_object_with_redirect_uri(mode: Mode) {

@@ -16,6 +16,7 @@ use crate::clock::UnixTime;
 use crate::crypto::secret::{hash_secret, new_secret};
 use crate::login::FlowError;
 use crate::login::session::Session;
+use crate::oidc::claims::ClaimsRequest;
 
 /// How long the record of a redeemed code is kept to catch replays, seconds.
 pub const REDEEMED_RECORD_SECS: i64 = 600;
@@ -53,6 +54,9 @@ pub struct CodeRecord {
     /// code was issued: once that count moves on, the code is refused.
     #[serde(default)]
     pub app_removals: i64,
+    /// Individual claims asked for with the `claims` parameter.
+    #[serde(default)]
+    pub claims: ClaimsRequest,
     /// Expiry.
     pub expires_at: UnixTime,
 }
@@ -95,6 +99,7 @@ pub async fn issue(
         sid: session.sid.clone(),
         sign_outs: session.sign_outs,
         app_removals,
+        claims: request.claims.clone(),
         expires_at: state.clock.now().saturating_add(ttl),
     };
     let code = new_secret()?;

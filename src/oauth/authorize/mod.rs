@@ -89,7 +89,7 @@ fn begin(request: &AuthorizationRequest, client: &Client) -> Interaction {
             app: App {
                 client_id: client.id.clone(),
                 name: client.name.clone(),
-                scope: request.scope.clone(),
+                scope: consented_scope(request),
                 first_party: client.first_party,
                 redirect_origin: csp_source(&request.target.redirect_uri),
             },
@@ -105,6 +105,19 @@ fn begin(request: &AuthorizationRequest, client: &Client) -> Interaction {
         },
         step: Step::SignIn,
     }
+}
+
+/// What the person consents to: the requested scope, and the scopes whose
+/// claims the app asks for one by one with the `claims` parameter.
+fn consented_scope(request: &AuthorizationRequest) -> String {
+    let mut scope = request.scope.clone();
+    for implied in request.claims.scopes() {
+        if !scope.split(' ').any(|token| token == implied) {
+            scope.push(' ');
+            scope.push_str(implied);
+        }
+    }
+    scope
 }
 
 /// The query of `GET /authorize/resume`.

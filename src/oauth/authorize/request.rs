@@ -12,6 +12,7 @@ use crate::http::params::FormParams;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
 use crate::oauth::scope::Scope;
+use crate::oidc::claims::{ClaimsRefusal, ClaimsRequest};
 use crate::oidc::id_token;
 
 /// A validated authorization request, kept server-side while the person signs in.
@@ -39,6 +40,9 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// The `sub` of a valid `id_token_hint`.
     pub hinted_sub: Option<String>,
+    /// Individual claims asked for with the `claims` parameter.
+    #[serde(default)]
+    pub claims: ClaimsRequest,
 }
 
 /// Why a request was refused, and how to say so.
@@ -282,6 +286,19 @@ pub async fn validate(
             }
         },
     };
+    let claims = match params.get("claims").map(ClaimsRequest::parse) {
+        None => ClaimsRequest::default(),
+        Some(Ok(claims)) => claims,
+        Some(Err(ClaimsRefusal::Malformed(why))) => {
+            return Err(refuse(ErrorCode::InvalidRequest, why));
+        }
+        Some(Err(ClaimsRefusal::AcrUnmet)) => {
+            return Err(refuse(
+                ErrorCode::AccessDenied,
+                "the essential acr asked for cannot be met",
+            ));
+        }
+    };
 
     let request = AuthorizationRequest {
         target,
@@ -295,6 +312,7 @@ pub async fn validate(
         max_age,
         login_hint: params.get("login_hint").map(str::to_owned),
         hinted_sub,
+        claims,
     };
     Ok((request, client))
 }

@@ -20,6 +20,7 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
 use crate::oauth::scope::Scope;
 use crate::oauth::tokens::{self, store_failed};
+use crate::oidc::claims::ClaimsRequest;
 use crate::store::{AuditEvent, GrantFilter, GrantRow, RedeemedCode, StoreError};
 
 /// The one answer to every code that cannot be redeemed, whatever the reason.
@@ -91,6 +92,8 @@ pub async fn grant(
         amr: serde_json::to_string(&record.amr).unwrap_or_else(|_| "[]".into()),
         created_at: now,
         revoked_at: None,
+        claims: (record.claims != ClaimsRequest::default())
+            .then(|| serde_json::to_string(&record.claims).unwrap_or_default()),
     };
     let pending = tokens::mint(state, &grant, client, &scope, record.nonce.clone()).await?;
 

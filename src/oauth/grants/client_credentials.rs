@@ -35,7 +35,7 @@ pub async fn grant(
             "this client's credentials changed within the last second; retry shortly",
         ));
     }
-    let minted = access_token::mint(state, &client.id, &client.id, &scope, None)
+    let minted = access_token::mint(state, &client.id, &client.id, &scope, None, &[])
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "could not sign an access token");
