@@ -938,3 +938,49 @@ async fn a_profile_edited_in_the_account_area_reaches_apps_by_scope() {
         .unwrap();
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
 }
+
+/// An "allow" given in one tab while the app's access is removed in another
+/// no longer counts: the next step asks for consent again.
+#[tokio::test]
+async fn an_allow_crossed_by_a_removal_asks_again() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid", false).await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    app_tokens(&server, &mut a, &app, "openid").await;
+    let verifier = "v".repeat(50);
+    let consent = a
+        .get(&format!(
+            "{}&prompt=consent",
+            flow::authorize_url(&server, &app.0, "openid", &verifier)
+        ))
+        .await;
+    let allowed = a
+        .post(
+            &server.url("/consent"),
+            &[
+                ("request", consent.field("request").as_str()),
+                ("csrf", consent.field("csrf").as_str()),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    let resume = allowed.location.clone().unwrap();
+    let page = a.get(&server.url("/account/apps")).await;
+    let removed = post_account(
+        &server,
+        &mut a,
+        "/account/apps/remove",
+        &page,
+        &[("client_id", &app.0)],
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    let next = a.get(&server.url(&resume)).await;
+    assert!(
+        next.body.contains("name=\"decision\""),
+        "asked again: {}",
+        next.body
+    );
+    assert!(next.location.is_none());
+}

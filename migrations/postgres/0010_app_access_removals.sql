@@ -5,6 +5,6 @@
 create table app_access_removals (
     user_id text not null,
     client_id text not null,
-    removals integer not null,
+    removals bigint not null,
     primary key (user_id, client_id)
 );

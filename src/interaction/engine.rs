@@ -94,7 +94,13 @@ pub async fn proceed(
         // demanded signed in. The purpose is never served for them.
         return finished(deps, id, Outcome::Refused(Refusal::OtherPerson)).await;
     }
-    if answer != Answer::Allowed && needs_consent(deps, &interaction, session).await {
+    // An "allow" counts while the consent it stored stands: removed meanwhile
+    // (the person removed the app in another tab), it is asked for again.
+    let consent_missing = match answer {
+        Answer::Allowed => !consent_stands(deps, &interaction, session).await,
+        _ => needs_consent(deps, &interaction, session).await,
+    };
+    if consent_missing {
         if demands.no_pages {
             return Ok(Outcome::Refused(Refusal::ConsentRequired));
         }
@@ -257,13 +263,23 @@ async fn needs_consent(
     interaction: &Interaction,
     session: &SignedIn,
 ) -> bool {
+    let asked = interaction.demands.ask_consent
+        && matches!(&interaction.purpose, Purpose::Authorize { app, .. } if !app.first_party);
+    asked || !consent_stands(deps, interaction, session).await
+}
+
+/// Whether what the person agreed to before covers the interaction's scope
+/// (always, for the account area and first-party apps). A consent that cannot
+/// be read does not stand: the person is asked again.
+async fn consent_stands(
+    deps: Interactions<'_>,
+    interaction: &Interaction,
+    session: &SignedIn,
+) -> bool {
     let Purpose::Authorize { app, .. } = &interaction.purpose else {
-        return false;
+        return true;
     };
     if app.first_party {
-        return false;
-    }
-    if interaction.demands.ask_consent {
         return true;
     }
     let given = match deps
@@ -274,11 +290,11 @@ async fn needs_consent(
         Ok(given) => given,
         Err(e) => {
             tracing::warn!(error = %e, "could not read consent; asking again");
-            return true;
+            return false;
         }
     };
     let requested = Scope::parse(&app.scope).unwrap_or_default();
-    !given
+    given
         .and_then(|text| Scope::parse(&text).ok())
         .is_some_and(|given| requested.is_subset_of(&given))
 }

@@ -74,11 +74,13 @@ pub async fn mint(
 ) -> Result<PendingSet, OAuthError> {
     let now = state.clock.now();
     let config = &state.config;
-    let asked: ClaimsRequest = grant
+    // As registered now: claims of a scope the client may no longer ask for stop.
+    let asked = grant
         .claims
         .as_deref()
-        .and_then(|text| serde_json::from_str(text).ok())
-        .unwrap_or_default();
+        .and_then(|text| serde_json::from_str::<ClaimsRequest>(text).ok())
+        .unwrap_or_default()
+        .within(|scope| client.scope.contains(scope));
     let access = access_token::mint(
         state,
         &client.id,

@@ -90,6 +90,10 @@ pub struct ClaimsRequest {
     /// Claims asked for in the ID token.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub id_token: Vec<String>,
+    /// The `sub` the ID token must have (`"sub": {"value": …}`, §5.5.1):
+    /// only that person may be signed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
 }
 
 /// Why a `claims` parameter is refused.
@@ -114,10 +118,38 @@ impl ClaimsRequest {
         let object = value
             .as_object()
             .ok_or(malformed("the claims parameter must be a JSON object"))?;
+        let sub = match object
+            .get("id_token")
+            .and_then(|member| member.get("sub"))
+            .and_then(|sub| sub.get("value"))
+        {
+            None => None,
+            Some(Value::String(sub)) => Some(sub.clone()),
+            Some(_) => return Err(malformed("the sub value must be a string")),
+        };
         Ok(Self {
             userinfo: requested(object.get("userinfo"))?,
             id_token: requested(object.get("id_token"))?,
+            sub,
         })
+    }
+
+    /// Only the claims whose scope `may_ask` allows: a client never receives
+    /// through this parameter what its registration does not let it ask for
+    /// by scope. Applied when the request arrives and at every token minted.
+    pub fn within(&self, may_ask: impl Fn(&str) -> bool) -> Self {
+        let keep = |names: &[String]| {
+            names
+                .iter()
+                .filter(|name| scope_of(name).is_some_and(&may_ask))
+                .cloned()
+                .collect()
+        };
+        Self {
+            userinfo: keep(&self.userinfo),
+            id_token: keep(&self.id_token),
+            sub: self.sub.clone(),
+        }
     }
 
     /// The scopes whose claims this asks for: what the person consents to

@@ -81,24 +81,36 @@ pub async fn remove_access(
     client_id: &str,
     from: &str,
 ) -> Result<usize, UserError> {
+    // Only an app listed as having access is removed, so posting ids of apps
+    // one never used writes nothing.
+    if !apps_of(store, user_id)
+        .await?
+        .iter()
+        .any(|app| app.client_id == client_id)
+    {
+        return Ok(0);
+    }
+    // The count first, committed on its own: a code redeemed meanwhile either
+    // sees the new count (its check after its commit), or committed its grant
+    // before the revocation below, which then ends it. (The other order lets
+    // a redemption commit between the revocation and the count on PostgreSQL.)
+    let mut counted = store.begin().await?;
+    counted.count_app_access_removal(user_id, client_id).await?;
+    counted.commit().await?;
     let mut tx = store.begin().await?;
     let revoked = tx
         .revoke_grants(GrantFilter::UserClient(user_id, client_id), now, None)
         .await?;
     let forgotten = tx.forget_consent(user_id, client_id).await?;
-    // Only an app that had access is counted and audited, so posting ids of
-    // apps one never used writes nothing.
-    if revoked > 0 || forgotten {
-        tx.count_app_access_removal(user_id, client_id).await?;
-        let detail = format!("access removed by the person {from}; {revoked} grants revoked");
-        let event = AuditEvent {
-            kind: "app_access_removed",
-            user_id: Some(user_id),
-            client_id: Some(client_id),
-            detail: &detail,
-        };
-        tx.record_audit(&event, now).await?;
-    }
+    let consent = if forgotten { "; consent forgotten" } else { "" };
+    let detail = format!("access removed by the person {from}; {revoked} grants revoked{consent}");
+    let event = AuditEvent {
+        kind: "app_access_removed",
+        user_id: Some(user_id),
+        client_id: Some(client_id),
+        detail: &detail,
+    };
+    tx.record_audit(&event, now).await?;
     tx.commit().await?;
     tracing::info!(%user_id, %client_id, revoked, "app access removed");
     Ok(revoked)

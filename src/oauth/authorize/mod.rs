@@ -98,7 +98,7 @@ fn begin(request: &AuthorizationRequest, client: &Client) -> Interaction {
         demands: Demands {
             max_age: request.max_age,
             fresh: request.force_login,
-            person: request.hinted_sub.clone(),
+            person: request.hinted_sub.clone().or(request.claims.sub.clone()),
             no_pages: request.no_prompt,
             ask_consent: request.force_consent,
             login_hint: request.login_hint.clone(),
@@ -238,7 +238,7 @@ async fn ask_engine(
                 }
                 interaction::Refusal::OtherPerson => refuse(
                     ErrorCode::LoginRequired,
-                    "the person who signed in is not the one id_token_hint names",
+                    "the person who signed in is not the one the request names",
                 ),
                 interaction::Refusal::Denied => {
                     refuse(ErrorCode::AccessDenied, "the person denied the request")

@@ -288,7 +288,7 @@ pub async fn validate(
     };
     let claims = match params.get("claims").map(ClaimsRequest::parse) {
         None => ClaimsRequest::default(),
-        Some(Ok(claims)) => claims,
+        Some(Ok(claims)) => claims.within(|scope| client.scope.contains(scope)),
         Some(Err(ClaimsRefusal::Malformed(why))) => {
             return Err(refuse(ErrorCode::InvalidRequest, why));
         }
@@ -299,6 +299,15 @@ pub async fn validate(
             ));
         }
     };
+
+    if let (Some(hinted), Some(asked)) = (&hinted_sub, &claims.sub)
+        && hinted != asked
+    {
+        return Err(refuse(
+            ErrorCode::InvalidRequest,
+            "id_token_hint and the claims parameter name different people",
+        ));
+    }
 
     let request = AuthorizationRequest {
         target,
