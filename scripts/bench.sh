@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark of the release server on a 2-core machine: the server is pinned
 # to core 0, wrk to core 1, traffic goes to 127.0.0.1 only. Prints requests/s and
-# p50/p99 latency per endpoint, the raw RS256 signing rate (benches/signing.rs)
+# p50/p99 latency per endpoint, the raw RS256 signing rate (benches/signing.rs),
+# the time to list one person's 50 sessions on Redis (benches/session_list.rs)
 # and the server's idle RSS, then compares them with the targets.
 #
 # Then runs scripts/bench/signin.sh (sign-in flows) and scripts/bench/flood.sh
@@ -225,3 +226,11 @@ bash scripts/bench/signin.sh
 # --- memory under an unauthenticated flood (issue: bounded state) -------------
 echo
 bash scripts/bench/flood.sh
+
+# --- one person's session list on Redis, and the session record's size -------
+echo
+if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    taskset -c "$SERVER_CORE" cargo bench --bench session_list --quiet
+else
+    echo "session list: skipped (no Redis on 127.0.0.1:6379; BENCH_REDIS_URL to point elsewhere)"
+fi

@@ -7,17 +7,23 @@
 # wrong-password sign-ins saturates the hashing limit.
 #
 # Usage: bash scripts/bench/signin.sh   (also run by scripts/bench.sh)
-# Environment: BENCH_SECONDS per run [10], WORKERS [8], FLOOD_WORKERS [64], BENCH_PORT [18081]
+# Environment: BENCH_SECONDS per run [10], WORKERS [8], FLOOD_WORKERS [64], BENCH_PORT [18081],
+# BENCH_BIN and BENCH_LOADGEN (prebuilt binaries to run instead of building),
+# BENCH_SCENARIO (one of the load generator's scenarios, e.g. userinfo) [all]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PORT=${BENCH_PORT:-18081}
 BASE=http://127.0.0.1:$PORT
-BIN=target/release/gatehouse
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
-
-cargo build --release --quiet
-cargo build --release --quiet --example loadgen
+# BENCH_BIN and BENCH_LOADGEN run binaries built elsewhere (say, of an earlier
+# commit, for a before/after comparison) instead of building this tree's.
+BIN=${BENCH_BIN:-target/release/gatehouse}
+LOADGEN=${BENCH_LOADGEN:-target/release/examples/loadgen}
+if [[ -z ${BENCH_BIN:-} ]]; then
+    cargo build --release --quiet
+    cargo build --release --quiet --example loadgen
+fi
 
 tmp=$(mktemp -d -t gatehouse-signin-bench.XXXXXX)
 server_pid=
@@ -54,7 +60,7 @@ curl -fsS -o /dev/null "$BASE/readyz" || { cat "$tmp/server.log" >&2; exit 1; }
 echo "Gatehouse sign-in benchmark: server on core 0, load generator on core 1, ${SECONDS_PER_RUN}s per run"
 BASE=$BASE CLIENT_ID=$client_id REDIRECT_URI=http://127.0.0.1:9/cb USER_EMAIL=bench@example.com \
 USER_PASSWORD=$password BENCH_SECONDS=$SECONDS_PER_RUN \
-    taskset -c 1 target/release/examples/loadgen all | tee "$tmp/results.txt"
+    taskset -c 1 "$LOADGEN" "${BENCH_SCENARIO:-all}" | tee "$tmp/results.txt"
 
 p99() { awk -v name="$1" 'index($0, name) == 1 { for (i = 1; i <= NF; i++) if ($i == "p99") print $(i + 1) }' "$tmp/results.txt"; }
 for flow in refresh userinfo; do
