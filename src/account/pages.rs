@@ -3,7 +3,6 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -13,8 +12,7 @@ use super::{recent_enough, signed_in};
 use crate::app::AppState;
 use crate::http::pages::{self, PagePolicy};
 use crate::interaction::AccountPage;
-use crate::login::csrf;
-use crate::login::pages::{describe, failure};
+use crate::login::pages::{describe, failure, with_csrf};
 use crate::login::session::{self, Session};
 use crate::users::{self, User};
 
@@ -279,14 +277,9 @@ pub(super) fn render<T: Template>(
     status: StatusCode,
     build: impl FnOnce(String) -> T,
 ) -> Response {
-    let Ok((csrf, cookie)) = csrf::token(state.cookies, headers) else {
-        return failure("no randomness for a CSRF token");
-    };
-    let mut response = pages::render(&build(csrf), status, &PagePolicy::default());
-    if let Some(cookie) = cookie {
-        response.headers_mut().append(SET_COOKIE, cookie);
-    }
-    response
+    with_csrf(state, headers, |csrf| {
+        pages::render(&build(csrf.to_owned()), status, &PagePolicy::default())
+    })
 }
 
 /// The signed-in person and their record, or the page to show instead.

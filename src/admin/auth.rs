@@ -7,12 +7,12 @@
 //! issued. A person's token never passes, whatever scope it carries.
 
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use crate::app::AppState;
 use crate::clients::{self, Client, RegistryError};
 use crate::http::Error;
+use crate::http::bearer::BearerToken;
 use crate::oauth::access_token::{self, AccessTokenClaims};
 use crate::oauth::scope::{ADMIN_SCOPE, Scope};
 
@@ -27,15 +27,8 @@ impl FromRequestParts<AppState> for AdminCaller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or(Error::InvalidToken)?;
-        let claims = access_token::active_claims(state, token)
+        let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
+        let claims = access_token::active_claims(state, &token)
             .await
             .map_err(|e| Error::Internal(e.to_string()))?
             .ok_or(Error::InvalidToken)?;

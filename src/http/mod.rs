@@ -2,6 +2,7 @@
 //! the middleware every response passes through, the client address, and the
 //! JSON error type of the admin API.
 
+pub mod bearer;
 pub mod client_ip;
 pub mod connection;
 pub mod error;

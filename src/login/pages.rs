@@ -76,9 +76,9 @@ pub fn failure(detail: &str) -> Response {
     )
 }
 
-/// `page` with the browser's CSRF token, setting the token's cookie when it
-/// is new.
-fn with_csrf(
+/// The page `render` makes with the browser's CSRF token, setting the
+/// token's cookie when it is new: every page with a form is made this way.
+pub fn with_csrf(
     state: &AppState,
     headers: &HeaderMap,
     render: impl FnOnce(&str) -> Response,

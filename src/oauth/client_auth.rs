@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
+use axum::extract::{FromRequest, Request};
 use axum::http::HeaderValue;
+use axum::http::header::AUTHORIZATION;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
@@ -134,6 +136,30 @@ fn parse_basic(header: &HeaderValue) -> Option<(String, String)> {
     let id = unescape(id)?;
     (!id.is_empty()).then_some(())?;
     Some((id, unescape(secret)?))
+}
+
+/// A client that authenticated itself on this request (RFC 6749 §2.3), with
+/// the request's form parameters: what the token, introspection and
+/// revocation endpoints each begin with. A malformed form is
+/// `invalid_request`; any failure to authenticate is `invalid_client`.
+pub struct AuthenticatedClient {
+    /// The client, as registered.
+    pub client: Arc<Client>,
+    /// The request's form parameters.
+    pub params: FormParams,
+}
+
+impl FromRequest<AppState> for AuthenticatedClient {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, OAuthError> {
+        let authorization = req.headers().get(AUTHORIZATION).cloned();
+        let params = FormParams::from_request(req, state).await?;
+        let client = ClientCredentials::from_request(authorization.as_ref(), &params)?
+            .authenticate(state)
+            .await?;
+        Ok(Self { client, params })
+    }
 }
 
 #[cfg(test)]

@@ -7,18 +7,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
 use serde::Serialize;
 
 use super::access_token::{self, AccessTokenClaims};
-use super::client_auth::ClientCredentials;
+use super::client_auth::AuthenticatedClient;
 use super::error::OAuthError;
 use super::presented::Presented;
 use super::tokens::{self, RefreshStanding, store_failed};
 use crate::app::AppState;
 use crate::clients::{Client, ClientKind};
-use crate::http::params::FormParams;
 use crate::store::RefreshTokenRow;
 
 /// RFC 7662 §2.2 response: `{"active": false}`, or an active token's claims.
@@ -62,12 +59,8 @@ pub enum Introspection {
 /// The introspection endpoint.
 pub async fn introspect(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    params: FormParams,
+    AuthenticatedClient { client, params }: AuthenticatedClient,
 ) -> Result<Json<Introspection>, OAuthError> {
-    let client = ClientCredentials::from_request(headers.get(AUTHORIZATION), &params)?
-        .authenticate(&state)
-        .await?;
     if client.kind != ClientKind::Confidential {
         tracing::info!(client_id = %client.id, "public client tried to introspect");
         return Err(OAuthError::invalid_client());

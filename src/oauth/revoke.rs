@@ -5,27 +5,21 @@
 //! client's (§2.2), so it reveals nothing; refusals go to the log.
 
 use axum::extract::State;
-use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 
-use super::client_auth::ClientCredentials;
+use super::client_auth::AuthenticatedClient;
 use super::error::OAuthError;
 use super::presented::Presented;
 use super::tokens::{self, store_failed};
 use crate::app::AppState;
-use crate::http::params::FormParams;
 use crate::store::{AuditEvent, GrantFilter};
 
 /// The revocation endpoint. `token_type_hint` is only a hint (§2.1): any value,
 /// known or not, is accepted and every token type we issue is tried.
 pub async fn revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    params: FormParams,
+    AuthenticatedClient { client, params }: AuthenticatedClient,
 ) -> Result<StatusCode, OAuthError> {
-    let client = ClientCredentials::from_request(headers.get(AUTHORIZATION), &params)?
-        .authenticate(&state)
-        .await?;
     let token = params.required("token")?;
     let presented = Presented::identify(&state, token)
         .await

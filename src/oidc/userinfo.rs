@@ -6,13 +6,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL};
+use axum::http::header::CACHE_CONTROL;
 use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::app::AppState;
 use crate::http::Error;
+use crate::http::bearer::BearerToken;
 use crate::http::params::FormParams;
 use crate::oauth::access_token;
 use crate::oauth::scope::Scope;
@@ -29,10 +30,9 @@ pub struct UserInfo {
 /// `GET /userinfo`.
 pub async fn get(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    BearerToken(token): BearerToken,
 ) -> Result<impl IntoResponse, Error> {
-    let token = bearer(&headers).ok_or(Error::InvalidToken)?;
-    respond(&state, token).await
+    respond(&state, &token).await
 }
 
 /// `POST /userinfo`: Bearer header, or `access_token` in a form body (not both).
@@ -42,22 +42,12 @@ pub async fn post(
     body: Bytes,
 ) -> Result<impl IntoResponse, Error> {
     let form = FormParams::parse(&body).map_err(|_| Error::InvalidToken)?;
-    let token = match (bearer(&headers), form.get("access_token")) {
+    let token = match (BearerToken::in_headers(&headers), form.get("access_token")) {
         (Some(token), None) => token.to_owned(),
         (None, Some(token)) => token.to_owned(),
         _ => return Err(Error::InvalidToken),
     };
     respond(&state, &token).await
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
 }
 
 async fn respond(state: &AppState, token: &str) -> Result<impl IntoResponse + use<>, Error> {
