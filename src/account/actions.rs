@@ -2,7 +2,7 @@
 //! app's access, changing the password, signing out.
 
 use axum::extract::State;
-use axum::http::header::{SET_COOKIE, USER_AGENT};
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
@@ -16,6 +16,7 @@ use crate::http::paths;
 use crate::interaction::AccountPage;
 use crate::login::cookies::CookieKind;
 use crate::login::csrf::CsrfForm;
+use crate::login::device;
 use crate::login::pages::failure;
 use crate::login::password::{Checked, check};
 use crate::login::session::{self, Session};
@@ -175,10 +176,7 @@ pub async fn change_password(
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
-    let agent = headers
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let agent = device::user_agent(&headers);
     let current_password = form.get("current_password").unwrap_or_default();
     let checked_hash = match check(&state, &user.email, current_password, &ip, agent).await {
         Ok(Checked::Right(found)) if found.user.id == user.id => found.user.password_hash,

@@ -191,13 +191,6 @@ async fn resume(
 /// Where a change came from, for its audit event: the session, the address
 /// and the device.
 fn origin(session: &Session, ip: &str, headers: &HeaderMap) -> String {
-    let agent = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    format!(
-        "(session {}, {ip}, {})",
-        session.sid,
-        crate::login::device::label(agent)
-    )
+    let device = crate::login::device::label(crate::login::device::user_agent(headers));
+    format!("(session {}, {ip}, {device})", session.sid)
 }

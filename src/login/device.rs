@@ -33,6 +33,14 @@ const SYSTEMS: [(&str, &str); 7] = [
     ("Linux", "Linux"),
 ];
 
+/// The request's `User-Agent`, or "" when it has none (or not as text).
+pub fn user_agent(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
 /// A short label for `user_agent`: "browser on system", or as much of it as
 /// can be told; "Unknown device" when nothing can.
 pub fn label(user_agent: &str) -> String {

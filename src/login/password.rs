@@ -195,10 +195,7 @@ pub async fn sign_in(
     }
     let email = form.get("email").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
-    let agent = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let agent = device::user_agent(&headers);
     let retry = |message: &str, status: StatusCode| {
         pages::sign_in(&state, &headers, &interaction, &id, Some(message), status)
     };

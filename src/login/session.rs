@@ -153,10 +153,7 @@ pub async fn start(
         discard(state, &cookie_key(&previous)).await?;
     }
     let now = state.clock.now();
-    let agent = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let agent = device::user_agent(headers);
     let session = Session {
         user_id: user_id.to_owned(),
         sid: random_id(22)?,
