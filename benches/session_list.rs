@@ -75,7 +75,7 @@ async fn main() {
     let mut times = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         let begun = Instant::now();
-        let listed = session::list(state, &user.id).await.expect("the list");
+        let listed = state.sessions().list(&user.id).await.expect("the list");
         times.push(begun.elapsed());
         assert_eq!(listed.len(), SESSIONS);
     }

@@ -78,6 +78,16 @@ impl AppState {
         }
     }
 
+    /// The session service's inputs, at the time now.
+    pub fn sessions(&self) -> crate::sessions::Sessions<'_> {
+        crate::sessions::Sessions {
+            cache: &self.cache,
+            store: &self.store,
+            timeouts: crate::sessions::Timeouts::of(&self.config),
+            now: self.clock.now(),
+        }
+    }
+
     /// Re-reads the signing keys from the store (picks up `gatehouse keys rotate`).
     pub async fn reload_keys(&self) -> Result<(), KeyError> {
         let now = self.clock.now();

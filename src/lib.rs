@@ -23,6 +23,8 @@ pub mod interaction;
 pub mod login;
 pub mod oauth;
 pub mod oidc;
+pub mod service_error;
+pub mod sessions;
 pub mod store;
 pub mod telemetry;
 pub mod users;

@@ -984,3 +984,46 @@ async fn an_allow_crossed_by_a_removal_asks_again() {
     );
     assert!(next.location.is_none());
 }
+
+/// A failure on our side is told in the shape its audience reads — a page for
+/// a person, JSON for an app — with `Retry-After`, never showing its cause;
+/// and since the change was one unit of work, sending it again works.
+#[tokio::test]
+async fn a_failure_on_our_side_is_a_page_for_a_person_and_json_for_an_app() {
+    let server = TestServer::start().await;
+    let user_id = flow::seed_user(&server).await;
+    let admin = server.admin_token().await;
+    let mut a = account_browser(&server, FIREFOX).await;
+    let page = a.get(&server.url("/account/profile")).await;
+    let rename = [("name", "Grace")];
+    flow::break_writes(&server, "users", "update").await;
+
+    let failed = post_account(&server, &mut a, "/account/profile", &page, &rename).await;
+    assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE);
+    let content_type = failed.headers["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(
+        failed.body.contains("Something went wrong"),
+        "{}",
+        failed.body
+    );
+    assert!(failed.headers.contains_key("retry-after"));
+    assert!(!failed.body.contains("injected"), "{}", failed.body);
+
+    let api = server
+        .http
+        .patch(server.url(&format!("/admin/users/{user_id}")))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "Grace"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(api.headers().contains_key("retry-after"));
+    let body = json_body(api, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(!body.to_string().contains("injected"), "{body}");
+
+    flow::heal(&server, "users", "update").await;
+    let saved = post_account(&server, &mut a, "/account/profile", &page, &rename).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+}

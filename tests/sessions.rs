@@ -249,7 +249,7 @@ async fn a_listing_racing_a_sign_in_never_loses_the_new_session() {
         let (_, started) = tokio::join!(
             async {
                 tokio::task::yield_now().await;
-                session::list(&server.state, &user_id).await.ok()
+                server.state.sessions().list(&user_id).await.ok()
             },
             session::start(
                 &server.state,
@@ -261,7 +261,7 @@ async fn a_listing_racing_a_sign_in_never_loses_the_new_session() {
             ),
         );
         let (started, _) = started.unwrap();
-        let listed = session::list(&server.state, &user_id).await.ok().unwrap();
+        let listed = server.state.sessions().list(&user_id).await.ok().unwrap();
         if !listed.iter().any(|s| s.sid == started.sid) {
             lost += 1;
         }
@@ -272,7 +272,7 @@ async fn a_listing_racing_a_sign_in_never_loses_the_new_session() {
     );
 }
 
-/// A person has at most [`session::MAX_SESSIONS_PER_PERSON`] sessions: one
+/// A person has at most [`gatehouse::sessions::MAX_SESSIONS_PER_PERSON`] sessions: one
 /// more sign-in ends the oldest, so the per-person set stays bounded whatever
 /// one account does. (Once, ids of timed-out sessions stayed forever.)
 #[tokio::test]
@@ -281,7 +281,7 @@ async fn one_sign_in_beyond_the_cap_ends_the_oldest_session() {
     let user_id = flow::seed_user(&server).await;
     let headers = HeaderMap::new();
     let mut sids = Vec::new();
-    for _ in 0..=session::MAX_SESSIONS_PER_PERSON {
+    for _ in 0..=gatehouse::sessions::MAX_SESSIONS_PER_PERSON {
         let (started, _) = session::start(
             &server.state,
             &headers,
@@ -300,15 +300,15 @@ async fn one_sign_in_beyond_the_cap_ends_the_oldest_session() {
         .set_members(&format!("sessions-of:{user_id}"))
         .await
         .unwrap();
-    assert_eq!(kept.len(), session::MAX_SESSIONS_PER_PERSON);
+    assert_eq!(kept.len(), gatehouse::sessions::MAX_SESSIONS_PER_PERSON);
     assert!(!kept.contains(&sids[0]), "the oldest is out of the set");
     assert!(
-        !session::is_live_sid(&server.state, &sids[0]).await.unwrap(),
+        !server.state.sessions().is_live_sid(&sids[0]).await.unwrap(),
         "the oldest session was ended"
     );
-    assert!(session::is_live_sid(&server.state, &sids[1]).await.unwrap());
-    let listed = session::list(&server.state, &user_id).await.unwrap();
-    assert_eq!(listed.len(), session::MAX_SESSIONS_PER_PERSON);
+    assert!(server.state.sessions().is_live_sid(&sids[1]).await.unwrap());
+    let listed = server.state.sessions().list(&user_id).await.unwrap();
+    assert_eq!(listed.len(), gatehouse::sessions::MAX_SESSIONS_PER_PERSON);
 }
 
 /// Odd ids in the admin paths answer JSON errors, never 500 or
@@ -472,7 +472,7 @@ async fn a_person_with_a_previous_release_session_set_can_still_sign_in() {
         "sign-in after upgrade failed: {:?}",
         started.err()
     );
-    let listed = session::list(&server.state, &user_id).await;
+    let listed = server.state.sessions().list(&user_id).await;
     assert!(
         listed.is_ok(),
         "listing after upgrade failed: {:?}",
@@ -487,7 +487,7 @@ async fn a_person_with_a_previous_release_session_set_can_still_sign_in() {
 async fn a_session_crowded_out_while_being_written_does_not_survive() {
     let server = TestServer::start().await;
     let user_id = flow::seed_user(&server).await;
-    let n = session::MAX_SESSIONS_PER_PERSON * 3;
+    let n = gatehouse::sessions::MAX_SESSIONS_PER_PERSON * 3;
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
         let state = server.state.clone();
@@ -507,7 +507,10 @@ async fn a_session_crowded_out_while_being_written_does_not_survive() {
         });
     }
     let sids: Vec<String> = set.join_all().await.into_iter().flatten().collect();
-    let listed: Vec<String> = session::list(&server.state, &user_id)
+    let listed: Vec<String> = server
+        .state
+        .sessions()
+        .list(&user_id)
         .await
         .unwrap()
         .into_iter()
@@ -516,7 +519,7 @@ async fn a_session_crowded_out_while_being_written_does_not_survive() {
     let mut hidden = 0;
     let mut live = 0;
     for sid in &sids {
-        if session::is_live_sid(&server.state, sid).await.unwrap() {
+        if server.state.sessions().is_live_sid(sid).await.unwrap() {
             live += 1;
             if !listed.contains(sid) {
                 hidden += 1;
@@ -527,10 +530,10 @@ async fn a_session_crowded_out_while_being_written_does_not_survive() {
         hidden,
         0,
         "{live} live sessions (cap {}), {hidden} of them missing from the list",
-        session::MAX_SESSIONS_PER_PERSON
+        gatehouse::sessions::MAX_SESSIONS_PER_PERSON
     );
     assert!(
-        live <= session::MAX_SESSIONS_PER_PERSON,
+        live <= gatehouse::sessions::MAX_SESSIONS_PER_PERSON,
         "{live} live sessions"
     );
 }

@@ -7,42 +7,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::pages::{PasswordPage, ProfilePage, profile_fields, render};
-use super::{origin, recent_enough, signed_in};
+use super::{AccountForm, origin, recent_enough};
 use crate::app::AppState;
-use crate::http::ClientIp;
-use crate::http::pages::{error_page, see_other};
-use crate::http::params::FormParams;
+use crate::http::pages::see_other;
 use crate::http::paths;
+use crate::http::{ClientIp, Error};
 use crate::interaction::AccountPage;
 use crate::login::cookies::CookieKind;
 use crate::login::csrf::CsrfForm;
 use crate::login::device;
-use crate::login::pages::failure;
 use crate::login::password::{Checked, check};
-use crate::login::session::{self, Session};
+use crate::login::session::{self, MaybeSession};
 use crate::users::{self, Actor, AddressPatch, ClaimsPatch, UserError, UserPatch};
-
-/// The session an account form acts for: the browser's, and the very one
-/// that rendered the form (its `for` field names it). A tab left open by
-/// someone who signed out, posted after another person signed in on the same
-/// browser, is out of date: it never acts for whoever is signed in now.
-async fn acting(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: &FormParams,
-    page: AccountPage,
-) -> Result<Session, Response> {
-    let session = signed_in(state, headers, page).await?;
-    if form.get("for") != Some(session.sid.as_str()) {
-        tracing::info!("an account form of another session was refused");
-        return Err(error_page(
-            StatusCode::CONFLICT,
-            "This page is out of date",
-            "You signed in or out since this page was opened. Open it again and retry.",
-        ));
-    }
-    Ok(session)
-}
 
 /// `POST /account/sessions/end` (`session`): signs one of the person's
 /// sessions out at once, with the refresh tokens tied to it (not the offline
@@ -52,29 +28,32 @@ pub async fn end_session(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    CsrfForm(form): CsrfForm,
-) -> Response {
-    let current = match acting(&state, &headers, &form, AccountPage::Sessions).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
+    AccountForm {
+        session: current,
+        form,
+    }: AccountForm,
+) -> Result<Response, Error> {
     let sid = form.get("session").unwrap_or_default();
     if sid != current.sid
-        && let Err(page) = recent_for(&state, &headers, &current, AccountPage::Sessions).await
+        && let Some(page) = recent_enough(&state, &headers, &current, AccountPage::Sessions).await?
     {
-        return page;
+        return Ok(page);
     }
     let why = format!(
         "signed out by the person {}",
         origin(&current, &ip, &headers)
     );
-    if let Err(e) = session::end_one(&state, &current.user_id, sid, &why).await {
-        return failure(&e.to_string());
-    }
+    state
+        .sessions()
+        .end_one(&current.user_id, sid, &why)
+        .await?;
     if sid == current.sid {
-        return signed_out(&state);
+        return Ok(signed_out(&state));
     }
-    see_other(&format!("{}?done=ended", paths::ACCOUNT_SESSIONS))
+    Ok(see_other(&format!(
+        "{}?done=ended",
+        paths::ACCOUNT_SESSIONS
+    )))
 }
 
 /// `POST /account/sessions/end-others`: signs every other session of the
@@ -83,29 +62,28 @@ pub async fn end_other_sessions(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    CsrfForm(form): CsrfForm,
-) -> Response {
-    let current = match acting(&state, &headers, &form, AccountPage::Sessions).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
-    if let Err(page) = recent_for(&state, &headers, &current, AccountPage::Sessions).await {
-        return page;
+    AccountForm {
+        session: current, ..
+    }: AccountForm,
+) -> Result<Response, Error> {
+    if let Some(page) = recent_enough(&state, &headers, &current, AccountPage::Sessions).await? {
+        return Ok(page);
     }
-    let listed = match session::list(&state, &current.user_id).await {
-        Ok(listed) => listed,
-        Err(e) => return failure(&e.to_string()),
-    };
+    let listed = state.sessions().list(&current.user_id).await?;
     let why = format!(
         "signed out everywhere else by the person {}",
         origin(&current, &ip, &headers)
     );
     for other in listed.iter().filter(|s| s.sid != current.sid) {
-        if let Err(e) = session::end_one(&state, &current.user_id, &other.sid, &why).await {
-            return failure(&e.to_string());
-        }
+        state
+            .sessions()
+            .end_one(&current.user_id, &other.sid, &why)
+            .await?;
     }
-    see_other(&format!("{}?done=others", paths::ACCOUNT_SESSIONS))
+    Ok(see_other(&format!(
+        "{}?done=others",
+        paths::ACCOUNT_SESSIONS
+    )))
 }
 
 /// `POST /account/apps/remove` (`client_id`): revokes the app's grants and
@@ -114,20 +92,17 @@ pub async fn remove_app(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    CsrfForm(form): CsrfForm,
-) -> Response {
-    let current = match acting(&state, &headers, &form, AccountPage::Apps).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
+    AccountForm {
+        session: current,
+        form,
+    }: AccountForm,
+) -> Result<Response, Error> {
     let client_id = form.get("client_id").unwrap_or_default();
     let from = origin(&current, &ip, &headers);
     let now = state.clock.now();
     let removed = users::remove_access(&state.store, now, &current.user_id, client_id, &from);
-    if let Err(e) = removed.await {
-        return failure(&e.to_string());
-    }
-    see_other(&format!("{}?done=removed", paths::ACCOUNT_APPS))
+    removed.await?;
+    Ok(see_other(&format!("{}?done=removed", paths::ACCOUNT_APPS)))
 }
 
 /// `POST /account/password` (`current_password`, `new_password`,
@@ -139,27 +114,15 @@ pub async fn change_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    CsrfForm(form): CsrfForm,
-) -> Response {
-    let current = match acting(&state, &headers, &form, AccountPage::Password).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
-    let user = match users::find(&state.store, &current.user_id).await {
-        Ok(user) => user,
-        Err(e) => return failure(&e.to_string()),
-    };
-    if let Err(page) = recent_enough(
-        &state,
-        &headers,
-        &current,
-        &user.email,
-        AccountPage::Password,
-    )
-    .await
-    {
-        return page;
+    AccountForm {
+        session: current,
+        form,
+    }: AccountForm,
+) -> Result<Response, Error> {
+    if let Some(page) = recent_enough(&state, &headers, &current, AccountPage::Password).await? {
+        return Ok(page);
     }
+    let user = users::find(&state.store, &current.user_id).await?;
     let again = |error: &str, status: StatusCode| {
         render(&state, &headers, status, |csrf| PasswordPage {
             email: &user.email,
@@ -186,10 +149,7 @@ pub async fn change_password(
                 StatusCode::UNPROCESSABLE_ENTITY,
             );
         }
-        Err(why) => {
-            let (message, status) = why.message();
-            return why.answer(again(message, status));
-        }
+        Err(why) => return why.answer(again),
     };
     let from = origin(&current, &ip, &headers);
     let now = state.clock.now();
@@ -216,7 +176,7 @@ pub async fn change_password(
                 StatusCode::CONFLICT,
             );
         }
-        Err(e) => return failure(&e.to_string()),
+        Err(e) => return Err(e.into()),
     };
     let amr = current.amr.clone();
     match session::start(&state, &headers, &user.id, sign_outs, amr, &ip).await {
@@ -225,12 +185,12 @@ pub async fn change_password(
             if let Some(cookie) = cookie {
                 response.headers_mut().append(SET_COOKIE, cookie);
             }
-            response
+            Ok(response)
         }
         Err(e) => {
             // The password did change; this browser signs in with the new one.
             tracing::error!(error = %e, "password changed, but this browser's new session could not start");
-            signed_out(&state)
+            Ok(signed_out(&state))
         }
     }
 }
@@ -241,12 +201,11 @@ pub async fn update_profile(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    CsrfForm(form): CsrfForm,
-) -> Response {
-    let current = match acting(&state, &headers, &form, AccountPage::Profile).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
+    AccountForm {
+        session: current,
+        form,
+    }: AccountForm,
+) -> Result<Response, Error> {
     let value = |name: &str| Some(form.get(name).unwrap_or_default().to_owned());
     let patch = UserPatch {
         name: value("name"),
@@ -282,13 +241,10 @@ pub async fn update_profile(
         &from,
     );
     match updated.await {
-        Ok(_) => see_other(&format!("{}?done=saved", paths::ACCOUNT_PROFILE)),
+        Ok(_) => Ok(see_other(&format!("{}?done=saved", paths::ACCOUNT_PROFILE))),
         Err(UserError::Invalid { field, message }) => {
             // The form again, with what was typed and what is wrong.
-            let mut fields = match users::find(&state.store, &current.user_id).await {
-                Ok(user) => profile_fields(&user),
-                Err(e) => return failure(&e.to_string()),
-            };
+            let mut fields = profile_fields(&users::find(&state.store, &current.user_id).await?);
             for field in &mut fields {
                 field.value = form.get(field.name).unwrap_or_default().to_owned();
             }
@@ -308,7 +264,7 @@ pub async fn update_profile(
                 }
             })
         }
-        Err(e) => failure(&e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -318,37 +274,23 @@ pub async fn sign_out(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
+    MaybeSession(current): MaybeSession,
     CsrfForm(_): CsrfForm,
-) -> Response {
+) -> Result<Response, Error> {
     // Any tab's sign-out signs this browser out (no `for` check): signing out
     // never acts on anything but the session it ends.
-    let current = match session::current(&state, &headers).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return signed_out(&state),
-        Err(e) => return failure(&e.to_string()),
+    let Some(current) = current else {
+        return Ok(signed_out(&state));
     };
     let why = format!(
         "signed out by the person {}",
         origin(&current, &ip, &headers)
     );
-    if let Err(e) = session::end_one(&state, &current.user_id, &current.sid, &why).await {
-        return failure(&e.to_string());
-    }
-    signed_out(&state)
-}
-
-/// [`recent_enough`] for the person of `session`.
-async fn recent_for(
-    state: &AppState,
-    headers: &HeaderMap,
-    session: &Session,
-    page: AccountPage,
-) -> Result<(), Response> {
-    let email = match users::find(&state.store, &session.user_id).await {
-        Ok(user) => user.email,
-        Err(e) => return Err(failure(&e.to_string())),
-    };
-    recent_enough(state, headers, session, &email, page).await
+    state
+        .sessions()
+        .end_one(&current.user_id, &current.sid, &why)
+        .await?;
+    Ok(signed_out(&state))
 }
 
 /// Back to the account's sign-in page, clearing the session cookie.

@@ -15,20 +15,26 @@ mod pages;
 mod when;
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::http::pages::{error_page, see_other};
+use crate::http::Error;
+use crate::http::pages::see_other;
+use crate::http::params::FormParams;
 use crate::http::paths;
 use crate::interaction::{
-    AccountPage, Demands, Found, Interaction, Outcome, Purpose, Refusal, Step, engine, store,
+    AccountPage, Demands, Found, Interaction, Outcome, Purpose, Refusal, SignedIn, Step, engine,
+    store,
 };
-use crate::login::pages::{expired, failure, out_of_date, sign_in};
-use crate::login::session::{self, Session};
+use crate::login::csrf::CsrfForm;
+use crate::login::pages::sign_in;
+use crate::login::session::{self, MaybeSession, Session};
+use crate::users;
 
 /// The account pages and their forms.
 pub fn router() -> Router<AppState> {
@@ -53,41 +59,107 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/apps/remove", post(actions::remove_app))
         .route("/account/sign-out", post(actions::sign_out))
+        .layer(axum::middleware::map_response(crate::http::error::pages))
+}
+
+/// The account page a request to `path` is for: the page itself, or the page
+/// whose form posts there (`/account/sessions/end` belongs to the sessions page).
+fn page_of(path: &str) -> AccountPage {
+    [
+        AccountPage::Sessions,
+        AccountPage::Apps,
+        AccountPage::Password,
+        AccountPage::Profile,
+        AccountPage::Activity,
+    ]
+    .into_iter()
+    .find(|page| path.starts_with(page.path()))
+    .unwrap_or(AccountPage::Overview)
+}
+
+/// The signed-in person of an account page: the browser's live session. A
+/// browser that is not signed in is shown instead the sign-in page of a new
+/// account interaction, which returns to the page the request was for.
+pub(super) struct Person(pub Session);
+
+impl FromRequestParts<AppState> for Person {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        signed_in(state, &parts.headers, parts.uri.path())
+            .await
+            .map(Person)
+    }
+}
+
+/// An account form, as every account form is checked before it acts: a
+/// CSRF-checked form ([`CsrfForm`]) of the signed-in [`Person`], naming in its
+/// `for` field the very session that rendered it. A tab left open by someone
+/// who signed out, posted after another person signed in on the same
+/// browser, is out of date: it never acts for whoever is signed in now.
+pub(super) struct AccountForm {
+    /// The session the form acts for.
+    pub session: Session,
+    /// The form's fields.
+    pub form: FormParams,
+}
+
+impl FromRequest<AppState> for AccountForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let headers = req.headers().clone();
+        let path = req.uri().path().to_owned();
+        let CsrfForm(form) = CsrfForm::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let session = signed_in(state, &headers, &path).await?;
+        if form.get("for") != Some(session.sid.as_str()) {
+            return Err(Error::page(
+                StatusCode::CONFLICT,
+                "This page is out of date",
+                "You signed in or out since this page was opened. Open it again and retry.",
+            )
+            .into_response());
+        }
+        Ok(Self { session, form })
+    }
 }
 
 /// The browser's session, or — when it is not signed in — the sign-in page
-/// of a new account interaction that opens `page` afterwards.
-async fn signed_in(
-    state: &AppState,
-    headers: &HeaderMap,
-    page: AccountPage,
-) -> Result<Session, Response> {
+/// of a new account interaction that opens the page of `path` afterwards.
+async fn signed_in(state: &AppState, headers: &HeaderMap, path: &str) -> Result<Session, Response> {
+    let failed = |e: Error| e.into_response();
     match session::current(state, headers).await {
         Ok(Some(session)) => Ok(session),
-        Ok(None) => match ask_engine(state, headers, begin(page, Demands::default()), None).await {
-            // Not signed in, so the engine never finds this done.
-            Ok(()) => Err(out_of_date()),
-            Err(page) => Err(page),
-        },
-        Err(e) => Err(failure(&e.to_string())),
+        Ok(None) => {
+            let interaction = begin(page_of(path), Demands::default());
+            match ask_engine(state, headers, interaction, None).await {
+                Ok(Some(page)) => Err(page),
+                // Not signed in, so the engine never finds this done.
+                Ok(None) => Err(failed(Error::out_of_date())),
+                Err(e) => Err(failed(e)),
+            }
+        }
+        Err(e) => Err(failed(e.into())),
     }
 }
 
 /// Whether `session` signed in recently enough to make a sensitive change on
 /// `page`, as the engine decides for an account interaction demanding a
-/// sign-in at most `reauthenticate_after_secs` old, by the same person. When
-/// it is not, the error is the engine's sign-in page, which returns to `page`.
+/// sign-in at most `reauthenticate_after_secs` old, by the same person.
+/// `None` when it is; else the engine's sign-in page, which returns to `page`.
 async fn recent_enough(
     state: &AppState,
     headers: &HeaderMap,
     session: &Session,
-    email: &str,
     page: AccountPage,
-) -> Result<(), Response> {
+) -> Result<Option<Response>, Error> {
+    let email = users::find(&state.store, &session.user_id).await?.email;
     let demands = Demands {
         max_age: Some(state.config.reauthenticate_after_secs),
         person: Some(session.user_id.clone()),
-        login_hint: Some(email.to_owned()),
+        login_hint: Some(email),
         ..Demands::default()
     };
     ask_engine(state, headers, begin(page, demands), Some(session)).await
@@ -101,20 +173,19 @@ fn begin(page: AccountPage, demands: Demands) -> Interaction {
     }
 }
 
-/// Asks the engine about a new account interaction; `Ok` when it is done at
-/// once (the browser's sign-in does), else the page to show.
+/// Asks the engine about a new account interaction: `None` when it is done
+/// at once (the browser's sign-in does), else the page to show.
 async fn ask_engine(
     state: &AppState,
     headers: &HeaderMap,
     interaction: Interaction,
     session: Option<&Session>,
-) -> Result<(), Response> {
-    let signed_in = session.map(Session::signed_in);
+) -> Result<Option<Response>, Error> {
+    let signed_in = session.map(SignedIn::from);
     let shown = interaction.clone();
-    match engine::proceed(state.interactions(), None, interaction, signed_in.as_ref()).await {
-        Ok(Outcome::Done) => Ok(()),
-        Ok(outcome) => Err(answer(state, headers, &shown, outcome)),
-        Err(e) => Err(failure(&e.to_string())),
+    match engine::proceed(state.interactions(), None, interaction, signed_in.as_ref()).await? {
+        Outcome::Done => Ok(None),
+        outcome => answer(state, headers, &shown, outcome).map(Some),
     }
 }
 
@@ -125,7 +196,7 @@ fn answer(
     headers: &HeaderMap,
     shown: &Interaction,
     outcome: Outcome,
-) -> Response {
+) -> Result<Response, Error> {
     match outcome {
         Outcome::SignIn(id) => {
             let note = shown
@@ -134,13 +205,13 @@ fn answer(
                 .map(|_| "For your security, enter your password again to continue.");
             sign_in(state, headers, shown, &id, note, StatusCode::OK)
         }
-        Outcome::Refused(Refusal::OtherPerson) => error_page(
+        Outcome::Refused(Refusal::OtherPerson) => Err(Error::page(
             StatusCode::FORBIDDEN,
             "Signed in as someone else",
             "You signed in with a different account than the one making the change. Open your account again to continue.",
-        ),
+        )),
         Outcome::Done | Outcome::Consent(_) | Outcome::Refused(_) | Outcome::OutOfDate => {
-            out_of_date()
+            Err(Error::out_of_date())
         }
     }
 }
@@ -157,22 +228,18 @@ struct Resume {
 async fn resume(
     State(state): State<AppState>,
     headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
     Query(Resume { interaction: id }): Query<Resume>,
-) -> Response {
-    let interaction = match store::load(state.interactions(), &id).await {
-        Ok(Some(Found::Current(interaction))) => *interaction,
-        Ok(Some(Found::Moved)) => return out_of_date(),
-        Ok(None) => return expired(),
-        Err(e) => return failure(&e.to_string()),
+) -> Result<Response, Error> {
+    let interaction = match store::load(state.interactions(), &id).await? {
+        Some(Found::Current(interaction)) => *interaction,
+        Some(Found::Moved) => return Err(Error::out_of_date()),
+        None => return Err(Error::expired()),
     };
     let Purpose::Account { page } = interaction.purpose else {
-        return out_of_date();
+        return Err(Error::out_of_date());
     };
-    let session = match session::current(&state, &headers).await {
-        Ok(session) => session,
-        Err(e) => return failure(&e.to_string()),
-    };
-    let signed_in = session.as_ref().map(Session::signed_in);
+    let signed_in = session.as_ref().map(SignedIn::from);
     let shown = interaction.clone();
     match engine::proceed(
         state.interactions(),
@@ -180,11 +247,10 @@ async fn resume(
         interaction,
         signed_in.as_ref(),
     )
-    .await
+    .await?
     {
-        Ok(Outcome::Done) => see_other(page.path()),
-        Ok(outcome) => answer(&state, &headers, &shown, outcome),
-        Err(e) => failure(&e.to_string()),
+        Outcome::Done => Ok(see_other(page.path())),
+        outcome => answer(&state, &headers, &shown, outcome),
     }
 }
 

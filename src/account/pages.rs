@@ -8,12 +8,12 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::when::When;
-use super::{recent_enough, signed_in};
+use super::{Person, recent_enough};
 use crate::app::AppState;
+use crate::http::Error;
 use crate::http::pages::{self, PagePolicy};
 use crate::interaction::AccountPage;
-use crate::login::pages::{describe, failure, with_csrf};
-use crate::login::session::{self, Session};
+use crate::login::pages::{describe, with_csrf};
 use crate::users::{self, User};
 
 /// How many security events the activity page shows.
@@ -237,12 +237,10 @@ pub(super) fn profile_fields(user: &User) -> Vec<Field> {
 pub async fn profile(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Person(session): Person,
     Query(notice): Query<Notice>,
-) -> Response {
-    let (session, user) = match person(&state, &headers, AccountPage::Profile).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+) -> Result<Response, Error> {
+    let user = users::find(&state.store, &session.user_id).await?;
     let done = notice.done.as_deref() == Some("saved");
     render(&state, &headers, StatusCode::OK, |csrf| ProfilePage {
         fields: profile_fields(&user),
@@ -276,31 +274,19 @@ pub(super) fn render<T: Template>(
     headers: &HeaderMap,
     status: StatusCode,
     build: impl FnOnce(String) -> T,
-) -> Response {
+) -> Result<Response, Error> {
     with_csrf(state, headers, |csrf| {
         pages::render(&build(csrf.to_owned()), status, &PagePolicy::default())
     })
 }
 
-/// The signed-in person and their record, or the page to show instead.
-async fn person(
-    state: &AppState,
-    headers: &HeaderMap,
-    page: AccountPage,
-) -> Result<(Session, User), Response> {
-    let session = signed_in(state, headers, page).await?;
-    match users::find(&state.store, &session.user_id).await {
-        Ok(user) => Ok((session, user)),
-        Err(e) => Err(failure(&e.to_string())),
-    }
-}
-
 /// `GET /account`: who is signed in, and the way to everything else.
-pub async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (session, user) = match person(&state, &headers, AccountPage::Overview).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+pub async fn overview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Person(session): Person,
+) -> Result<Response, Error> {
+    let user = users::find(&state.store, &session.user_id).await?;
     let mut facts: Vec<(&'static str, String)> = profile_fields(&user)
         .into_iter()
         .map(|field| (field.label, field.value))
@@ -325,16 +311,10 @@ pub async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Resp
 pub async fn sessions(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Person(current): Person,
     Query(notice): Query<Notice>,
-) -> Response {
-    let current = match signed_in(&state, &headers, AccountPage::Sessions).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
-    let listed = match session::list(&state, &current.user_id).await {
-        Ok(listed) => listed,
-        Err(e) => return failure(&e.to_string()),
-    };
+) -> Result<Response, Error> {
+    let listed = state.sessions().list(&current.user_id).await?;
     let now = state.clock.now();
     let sessions = listed
         .into_iter()
@@ -364,16 +344,10 @@ pub async fn sessions(
 pub async fn apps(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Person(session): Person,
     Query(notice): Query<Notice>,
-) -> Response {
-    let session = match signed_in(&state, &headers, AccountPage::Apps).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
-    let found = match users::apps_of(&state.store, &session.user_id).await {
-        Ok(found) => found,
-        Err(e) => return failure(&e.to_string()),
-    };
+) -> Result<Response, Error> {
+    let found = users::apps_of(&state.store, &session.user_id).await?;
     let now = state.clock.now();
     let apps = found
         .into_iter()
@@ -397,19 +371,16 @@ pub async fn apps(
 }
 
 /// `GET /account/activity`: the person's recent security events, newest first.
-pub async fn activity(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match signed_in(&state, &headers, AccountPage::Activity).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
+pub async fn activity(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Person(session): Person,
+) -> Result<Response, Error> {
     let store = &state.store;
-    let (events, failures) = match tokio::try_join!(
+    let (events, failures) = tokio::try_join!(
         store.security_events(&session.user_id, ACTIVITY_SHOWN, false),
         store.security_events(&session.user_id, FAILURES_SHOWN, true),
-    ) {
-        Ok(found) => found,
-        Err(e) => return failure(&e.to_string()),
-    };
+    )?;
     let now = state.clock.now();
     let items = |rows: Vec<crate::store::AuditRow>| {
         rows.into_iter()
@@ -433,23 +404,13 @@ pub async fn activity(State(state): State<AppState>, headers: HeaderMap) -> Resp
 pub async fn password(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Person(session): Person,
     Query(notice): Query<Notice>,
-) -> Response {
-    let (session, user) = match person(&state, &headers, AccountPage::Password).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    if let Err(page) = recent_enough(
-        &state,
-        &headers,
-        &session,
-        &user.email,
-        AccountPage::Password,
-    )
-    .await
-    {
-        return page;
+) -> Result<Response, Error> {
+    if let Some(page) = recent_enough(&state, &headers, &session, AccountPage::Password).await? {
+        return Ok(page);
     }
+    let user = users::find(&state.store, &session.user_id).await?;
     let done = notice.done.as_deref() == Some("changed");
     render(&state, &headers, StatusCode::OK, |csrf| PasswordPage {
         email: &user.email,

@@ -57,10 +57,6 @@ pub async fn list(
     if user_id.as_ref().is_some_and(|id| id.contains('\0')) {
         return Ok(Json(Vec::new()));
     }
-    let events = state
-        .store
-        .recent_audit(limit, user_id.as_deref())
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let events = state.store.recent_audit(limit, user_id.as_deref()).await?;
     Ok(Json(events))
 }

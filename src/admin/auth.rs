@@ -29,8 +29,7 @@ impl FromRequestParts<AppState> for AdminCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
         let claims = access_token::active_claims(state, &token)
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
+            .await?
             .ok_or(Error::InvalidToken)?;
         let scope = Scope::parse(&claims.scope).map_err(|_| Error::InvalidToken)?;
         if !scope.contains(ADMIN_SCOPE) {
@@ -42,7 +41,7 @@ impl FromRequestParts<AppState> for AdminCaller {
                 tracing::warn!("admin token of a deleted client refused");
                 return Err(Error::InvalidToken);
             }
-            Err(e) => return Err(Error::Internal(e.to_string())),
+            Err(e) => return Err(Error::internal(e)),
         };
         if let Err(reason) = carries_admin_power(&claims, &client) {
             tracing::warn!(client_id = %client.id, reason, "admin API refused a token");

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::{AdminCaller, ApiPath};
 use crate::app::AppState;
 use crate::http::Error;
-use crate::login::session::{self, Session};
+use crate::login::session::Session;
 use crate::users;
 
 /// A live browser session, as the admin API shows it.
@@ -56,9 +56,7 @@ pub async fn list(
     ApiPath(user_id): ApiPath<String>,
 ) -> Result<Json<Vec<SessionView>>, Error> {
     let user = users::find(&state.store, &user_id).await?;
-    let sessions = session::list(&state, &user.id)
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let sessions = state.sessions().list(&user.id).await?;
     Ok(Json(sessions.into_iter().map(SessionView::from).collect()))
 }
 
@@ -73,9 +71,10 @@ pub async fn end(
     State(state): State<AppState>,
     ApiPath((user_id, session_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, Error> {
-    let ended = session::end_one(&state, &user_id, &session_id, "ended by an admin")
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let ended = state
+        .sessions()
+        .end_one(&user_id, &session_id, "ended by an admin")
+        .await?;
     if !ended {
         return Err(Error::NotFound);
     }

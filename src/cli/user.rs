@@ -9,10 +9,12 @@ use clap::{Args, Subcommand};
 use super::{CliResult, print_json};
 use crate::admin::SessionView;
 use crate::app::open_store;
+use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasher;
-use crate::login::session;
+use crate::sessions::{Sessions, Timeouts};
+use crate::store::Store;
 use crate::users::{self, Actor, ClaimsPatch, NewUser, UserPatch, UserView};
 
 #[derive(Debug, Subcommand)]
@@ -301,25 +303,37 @@ fn parse_claims(text: &str) -> Result<ClaimsPatch, String> {
     serde_json::from_str(text).map_err(|e| format!("not a claims object: {e}"))
 }
 
-/// A server state of this process sharing the database and Redis, for the
-/// session commands, which call the same functions as the admin API.
-async fn server(config: &Config) -> Result<crate::App, Box<dyn std::error::Error>> {
-    if config.redis_url.is_none() {
+/// The deployment's database and Redis, for the session commands, which call
+/// the session service as the admin API does. Nothing else of a server is
+/// started (no keys are loaded).
+async fn session_backends(config: &Config) -> Result<(Store, Cache), Box<dyn std::error::Error>> {
+    let Some(url) = config.redis_url.as_deref() else {
         return Err(
             "sessions live in the server's memory with the embedded cache: \
              use GET /admin/users/{id}/sessions on the server, or set redis_url"
                 .into(),
         );
+    };
+    let store = open_store(config).await?;
+    let cache = Cache::connect(Some(url), &config.cache_namespace).await?;
+    Ok((store, cache))
+}
+
+/// The session service over `store` and `cache`, at the time now.
+fn sessions<'a>(config: &Config, store: &'a Store, cache: &'a Cache) -> Sessions<'a> {
+    Sessions {
+        cache,
+        store,
+        timeouts: Timeouts::of(config),
+        now: Clock::System.now(),
     }
-    Ok(crate::App::build(config.clone(), Clock::System).await?)
 }
 
 /// `user sessions`.
 async fn list_sessions(config: &Config, user_id: &str, json: bool) -> CliResult {
-    let app = server(config).await?;
-    let state = app.state();
-    let user = users::find(&state.store, user_id).await?;
-    let live = session::list(state, &user.id).await?;
+    let (store, cache) = session_backends(config).await?;
+    let user = users::find(&store, user_id).await?;
+    let live = sessions(config, &store, &cache).list(&user.id).await?;
     if json {
         let views: Vec<SessionView> = live.into_iter().map(SessionView::from).collect();
         return print_json(&views);
@@ -338,8 +352,11 @@ async fn list_sessions(config: &Config, user_id: &str, json: bool) -> CliResult 
 
 /// `user end-session`.
 async fn end_session(config: &Config, user_id: &str, session_id: &str) -> CliResult {
-    let app = server(config).await?;
-    if !session::end_one(app.state(), user_id, session_id, "ended from the CLI").await? {
+    let (store, cache) = session_backends(config).await?;
+    if !sessions(config, &store, &cache)
+        .end_one(user_id, session_id, "ended from the CLI")
+        .await?
+    {
         return Err(format!("user {user_id} has no live session {session_id}").into());
     }
     println!("session {session_id} ended");

@@ -75,7 +75,6 @@ pub fn csp_source(uri: &str) -> Option<String> {
 
 /// An error page with `status`, a short title and a message for the person.
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    tracing::info!(%status, reason = ?message, "error page shown");
     render(
         &ErrorPage { title, message },
         status,

@@ -3,7 +3,7 @@
 //! settled and say where the browser goes to ask again.
 
 use super::store::{advance, finish, save};
-use super::{Answer, FlowError, Interaction, Interactions, Purpose, SignedIn, Step};
+use super::{Answer, Interaction, Interactions, Purpose, ServiceError, SignedIn, Step};
 use crate::clock::UnixTime;
 use crate::oauth::scope::Scope;
 
@@ -49,7 +49,7 @@ pub async fn proceed(
     id: Option<&str>,
     interaction: Interaction,
     session: Option<&SignedIn>,
-) -> Result<Outcome, FlowError> {
+) -> Result<Outcome, ServiceError> {
     let (settled_by, answer) = match &interaction.step {
         Step::SignIn if id.is_none() => (None, Answer::NotAsked),
         // A page's step: only its form moves it on.
@@ -123,7 +123,7 @@ pub async fn complete_sign_in(
     id: &str,
     interaction: Interaction,
     session: SignedIn,
-) -> Result<Option<String>, FlowError> {
+) -> Result<Option<String>, ServiceError> {
     if interaction.step != Step::SignIn {
         return Ok(None);
     }
@@ -144,7 +144,7 @@ pub async fn complete_consent(
     interaction: Interaction,
     session: &SignedIn,
     allowed: bool,
-) -> Result<Option<String>, FlowError> {
+) -> Result<Option<String>, ServiceError> {
     let Step::Consent(by) = &interaction.step else {
         return Ok(None);
     };
@@ -178,7 +178,7 @@ async fn resume_at(
     deps: Interactions<'_>,
     id: &str,
     next: &Interaction,
-) -> Result<Option<String>, FlowError> {
+) -> Result<Option<String>, ServiceError> {
     Ok(advance(deps, id, next)
         .await?
         .map(|new_id| next.purpose.resume_path(&new_id)))
@@ -190,7 +190,7 @@ async fn remember_consent(
     user_id: &str,
     client_id: &str,
     scope: &str,
-) -> Result<(), FlowError> {
+) -> Result<(), ServiceError> {
     let previous = deps.store.get_consent(user_id, client_id).await?;
     let mut agreed: Vec<String> = previous
         .and_then(|text| Scope::parse(&text).ok())
@@ -216,7 +216,7 @@ async fn keep(
     deps: Interactions<'_>,
     id: Option<&str>,
     next: &Interaction,
-) -> Result<Option<String>, FlowError> {
+) -> Result<Option<String>, ServiceError> {
     match id {
         Some(id) => advance(deps, id, next).await,
         None => save(deps, next).await.map(Some),
@@ -228,7 +228,7 @@ async fn finished(
     deps: Interactions<'_>,
     id: Option<&str>,
     outcome: Outcome,
-) -> Result<Outcome, FlowError> {
+) -> Result<Outcome, ServiceError> {
     match id {
         Some(id) if !finish(deps, id).await? => Ok(Outcome::OutOfDate),
         _ => Ok(outcome),

@@ -24,28 +24,15 @@ pub mod store;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{Cache, CacheError};
+use crate::cache::Cache;
 use crate::clock::UnixTime;
-use crate::crypto::CryptoError;
 use crate::http::paths;
-use crate::store::{Store, StoreError};
+use crate::sessions::Session;
+use crate::store::Store;
 
 pub use self::engine::{Outcome, Refusal};
 pub use self::store::Found;
-
-/// A failure of the state behind a sign-in (cache, database or randomness).
-#[derive(Debug, thiserror::Error)]
-pub enum FlowError {
-    /// The cache failed.
-    #[error(transparent)]
-    Cache(#[from] CacheError),
-    /// Random generation failed.
-    #[error(transparent)]
-    Crypto(#[from] CryptoError),
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+pub use crate::service_error::ServiceError;
 
 /// What the engine works with: the cache holding interactions, the store
 /// holding consents, and the bounds on unauthenticated state.
@@ -189,6 +176,16 @@ pub struct SignedIn {
     pub user_id: String,
     /// The authentication time.
     pub auth_time: UnixTime,
+}
+
+impl From<&Session> for SignedIn {
+    fn from(session: &Session) -> Self {
+        Self {
+            sid: session.sid.clone(),
+            user_id: session.user_id.clone(),
+            auth_time: session.auth_time,
+        }
+    }
 }
 
 impl Purpose {

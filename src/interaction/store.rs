@@ -5,7 +5,7 @@
 //! step twice, and the interaction is taken whole when it finishes, so its
 //! purpose is served at most once.
 
-use super::{FlowError, Interaction, Interactions, Step};
+use super::{Interaction, Interactions, ServiceError, Step};
 use crate::cache::{CacheError, Retention};
 use crate::crypto::secret::random_id;
 
@@ -21,7 +21,10 @@ fn key(id: &str) -> String {
 }
 
 /// Stores a new interaction; returns its id.
-pub async fn save(deps: Interactions<'_>, interaction: &Interaction) -> Result<String, FlowError> {
+pub async fn save(
+    deps: Interactions<'_>,
+    interaction: &Interaction,
+) -> Result<String, ServiceError> {
     let id = random_id(22)?;
     store(deps, &id, interaction).await?;
     Ok(id)
@@ -36,7 +39,7 @@ pub async fn advance(
     deps: Interactions<'_>,
     id: &str,
     next: &Interaction,
-) -> Result<Option<String>, FlowError> {
+) -> Result<Option<String>, ServiceError> {
     if !is_plausible_id(id) {
         return Ok(None);
     }

@@ -6,13 +6,12 @@ use aws_lc_rs::constant_time;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 
 use super::cookies::{CookieKind, CookiePolicy};
 use crate::app::AppState;
 use crate::crypto::CryptoError;
 use crate::crypto::secret::new_secret;
-use crate::http::pages::error_page;
+use crate::http::Error;
 use crate::http::params::FormParams;
 
 /// The browser's CSRF token, and a `Set-Cookie` when a new one was made.
@@ -47,53 +46,39 @@ pub fn verify(policy: CookiePolicy, headers: &HeaderMap, form_token: Option<&str
 pub struct CsrfForm(pub FormParams);
 
 impl FromRequest<AppState> for CsrfForm {
-    type Rejection = FormRefused;
+    type Rejection = Error;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, FormRefused> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
         let headers = req.headers().clone();
         let body = Bytes::from_request(req, state)
             .await
-            .map_err(|_| FormRefused::Malformed)?;
+            .map_err(|_| malformed())?;
         checked_form(state.cookies, &headers, &body).map(Self)
     }
 }
 
-/// Why a form was refused.
-#[derive(Debug)]
-pub enum FormRefused {
-    /// Not a well-formed form body (or a field repeated).
-    Malformed,
-    /// Its CSRF token is missing or does not match the browser's cookie.
-    Forged,
+fn malformed() -> Error {
+    Error::page(
+        StatusCode::BAD_REQUEST,
+        "Invalid request",
+        "The form was malformed.",
+    )
 }
 
-impl IntoResponse for FormRefused {
-    fn into_response(self) -> Response {
-        match self {
-            FormRefused::Malformed => error_page(
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                "The form was malformed.",
-            ),
-            FormRefused::Forged => error_page(
-                StatusCode::FORBIDDEN,
-                "Please try again",
-                "The form expired or did not come from this site. Go back, reload the page and try again.",
-            ),
-        }
-    }
-}
-
-/// `body` as form fields, if it is well formed and its CSRF token matches.
+/// `body` as form fields, if it is well formed and its CSRF token matches;
+/// else the page saying which it is not.
 pub fn checked_form(
     policy: CookiePolicy,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<FormParams, FormRefused> {
-    let fields = FormParams::parse(body).map_err(|_| FormRefused::Malformed)?;
+) -> Result<FormParams, Error> {
+    let fields = FormParams::parse(body).map_err(|_| malformed())?;
     if !verify(policy, headers, fields.get("csrf")) {
-        tracing::info!("a form was refused: its CSRF token does not match");
-        return Err(FormRefused::Forged);
+        return Err(Error::page(
+            StatusCode::FORBIDDEN,
+            "Please try again",
+            "The form expired or did not come from this site. Go back, reload the page and try again.",
+        ));
     }
     Ok(fields)
 }

@@ -1,15 +1,18 @@
 //! What the engine's forms share: a well-formed body, a valid CSRF token, and
 //! the interaction (with its recorded step) they belong to.
 
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{FromRequest, Request};
 
-use super::{csrf, pages};
+use super::csrf::CsrfForm;
 use crate::app::AppState;
+use crate::http::Error;
 use crate::http::params::FormParams;
 use crate::interaction::{Found, Interaction, store};
 
-/// A submitted form that passed the checks.
+/// A submitted form of an interaction that passed the checks: CSRF-checked
+/// ([`CsrfForm`]), naming in its `request` field an interaction that is
+/// still current. A form of an interaction that moved on is out of date; one
+/// of an interaction that is gone has expired.
 pub struct InteractionForm {
     /// The form fields.
     pub fields: FormParams,
@@ -19,21 +22,16 @@ pub struct InteractionForm {
     pub interaction: Interaction,
 }
 
-impl InteractionForm {
-    /// Parses and checks `body`; the error is the page to show.
-    pub async fn read(
-        state: &AppState,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<Self, Response> {
-        let fields = csrf::checked_form(state.cookies, headers, body)
-            .map_err(IntoResponse::into_response)?;
+impl FromRequest<AppState> for InteractionForm {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
+        let CsrfForm(fields) = CsrfForm::from_request(req, state).await?;
         let id = fields.get("request").unwrap_or_default().to_owned();
-        let interaction = match store::load(state.interactions(), &id).await {
-            Ok(Some(Found::Current(interaction))) => *interaction,
-            Ok(Some(Found::Moved)) => return Err(pages::out_of_date()),
-            Ok(None) => return Err(pages::expired()),
-            Err(e) => return Err(pages::failure(&e.to_string())),
+        let interaction = match store::load(state.interactions(), &id).await? {
+            Some(Found::Current(interaction)) => *interaction,
+            Some(Found::Moved) => return Err(Error::out_of_date()),
+            None => return Err(Error::expired()),
         };
         Ok(Self {
             fields,

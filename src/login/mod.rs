@@ -16,11 +16,11 @@ use axum::routing::post;
 
 use crate::app::AppState;
 pub use crate::http::ClientIp;
-pub use crate::interaction::FlowError;
 
 /// `POST /login` and `POST /consent`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", post(password::sign_in))
         .route("/consent", post(consent::decide))
+        .layer(axum::middleware::map_response(crate::http::error::pages))
 }

@@ -1,5 +1,4 @@
-//! The engine's pages: sign-in and consent, and what a form that cannot
-//! continue is told.
+//! The engine's pages: sign-in and consent.
 
 use askama::Template;
 use axum::http::header::SET_COOKIE;
@@ -9,7 +8,8 @@ use axum::response::Response;
 use super::csrf;
 use super::session::Session;
 use crate::app::AppState;
-use crate::http::pages::{self, PagePolicy, error_page};
+use crate::http::Error;
+use crate::http::pages::{self, PagePolicy};
 use crate::interaction::{Interaction, Purpose};
 
 #[derive(Template)]
@@ -46,51 +46,19 @@ fn policy(interaction: &Interaction) -> PagePolicy {
     }
 }
 
-/// The page for a form whose step of the interaction is already done or was
-/// replaced (a stale tab, a form re-posted): a clear message, never a code.
-pub fn out_of_date() -> Response {
-    tracing::info!("a sign-in form posted for a step that is not current");
-    error_page(
-        StatusCode::CONFLICT,
-        "This page is out of date",
-        "This step of the sign-in was already completed or replaced in another window. Return to the application and start again.",
-    )
-}
-
-/// The page for an interaction that is gone (expired, finished, or never existed).
-pub fn expired() -> Response {
-    error_page(
-        StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "Return to the application and start again.",
-    )
-}
-
-/// The page for a failure on our side, logged once here.
-pub fn failure(detail: &str) -> Response {
-    tracing::error!(%detail, "sign-in failed on the server side");
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Something went wrong",
-        "Please try again in a moment.",
-    )
-}
-
 /// The page `render` makes with the browser's CSRF token, setting the
 /// token's cookie when it is new: every page with a form is made this way.
 pub fn with_csrf(
     state: &AppState,
     headers: &HeaderMap,
     render: impl FnOnce(&str) -> Response,
-) -> Response {
-    let Ok((csrf, cookie)) = csrf::token(state.cookies, headers) else {
-        return failure("no randomness for a CSRF token");
-    };
+) -> Result<Response, Error> {
+    let (csrf, cookie) = csrf::token(state.cookies, headers)?;
     let mut response = render(&csrf);
     if let Some(cookie) = cookie {
         response.headers_mut().append(SET_COOKIE, cookie);
     }
-    response
+    Ok(response)
 }
 
 /// The sign-in page for the interaction stored under `id`, with an optional
@@ -102,7 +70,7 @@ pub fn sign_in(
     id: &str,
     error: Option<&str>,
     status: StatusCode,
-) -> Response {
+) -> Result<Response, Error> {
     let app_name = match &interaction.purpose {
         Purpose::Authorize { app, .. } => Some(app.name.as_str()),
         Purpose::Account { .. } => None,
@@ -130,14 +98,13 @@ pub async fn consent(
     interaction: &Interaction,
     session: &Session,
     id: &str,
-) -> Response {
+) -> Result<Response, Error> {
     let Purpose::Authorize { app, .. } = &interaction.purpose else {
-        return out_of_date();
+        return Err(Error::out_of_date());
     };
-    let email = match crate::users::find(&state.store, &session.user_id).await {
-        Ok(user) => user.email,
-        Err(e) => return failure(&e.to_string()),
-    };
+    let email = crate::users::find(&state.store, &session.user_id)
+        .await?
+        .email;
     with_csrf(state, headers, |csrf| {
         let page = ConsentPage {
             client_name: &app.name,

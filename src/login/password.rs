@@ -4,19 +4,20 @@
 //! Unknown email, wrong password and disabled account get the same answer after
 //! the same work (DESIGN.md rule 8).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::form::InteractionForm;
-use super::pages::{self, failure};
+use super::pages;
 use super::throttle::{self, Verdict};
 use super::{ClientIp, device, session};
 use crate::app::AppState;
 use crate::crypto::password::PasswordError;
+use crate::http::Error;
 use crate::http::pages::see_other;
+use crate::interaction::SignedIn;
 use crate::interaction::{Step, engine};
 use crate::store::{AuditEvent, SIGN_IN_FAILED};
 use crate::users::FoundUser;
@@ -37,41 +38,33 @@ pub enum Unchecked {
     Throttled,
     /// The hasher is saturated: try again in a moment (503 with `Retry-After`).
     Busy,
-    /// A failure on our side, logged by [`failure`].
-    Failed(String),
+    /// A failure on our side.
+    Failed(Error),
 }
 
 impl Unchecked {
-    /// The message and status for the form that asked.
-    pub fn message(&self) -> (&'static str, StatusCode) {
+    /// The answer to the form that asked: `again` renders the form with a
+    /// message and status saying why (with `Retry-After` when busy); a
+    /// failure on our side is the failure page instead.
+    pub fn answer(
+        self,
+        again: impl FnOnce(&str, StatusCode) -> Result<Response, Error>,
+    ) -> Result<Response, Error> {
         match self {
-            Unchecked::Throttled => (
+            Unchecked::Failed(error) => Err(error),
+            Unchecked::Busy => {
+                let mut page = again(
+                    "The service is busy. Please try again in a moment.",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                )?;
+                page.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                Ok(page)
+            }
+            Unchecked::Throttled => again(
                 "Too many sign-in attempts. Wait a few minutes and try again.",
                 StatusCode::TOO_MANY_REQUESTS,
             ),
-            Unchecked::Busy => (
-                "The service is busy. Please try again in a moment.",
-                StatusCode::SERVICE_UNAVAILABLE,
-            ),
-            Unchecked::Failed(_) => (
-                "Something went wrong. Please try again in a moment.",
-                StatusCode::SERVICE_UNAVAILABLE,
-            ),
-        }
-    }
-
-    /// `page` (the form again, with [`Self::message`]) as the answer: a
-    /// failure on our side is logged and gets the failure page instead.
-    pub fn answer(self, page: Response) -> Response {
-        match self {
-            Unchecked::Failed(detail) => failure(&detail),
-            Unchecked::Busy => {
-                let mut page = page;
-                page.headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-                page
-            }
-            Unchecked::Throttled => page,
         }
     }
 }
@@ -91,13 +84,13 @@ pub async fn check(
     let reservation = match throttle::reserve(state, email, ip).await {
         Ok(Verdict::Allowed(reservation)) => reservation,
         Ok(Verdict::Refused) => return Err(Unchecked::Throttled),
-        Err(e) => return Err(Unchecked::Failed(e.to_string())),
+        Err(e) => return Err(Unchecked::Failed(e.into())),
     };
     let found = match crate::users::find_by_email(&state.store, email).await {
         Ok(found) => found.filter(|f| !f.user.disabled),
         Err(e) => {
             reservation.release(state).await;
-            return Err(Unchecked::Failed(e.to_string()));
+            return Err(Unchecked::Failed(e.into()));
         }
     };
     let stored = found.as_ref().and_then(|f| f.user.password_hash.as_deref());
@@ -107,7 +100,7 @@ pub async fn check(
             reservation.release(state).await;
             return Err(match e {
                 PasswordError::Overloaded => Unchecked::Busy,
-                PasswordError::Internal(detail) => Unchecked::Failed(detail),
+                PasswordError::Internal(detail) => Unchecked::Failed(Error::internal(detail)),
             });
         }
     };
@@ -180,18 +173,14 @@ pub async fn sign_in(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let InteractionForm {
+    InteractionForm {
         fields: form,
         id,
         interaction,
-    } = match InteractionForm::read(&state, &headers, &body).await {
-        Ok(form) => form,
-        Err(page) => return page,
-    };
+    }: InteractionForm,
+) -> Result<Response, Error> {
     if interaction.step != Step::SignIn {
-        return pages::out_of_date();
+        return Err(Error::out_of_date());
     }
     let email = form.get("email").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
@@ -202,12 +191,9 @@ pub async fn sign_in(
     let FoundUser { user, sign_outs } = match check(&state, email, password, &ip, agent).await {
         Ok(Checked::Right(found)) => *found,
         Ok(Checked::Wrong) => return retry(WRONG_CREDENTIALS, StatusCode::OK),
-        Err(why) => {
-            let (message, status) = why.message();
-            return why.answer(retry(message, status));
-        }
+        Err(why) => return why.answer(retry),
     };
-    let (session, cookie) = match session::start(
+    let (session, cookie) = session::start(
         &state,
         &headers,
         &user.id,
@@ -215,25 +201,24 @@ pub async fn sign_in(
         vec!["pwd".into()],
         &ip,
     )
-    .await
-    {
-        Ok(started) => started,
-        Err(e) => return failure(&e.to_string()),
-    };
+    .await?;
     let detail = format!("from {ip}, {} (session {})", session.device, session.sid);
     audit(&state, "signed_in", &user.id, &detail).await;
     tracing::info!(user_id = %user.id, "signed in");
-    let next =
-        engine::complete_sign_in(state.interactions(), &id, interaction, session.signed_in());
-    let mut response = match next.await {
-        Ok(Some(path)) => see_other(&path),
+    let next = engine::complete_sign_in(
+        state.interactions(),
+        &id,
+        interaction,
+        SignedIn::from(&session),
+    );
+    let mut response = match next.await? {
+        Some(path) => see_other(&path),
         // Another window finished this interaction meanwhile; the browser
         // is signed in all the same.
-        Ok(None) => pages::out_of_date(),
-        Err(e) => failure(&e.to_string()),
+        None => Error::out_of_date().into_response(),
     };
     if let Some(cookie) = cookie {
         response.headers_mut().append(SET_COOKIE, cookie);
     }
-    response
+    Ok(response)
 }

@@ -15,6 +15,7 @@ use super::error::OAuthError;
 use crate::app::AppState;
 use crate::clients::{AuthMethod, Client, RegistryError};
 use crate::crypto::secret::verify_secret;
+use crate::http::Error;
 use crate::http::params::FormParams;
 
 /// What a request presented to identify its client. Its `Debug` never shows the secret.
@@ -80,7 +81,7 @@ impl ClientCredentials {
     /// Every failure is the same `invalid_client`; the reason goes to the log.
     /// An admin client is always read fresh from the database, so a rotated
     /// secret stops minting admin tokens at once, on every instance.
-    pub async fn authenticate(self, state: &AppState) -> Result<Arc<Client>, OAuthError> {
+    pub async fn authenticate(self, state: &AppState) -> Result<Arc<Client>, Error> {
         let found = match state.clients.get(&state.store, &self.client_id).await {
             Ok(cached) if cached.is_admin() => crate::clients::find(&state.store, &self.client_id)
                 .await
@@ -93,17 +94,14 @@ impl ClientCredentials {
                 // Spend the same work as a known client would, then refuse.
                 let _ = self.secret.as_deref().map(|s| verify_secret(s, &[0; 32]));
                 tracing::info!("client authentication failed: unknown client");
-                return Err(OAuthError::invalid_client());
+                return Err(OAuthError::invalid_client().into());
             }
-            Err(e) => {
-                tracing::error!(error = %e, "client lookup failed");
-                return Err(OAuthError::server_error());
-            }
+            Err(e) => return Err(Error::internal(e)),
         };
         if client.auth_method != self.method {
             tracing::info!(client_id = %client.id, used = %self.method, registered = %client.auth_method,
                 "client authentication failed: wrong method");
-            return Err(OAuthError::invalid_client());
+            return Err(OAuthError::invalid_client().into());
         }
         let verified = match (&self.secret, &client.secret_hash) {
             (None, None) => true,
@@ -112,7 +110,7 @@ impl ClientCredentials {
         };
         if !verified {
             tracing::info!(client_id = %client.id, "client authentication failed: bad secret");
-            return Err(OAuthError::invalid_client());
+            return Err(OAuthError::invalid_client().into());
         }
         Ok(client)
     }
@@ -150,9 +148,9 @@ pub struct AuthenticatedClient {
 }
 
 impl FromRequest<AppState> for AuthenticatedClient {
-    type Rejection = OAuthError;
+    type Rejection = Error;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, OAuthError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
         let authorization = req.headers().get(AUTHORIZATION).cloned();
         let params = FormParams::from_request(req, state).await?;
         let client = ClientCredentials::from_request(authorization.as_ref(), &params)?

@@ -1,11 +1,9 @@
-//! OAuth error responses (RFC 6749 §5.2, RFC 7009 §2.2.1): a JSON body with
-//! `error` and `error_description`, never a stack trace or internal detail.
+//! OAuth error codes and descriptions (RFC 6749 §4.1.2.1 and §5.2, RFC 7009
+//! §2.2.1, OIDC Core §3.1.2.6). How they are sent — JSON, or parameters at the
+//! redirect URI — is [`crate::http::Error`]'s; never a stack trace or internal detail.
 
 use std::borrow::Cow;
 
-use axum::Json;
-use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
-use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -46,7 +44,30 @@ pub enum ErrorCode {
     RequestUriNotSupported,
 }
 
-/// An OAuth error as sent to the client.
+impl ErrorCode {
+    /// The code as sent (`invalid_request`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+        }
+    }
+}
+
+/// An OAuth error's code and description: the body of an OAuth error response,
+/// sent as JSON or as redirect parameters by [`crate::http::Error`].
 #[derive(Clone, Debug, Serialize, thiserror::Error)]
 #[error("{error:?}: {error_description}")]
 pub struct OAuthError {
@@ -90,37 +111,9 @@ impl From<InvalidParams> for OAuthError {
     }
 }
 
-/// A refused form body at an OAuth endpoint is `invalid_request`.
+/// A refused form body is `invalid_request` (a page on the routes of pages).
 impl IntoResponse for InvalidParams {
     fn into_response(self) -> Response {
-        OAuthError::from(self).into_response()
-    }
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let status = match self.error {
-            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        tracing::info!(error = ?self.error, description = ?self.error_description, "oauth request refused");
-        let mut response = (status, Json(&self)).into_response();
-        match self.error {
-            ErrorCode::InvalidClient => {
-                response.headers_mut().insert(
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Basic realm="gatehouse""#),
-                );
-            }
-            ErrorCode::TemporarilyUnavailable => {
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
-        }
-        response
+        crate::http::Error::from(self).into_response()
     }
 }

@@ -13,9 +13,10 @@ use super::access_token::{self, AccessTokenClaims};
 use super::client_auth::AuthenticatedClient;
 use super::error::OAuthError;
 use super::presented::Presented;
-use super::tokens::{self, RefreshStanding, store_failed};
+use super::tokens::{self, RefreshStanding};
 use crate::app::AppState;
 use crate::clients::{Client, ClientKind};
+use crate::http::Error;
 use crate::store::RefreshTokenRow;
 
 /// RFC 7662 §2.2 response: `{"active": false}`, or an active token's claims.
@@ -60,10 +61,10 @@ pub enum Introspection {
 pub async fn introspect(
     State(state): State<AppState>,
     AuthenticatedClient { client, params }: AuthenticatedClient,
-) -> Result<Json<Introspection>, OAuthError> {
+) -> Result<Json<Introspection>, Error> {
     if client.kind != ClientKind::Confidential {
         tracing::info!(client_id = %client.id, "public client tried to introspect");
-        return Err(OAuthError::invalid_client());
+        return Err(OAuthError::invalid_client().into());
     }
     let token = params.required("token")?;
     Ok(Json(describe(&state, &client, token).await?))
@@ -72,14 +73,8 @@ pub async fn introspect(
 const INACTIVE: Introspection = Introspection::Inactive { active: false };
 
 /// What `caller` may learn about `token`.
-async fn describe(
-    state: &AppState,
-    caller: &Client,
-    token: &str,
-) -> Result<Introspection, OAuthError> {
-    let presented = Presented::identify(state, token)
-        .await
-        .map_err(store_failed)?;
+async fn describe(state: &AppState, caller: &Client, token: &str) -> Result<Introspection, Error> {
+    let presented = Presented::identify(state, token).await?;
     if !presented.visible_to(caller) {
         if presented.client_id().is_some() {
             tracing::info!(client_id = %caller.id, "refused to introspect another client's token");
@@ -87,19 +82,14 @@ async fn describe(
         return Ok(INACTIVE);
     }
     match presented {
-        Presented::Access(_) => Ok(
-            match access_token::active_claims(state, token)
-                .await
-                .map_err(store_failed)?
-            {
-                Some(claims) => Introspection::Access {
-                    active: true,
-                    claims,
-                    token_type: "Bearer",
-                },
-                None => INACTIVE,
+        Presented::Access(_) => Ok(match access_token::active_claims(state, token).await? {
+            Some(claims) => Introspection::Access {
+                active: true,
+                claims,
+                token_type: "Bearer",
             },
-        ),
+            None => INACTIVE,
+        }),
         Presented::Refresh(refresh) => refresh_introspection(state, refresh).await,
         Presented::Unknown => Ok(INACTIVE),
     }
@@ -110,7 +100,7 @@ async fn describe(
 async fn refresh_introspection(
     state: &AppState,
     refresh: RefreshTokenRow,
-) -> Result<Introspection, OAuthError> {
+) -> Result<Introspection, Error> {
     let now = state.clock.now();
     if tokens::refresh_standing(state, &refresh, now).await? != RefreshStanding::Live {
         return Ok(INACTIVE);

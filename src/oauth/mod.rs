@@ -33,7 +33,8 @@ pub fn router() -> Router<AppState> {
             paths::AUTHORIZE,
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
-        .route(paths::AUTHORIZE_RESUME, get(authorize::resume));
+        .route(paths::AUTHORIZE_RESUME, get(authorize::resume))
+        .layer(axum::middleware::map_response(crate::http::error::pages));
     Router::new()
         .route(paths::TOKEN, post(token::token))
         .route(paths::INTROSPECT, post(introspect::introspect))

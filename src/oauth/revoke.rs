@@ -8,10 +8,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::client_auth::AuthenticatedClient;
-use super::error::OAuthError;
 use super::presented::Presented;
-use super::tokens::{self, store_failed};
+use super::tokens;
 use crate::app::AppState;
+use crate::http::Error;
 use crate::store::{AuditEvent, GrantFilter};
 
 /// The revocation endpoint. `token_type_hint` is only a hint (§2.1): any value,
@@ -19,11 +19,9 @@ use crate::store::{AuditEvent, GrantFilter};
 pub async fn revoke(
     State(state): State<AppState>,
     AuthenticatedClient { client, params }: AuthenticatedClient,
-) -> Result<StatusCode, OAuthError> {
+) -> Result<StatusCode, Error> {
     let token = params.required("token")?;
-    let presented = Presented::identify(&state, token)
-        .await
-        .map_err(store_failed)?;
+    let presented = Presented::identify(&state, token).await?;
     let owned = presented.client_id() == Some(client.id.as_str());
     match presented {
         Presented::Unknown => {
@@ -36,8 +34,7 @@ pub async fn revoke(
             state
                 .store
                 .revoke_access_token(&claims.jti, claims.exp)
-                .await
-                .map_err(store_failed)?;
+                .await?;
             tracing::info!(client_id = %client.id, "access token revoked");
         }
         Presented::Refresh(refresh) if refresh.grant.revoked_at.is_some() => {
@@ -50,9 +47,7 @@ pub async fn revoke(
                 client_id: Some(&client.id),
                 detail: "the client revoked a refresh token; its grant was revoked",
             };
-            tokens::revoke_grants(&state, GrantFilter::Id(&refresh.grant.id), Some(event))
-                .await
-                .map_err(store_failed)?;
+            tokens::revoke_grants(&state, GrantFilter::Id(&refresh.grant.id), Some(event)).await?;
             tracing::info!(client_id = %client.id, "refresh token revoked with its grant");
         }
     }

@@ -8,12 +8,13 @@ use super::client_auth::AuthenticatedClient;
 use super::error::{ErrorCode, OAuthError};
 use super::grants::{TokenResponse, authorization_code, client_credentials, refresh_token};
 use crate::app::AppState;
+use crate::http::Error;
 
 /// The token endpoint.
 pub async fn token(
     State(state): State<AppState>,
     AuthenticatedClient { client, params }: AuthenticatedClient,
-) -> Result<Json<TokenResponse>, OAuthError> {
+) -> Result<Json<TokenResponse>, Error> {
     let response = match params.required("grant_type")? {
         "authorization_code" => authorization_code::grant(&state, &client, &params).await?,
         "refresh_token" => refresh_token::grant(&state, &client, &params).await?,
@@ -22,7 +23,8 @@ pub async fn token(
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant type {other:?} is not supported"),
-            ));
+            )
+            .into());
         }
     };
     Ok(Json(response))

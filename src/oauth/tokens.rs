@@ -3,12 +3,11 @@
 //! whole grants (DESIGN.md rules 3, 6, 7).
 
 use super::access_token;
-use super::error::OAuthError;
 use super::scope::Scope;
 use crate::app::AppState;
 use crate::clients::{Client, GrantType};
 use crate::crypto::secret::{hash_secret, new_secret};
-use crate::login::session;
+use crate::http::Error;
 use crate::oidc::claims::ClaimsRequest;
 use crate::oidc::id_token::{self, ACR, IdTokenClaims};
 use crate::store::{AuditEvent, GrantFilter, GrantRow, RefreshTokenRow, StoreError, Tx};
@@ -71,7 +70,7 @@ pub async fn mint(
     client: &Client,
     scope: &Scope,
     nonce: Option<String>,
-) -> Result<PendingSet, OAuthError> {
+) -> Result<PendingSet, Error> {
     let now = state.clock.now();
     let config = &state.config;
     // As registered now: claims of a scope the client may no longer ask for stop.
@@ -89,18 +88,14 @@ pub async fn mint(
         Some(&grant.id),
         &asked.userinfo,
     )
-    .await
-    .map_err(signing_failed)?;
+    .await?;
     let id_token = if scope.contains("openid") {
         let asked = if asked.id_token.is_empty() {
             serde_json::Map::new()
         } else {
             let user = crate::users::find(&state.store, &grant.user_id)
                 .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "could not read the person for the ID token");
-                    OAuthError::server_error()
-                })?;
+                .map_err(Error::internal)?;
             crate::oidc::claims::released(&user, &Scope::default(), &asked.id_token)
         };
         let claims = IdTokenClaims {
@@ -118,16 +113,12 @@ pub async fn mint(
             acr: ACR.to_owned(),
             asked,
         };
-        Some(
-            id_token::mint(state, claims)
-                .await
-                .map_err(signing_failed)?,
-        )
+        Some(id_token::mint(state, claims).await?)
     } else {
         None
     };
     let (refresh_token, refresh) = if client.allows_grant(GrantType::RefreshToken) {
-        let token = new_secret().map_err(signing_failed)?;
+        let token = new_secret()?;
         let absolute_end = grant
             .created_at
             .saturating_add(config.refresh_token_absolute_ttl_secs);
@@ -176,7 +167,7 @@ pub async fn refresh_standing(
     state: &AppState,
     found: &RefreshTokenRow,
     now: i64,
-) -> Result<RefreshStanding, OAuthError> {
+) -> Result<RefreshStanding, Error> {
     let grant = &found.grant;
     if grant.revoked_at.is_some() {
         return Ok(RefreshStanding::Ended);
@@ -195,14 +186,15 @@ pub async fn refresh_standing(
 }
 
 /// Whether the browser session of an online grant is still live (one cache read).
-async fn session_live(state: &AppState, grant: &GrantRow) -> Result<bool, OAuthError> {
+async fn session_live(state: &AppState, grant: &GrantRow) -> Result<bool, Error> {
     let Some(sid) = grant.session_id.as_deref() else {
         return Ok(false);
     };
-    session::is_live_sid(state, sid).await.map_err(|e| {
-        tracing::error!(error = %e, "session lookup failed");
-        OAuthError::server_error()
-    })
+    state
+        .sessions()
+        .is_live_sid(sid)
+        .await
+        .map_err(Error::internal)
 }
 
 /// Revokes the grants `filter` selects — their refresh tokens stop working and
@@ -222,15 +214,4 @@ pub async fn revoke_grants(
         tracing::warn!(kind = event.kind, grants = revoked, "grants revoked");
     }
     Ok(revoked)
-}
-
-fn signing_failed(e: crate::crypto::CryptoError) -> OAuthError {
-    tracing::error!(error = %e, "could not issue a token");
-    OAuthError::server_error()
-}
-
-/// Maps a store failure to `server_error`, logging the cause.
-pub fn store_failed(e: StoreError) -> OAuthError {
-    tracing::error!(error = %e, "database failure during a token request");
-    OAuthError::server_error()
 }

@@ -21,7 +21,8 @@ use url::Url;
 use super::id_token;
 use crate::app::AppState;
 use crate::clients;
-use crate::http::pages::{self, PagePolicy, error_page};
+use crate::http::Error;
+use crate::http::pages::{self, PagePolicy};
 use crate::http::params::FormParams;
 use crate::login::csrf;
 use crate::login::session::{self, Session};
@@ -52,7 +53,7 @@ pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Result<Response, Error> {
     run(
         &state,
         &headers,
@@ -64,7 +65,11 @@ pub async fn get(
 
 /// `POST /logout` (form-encoded): a relying party's request, or the person's
 /// answer to the confirmation page (which carries the CSRF token).
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
     run(&state, &headers, &body, Method::Post).await
 }
 
@@ -76,11 +81,13 @@ enum Method {
     Post,
 }
 
-async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8], method: Method) -> Response {
-    let current = match session::current(state, headers).await {
-        Ok(current) => current,
-        Err(e) => return unavailable(&e.to_string()),
-    };
+async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: &[u8],
+    method: Method,
+) -> Result<Response, Error> {
+    let current = session::current(state, headers).await?;
     let refuse = |message: &str| refusal(state, headers, current.as_ref(), message);
     let Ok(params) = FormParams::parse(raw) else {
         return refuse("A parameter of the request is repeated.");
@@ -120,7 +127,7 @@ async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8], method: Method) 
             Ok(_) | Err(clients::RegistryError::NotFound) => {
                 return refuse("The return address is not registered for this application.");
             }
-            Err(e) => return unavailable(&e.to_string()),
+            Err(e) => return Err(e.into()),
         },
     };
 
@@ -143,10 +150,7 @@ async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8], method: Method) 
         return logout_page(state, headers, "Sign out?", None, fields, StatusCode::OK);
     }
 
-    let clear_cookie = match end_session(state, headers).await {
-        Ok(cookie) => cookie,
-        Err(detail) => return unavailable(&detail),
-    };
+    let clear_cookie = end_session(state, headers).await?;
     let mut response = match redirect.and_then(|uri| with_state(&uri, params.get("state"))) {
         Some(location) => (StatusCode::FOUND, [(LOCATION, location)]).into_response(),
         None => pages::render(&LoggedOutPage, StatusCode::OK, &PagePolicy::default()),
@@ -154,7 +158,7 @@ async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8], method: Method) 
     if let Some(cookie) = clear_cookie {
         response.headers_mut().append(SET_COOKIE, cookie);
     }
-    response
+    Ok(response)
 }
 
 /// The error page for a request that proves nothing; it never redirects, and
@@ -164,11 +168,15 @@ fn refusal(
     headers: &HeaderMap,
     current: Option<&Session>,
     message: &str,
-) -> Response {
+) -> Result<Response, Error> {
     tracing::info!(%message, "logout request refused");
     let title = "Cannot sign you out from here";
     if current.is_none() {
-        return error_page(StatusCode::BAD_REQUEST, title, message);
+        return Err(Error::page(
+            StatusCode::BAD_REQUEST,
+            title,
+            message.to_owned(),
+        ));
     }
     logout_page(
         state,
@@ -188,10 +196,8 @@ fn logout_page(
     error: Option<&str>,
     fields: Vec<(&str, &str)>,
     status: StatusCode,
-) -> Response {
-    let Ok((token, cookie)) = csrf::token(state.cookies, headers) else {
-        return unavailable("no randomness for a CSRF token");
-    };
+) -> Result<Response, Error> {
+    let (token, cookie) = csrf::token(state.cookies, headers)?;
     let page = LogoutPage {
         title,
         error,
@@ -216,27 +222,15 @@ fn logout_page(
     if let Some(cookie) = cookie {
         response.headers_mut().append(SET_COOKIE, cookie);
     }
-    response
-}
-
-fn unavailable(detail: &str) -> Response {
-    tracing::error!(%detail, "logout failed");
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Something went wrong",
-        "Please try again.",
-    )
+    Ok(response)
 }
 
 /// Ends the browser's session and revokes its online grants; returns the cookie-clearing header.
-async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<Option<HeaderValue>, String> {
-    let (ended, cookie) = session::end(state, headers)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<Option<HeaderValue>, Error> {
+    let (ended, cookie) = session::end(state, headers).await?;
     if let Some(ended) = ended {
-        let revoked = tokens::revoke_grants(state, GrantFilter::SessionOnline(&ended.sid), None)
-            .await
-            .map_err(|e| e.to_string())?;
+        let revoked =
+            tokens::revoke_grants(state, GrantFilter::SessionOnline(&ended.sid), None).await?;
         tracing::info!(user_id = %ended.user_id, revoked, "signed out");
     }
     Ok(cookie)

@@ -22,5 +22,9 @@ pub fn router() -> Router<AppState> {
         .route(paths::OAUTH_METADATA, get(discovery::discovery))
         .route(paths::JWKS, get(jwks::jwks))
         .route(paths::USERINFO, get(userinfo::get).post(userinfo::post))
-        .route(paths::END_SESSION, get(logout::get).post(logout::post))
+        .merge(
+            Router::new()
+                .route(paths::END_SESSION, get(logout::get).post(logout::post))
+                .layer(axum::middleware::map_response(crate::http::error::pages)),
+        )
 }

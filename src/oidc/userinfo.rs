@@ -52,8 +52,7 @@ pub async fn post(
 
 async fn respond(state: &AppState, token: &str) -> Result<impl IntoResponse + use<>, Error> {
     let claims = access_token::active_claims(state, token)
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
+        .await?
         .filter(|claims| claims.gid.is_some())
         .ok_or(Error::InvalidToken)?;
     let scope = Scope::parse(&claims.scope).unwrap_or_default();
@@ -63,7 +62,7 @@ async fn respond(state: &AppState, token: &str) -> Result<impl IntoResponse + us
     let user = match crate::users::find(&state.store, &claims.sub).await {
         Ok(user) if !user.disabled => user,
         Ok(_) | Err(crate::users::UserError::NotFound) => return Err(Error::InvalidToken),
-        Err(e) => return Err(Error::Internal(e.to_string())),
+        Err(e) => return Err(Error::internal(e)),
     };
     let info = UserInfo {
         claims: crate::oidc::claims::released(&user, &scope, &claims.userinfo_claims),

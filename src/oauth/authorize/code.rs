@@ -14,9 +14,9 @@ use crate::app::AppState;
 use crate::cache::CacheError;
 use crate::clock::UnixTime;
 use crate::crypto::secret::{hash_secret, new_secret};
-use crate::login::FlowError;
 use crate::login::session::Session;
 use crate::oidc::claims::ClaimsRequest;
+use crate::service_error::ServiceError;
 
 /// How long the record of a redeemed code is kept to catch replays, seconds.
 pub const REDEEMED_RECORD_SECS: i64 = 600;
@@ -85,7 +85,7 @@ pub async fn issue(
     request: &AuthorizationRequest,
     session: &Session,
     app_removals: i64,
-) -> Result<String, FlowError> {
+) -> Result<String, ServiceError> {
     let ttl = state.config.authorization_code_ttl_secs;
     let record = CodeRecord {
         client_id: request.client_id.clone(),

@@ -11,6 +11,8 @@ pub mod code;
 pub mod request;
 pub mod response;
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
@@ -22,10 +24,12 @@ use serde::Deserialize;
 use self::request::{AuthorizationRequest, Refusal};
 use crate::app::AppState;
 use crate::clients::{self, Client};
-use crate::http::pages::{csp_source, error_page};
+use crate::http::Error;
+use crate::http::pages::csp_source;
 use crate::http::params::FormParams;
+use crate::interaction::SignedIn;
 use crate::interaction::{self, App, Demands, Found, Interaction, Outcome, Purpose, Step, engine};
-use crate::login::{self, session::Session};
+use crate::login::{self, session::MaybeSession, session::Session};
 use crate::oauth::error::{ErrorCode, OAuthError};
 
 /// `GET /authorize`.
@@ -33,7 +37,7 @@ pub async fn authorize_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Result<Response, Error> {
     let query = query.unwrap_or_default();
     run(&state, &headers, query.as_bytes()).await
 }
@@ -43,40 +47,42 @@ pub async fn authorize_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<Response, Error> {
     let is_form = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return error_page(
+        return Err(Error::page(
             StatusCode::BAD_REQUEST,
             "Invalid request",
             "The request is not a form submission.",
-        );
+        ));
     }
     run(&state, &headers, &body).await
 }
 
-async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
+async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Response, Error> {
     let Ok(params) = FormParams::parse(raw) else {
-        return error_page(
+        return Err(Error::page(
             StatusCode::BAD_REQUEST,
             "Invalid request",
             "A parameter of the request is repeated, or there are too many.",
-        );
+        ));
     };
     let (request, client) = match request::validate(state, &params).await {
         Ok(valid) => valid,
         Err(Refusal::Page { status, message }) => {
-            return error_page(status, "Cannot continue", &message);
+            return Err(Error::page(status, "Cannot continue", message));
         }
-        Err(Refusal::Redirect(target, error)) => return target.error(&state.config.issuer, &error),
+        Err(Refusal::Redirect(target, error)) => {
+            return Err(Error::redirect(&target, &state.config.issuer, error));
+        }
+        Err(Refusal::Failed(e)) => return Err(e.into()),
     };
-    let session = match login::session::current(state, headers).await {
-        Ok(session) => session,
-        Err(e) => return unavailable(state, &request, &e.to_string()),
-    };
+    let session = login::session::current(state, headers)
+        .await
+        .map_err(|e| unavailable(state, &request, e))?;
     let interaction = begin(&request, &client);
     ask_engine(state, headers, None, interaction, request, &client, session).await
 }
@@ -131,26 +137,26 @@ pub struct Resume {
 pub async fn resume(
     State(state): State<AppState>,
     headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
     Query(Resume { interaction: id }): Query<Resume>,
-) -> Response {
+) -> Result<Response, Error> {
     let deps = state.interactions();
-    let mut interaction = match interaction::store::load(deps, &id).await {
-        Ok(Some(Found::Current(interaction))) => *interaction,
-        Ok(Some(Found::Moved)) => return login::pages::out_of_date(),
-        Ok(None) => return login::pages::expired(),
-        Err(e) => return login::pages::failure(&e.to_string()),
+    let mut interaction = match interaction::store::load(deps, &id).await? {
+        Some(Found::Current(interaction)) => *interaction,
+        Some(Found::Moved) => return Err(Error::out_of_date()),
+        None => return Err(Error::expired()),
     };
     let Purpose::Authorize { request, .. } = &interaction.purpose else {
-        return login::pages::out_of_date();
+        return Err(Error::out_of_date());
     };
     let Ok(request) = serde_json::from_value::<AuthorizationRequest>(request.clone()) else {
-        return login::pages::expired();
+        return Err(Error::expired());
     };
     let client = match clients::find(&state.store, &request.client_id).await {
         Ok(client) => client,
         // The client was deleted while the person was signing in.
-        Err(clients::RegistryError::NotFound) => return login::pages::expired(),
-        Err(e) => return login::pages::failure(&e.to_string()),
+        Err(clients::RegistryError::NotFound) => return Err(Error::expired()),
+        Err(e) => return Err(e.into()),
     };
     // The app as it is now: an admin may have changed it (say, made it no
     // longer first party) while the person was signing in.
@@ -158,10 +164,6 @@ pub async fn resume(
         app.name.clone_from(&client.name);
         app.first_party = client.first_party;
     }
-    let session = match login::session::current(&state, &headers).await {
-        Ok(session) => session,
-        Err(e) => return login::pages::failure(&e.to_string()),
-    };
     ask_engine(
         &state,
         &headers,
@@ -184,9 +186,9 @@ async fn ask_engine(
     request: AuthorizationRequest,
     client: &Client,
     session: Option<Session>,
-) -> Response {
+) -> Result<Response, Error> {
     let issuer = &state.config.issuer;
-    let signed_in = session.as_ref().map(Session::signed_in);
+    let signed_in = session.as_ref().map(SignedIn::from);
     // Read before the engine decides on consent: a removal of the app's access
     // committed after that decision moves the count on and refuses the code.
     let app_removals = match &signed_in {
@@ -196,20 +198,20 @@ async fn ask_engine(
             .await
         {
             Ok(count) => count,
-            Err(e) => return unavailable(state, &request, &e.to_string()),
+            Err(e) => return Err(unavailable(state, &request, e)),
         },
         None => 0,
     };
     let shown = interaction.clone();
-    let outcome =
-        match engine::proceed(state.interactions(), id, interaction, signed_in.as_ref()).await {
-            Ok(outcome) => outcome,
-            Err(e) => return unavailable(state, &request, &e.to_string()),
-        };
+    let outcome = engine::proceed(state.interactions(), id, interaction, signed_in.as_ref())
+        .await
+        .map_err(|e| unavailable(state, &request, e))?;
     let refuse = |code, description| {
-        request
-            .target
-            .error(issuer, &OAuthError::new(code, description))
+        Err(Error::redirect(
+            &request.target,
+            issuer,
+            OAuthError::new(code, description),
+        ))
     };
     match (outcome, session) {
         (Outcome::SignIn(id), _) => {
@@ -219,13 +221,11 @@ async fn ask_engine(
             login::pages::consent(state, headers, &shown, &session, &id).await
         }
         (Outcome::Done, Some(session)) => {
-            match code::issue(state, &request, &session, app_removals).await {
-                Ok(code) => {
-                    tracing::info!(client_id = %client.id, "authorization code issued");
-                    request.target.code(issuer, &code)
-                }
-                Err(e) => unavailable(state, &request, &e.to_string()),
-            }
+            let code = code::issue(state, &request, &session, app_removals)
+                .await
+                .map_err(|e| unavailable(state, &request, e))?;
+            tracing::info!(client_id = %client.id, "authorization code issued");
+            Ok(request.target.code(issuer, &code))
         }
         (Outcome::Refused(why), _) => {
             tracing::info!(client_id = %client.id, ?why, "authorization refused");
@@ -247,17 +247,15 @@ async fn ask_engine(
         }
         // Consent or done without a session cannot come from the engine,
         // which names a session for both; answer as for a stale page.
-        (Outcome::OutOfDate | Outcome::Consent(_) | Outcome::Done, _) => {
-            login::pages::out_of_date()
-        }
+        (Outcome::OutOfDate | Outcome::Consent(_) | Outcome::Done, _) => Err(Error::out_of_date()),
     }
 }
 
-fn unavailable(state: &AppState, request: &AuthorizationRequest, detail: &str) -> Response {
-    tracing::error!(%detail, "authorization request failed");
-    let error = OAuthError::new(
-        ErrorCode::TemporarilyUnavailable,
-        "please try again in a moment",
-    );
-    request.target.error(&state.config.issuer, &error)
+/// `temporarily_unavailable` for the app, because of our failure `cause`.
+fn unavailable(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    cause: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::redirect_unavailable(&request.target, &state.config.issuer, Arc::new(cause))
 }

@@ -57,6 +57,8 @@ pub enum Refusal {
     },
     /// Send the error back to the verified redirect URI.
     Redirect(Box<ResponseTarget>, OAuthError),
+    /// The client could not be read: our failure, shown as a page.
+    Failed(RegistryError),
 }
 
 /// The longest value accepted for each parameter an authorization request may
@@ -116,13 +118,7 @@ pub async fn validate(
                 "The application that sent you here is not registered.",
             ));
         }
-        Err(e) => {
-            tracing::error!(error = %e, "client lookup failed");
-            return Err(Refusal::Page {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: "Something went wrong on our side. Please try again.".into(),
-            });
-        }
+        Err(e) => return Err(Refusal::Failed(e)),
     };
     let redirect_uri = params.get("redirect_uri").ok_or_else(|| {
         page("The request does not say where to return (redirect_uri is missing).")

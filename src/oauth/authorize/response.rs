@@ -46,19 +46,14 @@ impl ResponseTarget {
         self.respond(issuer, vec![("code", code)])
     }
 
-    /// An error response (RFC 6749 §4.1.2.1).
+    /// An error response (RFC 6749 §4.1.2.1); sent as
+    /// [`crate::http::Error::Redirect`], which logs it.
     pub fn error(&self, issuer: &str, error: &OAuthError) -> Response {
-        tracing::info!(error = ?error.error, description = ?error.error_description, "authorization request refused");
-        let code = serde_json::to_value(error.error)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "server_error".into());
-        let description = error.error_description.to_string();
         self.respond(
             issuer,
             vec![
-                ("error", code.as_str()),
-                ("error_description", description.as_str()),
+                ("error", error.error.as_str()),
+                ("error_description", &error.error_description),
             ],
         )
     }

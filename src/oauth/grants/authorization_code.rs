@@ -13,13 +13,13 @@ use super::TokenResponse;
 use crate::app::AppState;
 use crate::clients::{Client, GrantType};
 use crate::crypto::secret::random_id;
+use crate::http::Error;
 use crate::http::params::FormParams;
-use crate::login::session;
 use crate::oauth::authorize::code::{self, CodeRecord, REDEEMED_RECORD_SECS};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
 use crate::oauth::scope::Scope;
-use crate::oauth::tokens::{self, store_failed};
+use crate::oauth::tokens;
 use crate::oidc::claims::ClaimsRequest;
 use crate::store::{AuditEvent, GrantFilter, GrantRow, RedeemedCode, StoreError};
 
@@ -31,51 +31,39 @@ fn invalid_code() -> OAuthError {
     )
 }
 
-fn cache_failed(e: crate::cache::CacheError) -> OAuthError {
-    tracing::error!(error = %e, "code cache failure");
-    OAuthError::server_error()
-}
-
 /// Exchanges a code for tokens.
 pub async fn grant(
     state: &AppState,
     client: &Client,
     params: &FormParams,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<TokenResponse, Error> {
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "this client may not use the authorization_code grant",
-        ));
+        )
+        .into());
     }
     let code = params.required("code")?;
     let code_hash = code::hash(code);
-    let Some(record) = code::find(state, code).await.map_err(cache_failed)? else {
-        return match state
-            .store
-            .redeemed_code_grant(&code_hash)
-            .await
-            .map_err(store_failed)?
-        {
+    let Some(record) = code::find(state, code).await? else {
+        return match state.store.redeemed_code_grant(&code_hash).await? {
             Some(redeemed) => Err(replayed(state, client, &redeemed).await),
-            None => Err(invalid_code()),
+            None => Err(invalid_code().into()),
         };
     };
-    if !code::reserve_attempt(state, code)
-        .await
-        .map_err(cache_failed)?
-    {
+    if !code::reserve_attempt(state, code).await? {
         tracing::warn!(client_id = %client.id, "too many attempts on one authorization code; it was destroyed");
-        return Err(invalid_code());
+        return Err(invalid_code().into());
     }
     if let Some(reason) = mismatch(state, client, params, &record) {
         tracing::info!(client_id = %client.id, reason, "authorization code refused");
-        return Err(invalid_code());
+        return Err(invalid_code().into());
     }
     if !session_still_allows(state, &record).await? {
         tracing::info!(client_id = %client.id, "authorization code of an ended session refused");
-        code::forget(state, code).await.map_err(cache_failed)?;
-        return Err(invalid_code());
+        code::forget(state, code).await?;
+        return Err(invalid_code().into());
     }
 
     let now = state.clock.now();
@@ -97,7 +85,7 @@ pub async fn grant(
     };
     let pending = tokens::mint(state, &grant, client, &scope, record.nonce.clone()).await?;
 
-    let mut tx = state.store.begin().await.map_err(store_failed)?;
+    let mut tx = state.store.begin().await?;
     match tx
         .insert_redeemed_code(&code_hash, &grant.id, now + REDEEMED_RECORD_SECS)
         .await
@@ -105,31 +93,25 @@ pub async fn grant(
         Ok(()) => {}
         Err(StoreError::Duplicate) => {
             drop(tx);
-            let winner = state
-                .store
-                .redeemed_code_grant(&code_hash)
-                .await
-                .map_err(store_failed)?;
+            let winner = state.store.redeemed_code_grant(&code_hash).await?;
             return Err(match winner {
                 Some(redeemed) => replayed(state, client, &redeemed).await,
-                None => invalid_code(),
+                None => invalid_code().into(),
             });
         }
-        Err(e) => return Err(store_failed(e)),
+        Err(e) => return Err(e.into()),
     }
-    tx.insert_grant(&grant).await.map_err(store_failed)?;
-    pending.record(&mut tx, now).await.map_err(store_failed)?;
-    tx.commit().await.map_err(store_failed)?;
+    tx.insert_grant(&grant).await?;
+    pending.record(&mut tx, now).await?;
+    tx.commit().await?;
     // A logout or sign-out everywhere may have ended the session between the
     // check above and the commit. Both end their session before revoking its
     // grants, so looking again now catches every such race: revoke what was
     // just written and answer as for any dead code.
     if !session_still_allows(state, &record).await? {
         tracing::info!(client_id = %client.id, "the session ended while its code was redeemed");
-        tokens::revoke_grants(state, GrantFilter::Id(&grant.id), None)
-            .await
-            .map_err(store_failed)?;
-        return Err(invalid_code());
+        tokens::revoke_grants(state, GrantFilter::Id(&grant.id), None).await?;
+        return Err(invalid_code().into());
     }
 
     if let Err(e) = code::forget(state, code).await {
@@ -166,39 +148,31 @@ fn mismatch(
 /// Whether the session the code was issued in is still live, its account
 /// still allows it (not disabled, not signed out everywhere since it began),
 /// and the person has not removed the app's access since the code was issued.
-async fn session_still_allows(state: &AppState, record: &CodeRecord) -> Result<bool, OAuthError> {
-    if !session::is_live_sid(state, &record.sid)
-        .await
-        .map_err(cache_failed)?
-    {
+async fn session_still_allows(state: &AppState, record: &CodeRecord) -> Result<bool, Error> {
+    if !state.sessions().is_live_sid(&record.sid).await? {
         return Ok(false);
     }
     let removals = state
         .store
         .app_access_removals(&record.user_id, &record.client_id)
-        .await
-        .map_err(store_failed)?;
+        .await?;
     if removals != record.app_removals {
         return Ok(false);
     }
-    let standing = state
-        .store
-        .account_standing(&record.user_id)
-        .await
-        .map_err(store_failed)?;
+    let standing = state.store.account_standing(&record.user_id).await?;
     Ok(standing.is_some_and(|s| s.allows(record.sign_outs)))
 }
 
 /// A code presented again after (or while) it was redeemed: revokes the grant
 /// the redemption made, with an audit event, and answers `invalid_grant`.
-async fn replayed(state: &AppState, client: &Client, redeemed: &RedeemedCode) -> OAuthError {
+async fn replayed(state: &AppState, client: &Client, redeemed: &RedeemedCode) -> Error {
     if redeemed.client_id != client.id {
         // Another client holding a copy of the code is no sign that the code
         // leaked from its rightful client, and must not be able to end that
         // client's grant (anyone can present a code; a public client needs
         // no secret to do it).
         tracing::warn!(client_id = %client.id, "a redeemed code of another client was presented");
-        return invalid_code();
+        return invalid_code().into();
     }
     let event = AuditEvent {
         kind: "authorization_code_replay",
@@ -207,7 +181,7 @@ async fn replayed(state: &AppState, client: &Client, redeemed: &RedeemedCode) ->
         detail: "a redeemed authorization code was presented again; its grant was revoked",
     };
     match tokens::revoke_grants(state, GrantFilter::Id(&redeemed.grant_id), Some(event)).await {
-        Ok(_) => invalid_code(),
-        Err(e) => store_failed(e),
+        Ok(_) => invalid_code().into(),
+        Err(e) => e.into(),
     }
 }

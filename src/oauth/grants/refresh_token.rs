@@ -11,10 +11,11 @@ use super::TokenResponse;
 use crate::app::AppState;
 use crate::clients::{Client, GrantType};
 use crate::crypto::secret::hash_secret;
+use crate::http::Error;
 use crate::http::params::FormParams;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope::Scope;
-use crate::oauth::tokens::{self, RefreshStanding, store_failed};
+use crate::oauth::tokens::{self, RefreshStanding};
 use crate::store::{AuditEvent, GrantFilter, GrantRow};
 
 fn invalid_grant() -> OAuthError {
@@ -29,12 +30,13 @@ pub async fn grant(
     state: &AppState,
     client: &Client,
     params: &FormParams,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<TokenResponse, Error> {
     if !client.allows_grant(GrantType::RefreshToken) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "this client may not use the refresh_token grant",
-        ));
+        )
+        .into());
     }
     let token_hash = hash_secret(params.required("refresh_token")?);
     let now = state.clock.now();
@@ -44,13 +46,12 @@ pub async fn grant(
     let found = state
         .store
         .find_refresh_token(&token_hash)
-        .await
-        .map_err(store_failed)?
+        .await?
         .ok_or_else(invalid_grant)?;
     let grant = &found.grant;
     if grant.client_id != client.id {
         tracing::warn!(client_id = %client.id, "refresh token of another client presented");
-        return Err(invalid_grant());
+        return Err(invalid_grant().into());
     }
     let scope = refreshed_scope(grant, client, params.get("scope"))?;
     match tokens::refresh_standing(state, &found, now).await? {
@@ -58,23 +59,19 @@ pub async fn grant(
         RefreshStanding::Consumed => return Err(reused(state, grant, client).await),
         RefreshStanding::Ended => {
             tracing::info!(client_id = %client.id, "refresh token of an ended grant, account or session refused");
-            return Err(invalid_grant());
+            return Err(invalid_grant().into());
         }
     }
 
     let pending = tokens::mint(state, grant, client, &scope, None).await?;
-    let mut tx = state.store.begin().await.map_err(store_failed)?;
-    if !tx
-        .consume_refresh_token(&token_hash, now)
-        .await
-        .map_err(store_failed)?
-    {
+    let mut tx = state.store.begin().await?;
+    if !tx.consume_refresh_token(&token_hash, now).await? {
         // A concurrent use consumed it first: this one is the reuse.
         drop(tx);
         return Err(reused(state, grant, client).await);
     }
-    pending.record(&mut tx, now).await.map_err(store_failed)?;
-    tx.commit().await.map_err(store_failed)?;
+    pending.record(&mut tx, now).await?;
+    tx.commit().await?;
     tracing::info!(client_id = %client.id, "refresh token rotated");
     Ok(pending.into_set().into())
 }
@@ -86,7 +83,7 @@ fn refreshed_scope(
     grant: &GrantRow,
     client: &Client,
     requested: Option<&str>,
-) -> Result<Scope, OAuthError> {
+) -> Result<Scope, Error> {
     let granted = Scope::parse(&grant.scope).map_err(|_| invalid_grant())?;
     let wanted = match requested {
         None => granted,
@@ -97,7 +94,8 @@ fn refreshed_scope(
                 return Err(OAuthError::new(
                     ErrorCode::InvalidScope,
                     "a refresh may narrow the scope, never widen it",
-                ));
+                )
+                .into());
             }
             requested
         }
@@ -107,11 +105,11 @@ fn refreshed_scope(
         .iter()
         .map(String::as_str)
         .filter(|token| client.scope.contains(token));
-    Scope::from_tokens(allowed).map_err(|_| invalid_grant())
+    Scope::from_tokens(allowed).map_err(|_| invalid_grant().into())
 }
 
 /// A consumed token presented again: revokes the grant with an audit event.
-async fn reused(state: &AppState, grant: &GrantRow, client: &Client) -> OAuthError {
+async fn reused(state: &AppState, grant: &GrantRow, client: &Client) -> Error {
     let event = AuditEvent {
         kind: "refresh_token_reuse",
         user_id: Some(&grant.user_id),
@@ -119,7 +117,7 @@ async fn reused(state: &AppState, grant: &GrantRow, client: &Client) -> OAuthErr
         detail: "a consumed refresh token was presented again; the grant was revoked",
     };
     match tokens::revoke_grants(state, GrantFilter::Id(&grant.id), Some(event)).await {
-        Ok(_) => invalid_grant(),
-        Err(e) => store_failed(e),
+        Ok(_) => invalid_grant().into(),
+        Err(e) => e.into(),
     }
 }

@@ -1,0 +1,22 @@
+//! The failure every stateful service shares: the cache or the database did
+//! not answer, or there was no randomness. Nothing the requester did; the
+//! operation it interrupted changed nothing durable (each service keeps its
+//! writes in one unit of work), so the request may be sent again.
+
+use crate::cache::CacheError;
+use crate::crypto::CryptoError;
+use crate::store::StoreError;
+
+/// A failure of the state behind a service (cache, database or randomness).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The cache failed.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// Random generation failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
