@@ -1,7 +1,7 @@
 //! The failure every stateful service shares: the cache or the database did
-//! not answer, or there was no randomness. Nothing the requester did; the
-//! operation it interrupted changed nothing durable (each service keeps its
-//! writes in one unit of work), so the request may be sent again.
+//! not answer, or there was no randomness. Nothing the requester did. Each
+//! durable change is one unit of work, and the services order their writes so
+//! that sending the request again finishes what a failure interrupted.
 
 use crate::cache::CacheError;
 use crate::crypto::CryptoError;

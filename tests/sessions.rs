@@ -572,3 +572,51 @@ async fn the_cli_lists_and_ends_sessions_on_the_shared_cache() {
     let again = server.cli(&["user", "end-session", &user_id, sid]);
     assert!(!again.status.success(), "ending it twice is an error");
 }
+
+/// Ending a session is finished by sending it again: when the grants'
+/// revocation fails after the session ended, the retry revokes them (the
+/// access token stops introspecting as active) and the session stays ended.
+#[tokio::test]
+async fn ending_a_session_that_failed_halfway_is_finished_by_a_retry() {
+    let server = TestServer::start().await;
+    let user_id = flow::seed_user(&server).await;
+    let (id, secret) = flow::web_app(&server, "openid").await;
+    let admin = server.admin_token().await;
+    let mut phone = Browser::with_user_agent(SAFARI);
+    let code = flow::code(&server, &mut phone, &id, "openid").await;
+    let tokens = json_body(redeem(&server, &id, &secret, &code).await, StatusCode::OK).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let sid = sessions(&server, &admin, &user_id).await[0]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    flow::break_writes(&server, "audit_events", "insert").await;
+    assert_eq!(
+        end(&server, &admin, &user_id, &sid).await,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert!(
+        !still_signed_in(&server, &mut phone, &id).await,
+        "the session ended before its grants"
+    );
+    assert!(
+        flow::is_active(&server, &id, &secret, access).await,
+        "the failed revocation changed nothing durable"
+    );
+
+    flow::heal(&server, "audit_events", "insert").await;
+    assert_eq!(
+        end(&server, &admin, &user_id, &sid).await,
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        !flow::is_active(&server, &id, &secret, access).await,
+        "the retry left the session's access token active"
+    );
+    assert_eq!(
+        end(&server, &admin, &user_id, &sid).await,
+        StatusCode::NOT_FOUND,
+        "nothing is left to end"
+    );
+}

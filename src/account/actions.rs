@@ -17,7 +17,7 @@ use crate::login::cookies::CookieKind;
 use crate::login::csrf::CsrfForm;
 use crate::login::device;
 use crate::login::password::{Checked, check};
-use crate::login::session::{self, MaybeSession};
+use crate::login::session;
 use crate::users::{self, Actor, AddressPatch, ClaimsPatch, UserError, UserPatch};
 
 /// `POST /account/sessions/end` (`session`): signs one of the person's
@@ -274,12 +274,12 @@ pub async fn sign_out(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    MaybeSession(current): MaybeSession,
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, Error> {
     // Any tab's sign-out signs this browser out (no `for` check): signing out
-    // never acts on anything but the session it ends.
-    let Some(current) = current else {
+    // never acts on anything but the session it ends. Read after the form's
+    // CSRF check: a forged post touches no session.
+    let Some(current) = session::current(&state, &headers).await? else {
         return Ok(signed_out(&state));
     };
     let why = format!(

@@ -178,23 +178,14 @@ impl Error {
 
     /// `temporarily_unavailable` for the app at `target`, because of `cause`.
     pub fn redirect_unavailable(target: &ResponseTarget, issuer: &str, cause: Cause) -> Self {
-        let error = OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            "please try again in a moment",
-        );
-        match Self::redirect(target, issuer, error) {
-            Error::Redirect {
-                target,
-                issuer,
-                error,
-                ..
-            } => Error::Redirect {
-                target,
-                issuer,
-                error,
-                cause: Some(cause),
-            },
-            other => other,
+        Error::Redirect {
+            target: Box::new(target.clone()),
+            issuer: Arc::from(issuer),
+            error: OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "please try again in a moment",
+            ),
+            cause: Some(cause),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The HTTP edge: endpoint paths, the router that joins every feature's routes,
 //! the middleware every response passes through, the client address, and the
-//! JSON error type of the admin API.
+//! one error type of every endpoint.
 
 pub mod bearer;
 pub mod client_ip;

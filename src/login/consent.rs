@@ -3,10 +3,11 @@
 //! in for it, may be answered: any other form gets the out-of-date page.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::form::InteractionForm;
-use super::session::MaybeSession;
+use super::session;
 use crate::app::AppState;
 use crate::http::Error;
 use crate::http::pages::see_other;
@@ -15,14 +16,15 @@ use crate::interaction::{SignedIn, engine};
 /// Handles the consent form, then sends the browser back to the purpose.
 pub async fn decide(
     State(state): State<AppState>,
-    MaybeSession(session): MaybeSession,
+    headers: HeaderMap,
     InteractionForm {
         fields,
         id,
         interaction,
     }: InteractionForm,
 ) -> Result<Response, Error> {
-    let Some(session) = session else {
+    // Read after the form's CSRF check: a forged post touches no session.
+    let Some(session) = session::current(&state, &headers).await? else {
         return Err(Error::expired());
     };
     let allowed = fields.get("decision") == Some("allow");

@@ -211,11 +211,13 @@ pub async fn sign_in(
         interaction,
         SignedIn::from(&session),
     );
-    let mut response = match next.await? {
-        Some(path) => see_other(&path),
-        // Another window finished this interaction meanwhile; the browser
-        // is signed in all the same.
-        None => Error::out_of_date().into_response(),
+    // The browser is signed in now, whatever happens to the interaction: its
+    // cookie goes with every answer (the page layer keeps it on a failure).
+    let mut response = match next.await {
+        Ok(Some(path)) => see_other(&path),
+        // Another window finished this interaction meanwhile.
+        Ok(None) => Error::out_of_date().into_response(),
+        Err(e) => Error::from(e).into_response(),
     };
     if let Some(cookie) = cookie {
         response.headers_mut().append(SET_COOKIE, cookie);

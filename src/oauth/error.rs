@@ -5,13 +5,11 @@
 use std::borrow::Cow;
 
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 use crate::http::params::InvalidParams;
 
 /// The registered OAuth error codes we use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     /// Missing, repeated or malformed parameter (RFC 6749 §5.2).
     InvalidRequest,
@@ -68,7 +66,7 @@ impl ErrorCode {
 
 /// An OAuth error's code and description: the body of an OAuth error response,
 /// sent as JSON or as redirect parameters by [`crate::http::Error`].
-#[derive(Clone, Debug, Serialize, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{error:?}: {error_description}")]
 pub struct OAuthError {
     /// The error code.

@@ -169,7 +169,6 @@ fn refusal(
     current: Option<&Session>,
     message: &str,
 ) -> Result<Response, Error> {
-    tracing::info!(%message, "logout request refused");
     let title = "Cannot sign you out from here";
     if current.is_none() {
         return Err(Error::page(
@@ -178,6 +177,7 @@ fn refusal(
             message.to_owned(),
         ));
     }
+    tracing::info!(%message, "logout request refused; the sign-out button is offered");
     logout_page(
         state,
         headers,
@@ -229,8 +229,12 @@ fn logout_page(
 async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<Option<HeaderValue>, Error> {
     let (ended, cookie) = session::end(state, headers).await?;
     if let Some(ended) = ended {
-        let revoked =
-            tokens::revoke_grants(state, GrantFilter::SessionOnline(&ended.sid), None).await?;
+        let revoked = tokens::revoke_grants(
+            state,
+            GrantFilter::SessionOnline(&ended.user_id, &ended.sid),
+            None,
+        )
+        .await?;
         tracing::info!(user_id = %ended.user_id, revoked, "signed out");
     }
     Ok(cookie)

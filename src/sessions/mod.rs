@@ -246,16 +246,23 @@ impl Sessions<'_> {
     /// Ends `user_id`'s session `sid` at once — its browser must sign in
     /// again — with the grants tied to it (refresh tokens without
     /// `offline_access`), auditing `why`. Returns whether the person had such
-    /// a session. The admin API, the CLI and the account pages end sessions here.
+    /// a session, or grants of it still live. The admin API, the CLI and the
+    /// account pages end sessions here.
+    ///
+    /// The session ends first, then its grants (so none can be issued in it
+    /// after the revocation); a failure between the two is finished by
+    /// sending the request again, which revokes what is left of the
+    /// person's grants of that session.
     pub async fn end_one(self, user_id: &str, sid: &str, why: &str) -> Result<bool, ServiceError> {
         let owned = self
             .record(sid)
             .await?
             .is_some_and(|session| session.user_id == user_id);
-        if !owned || self.end_record(sid).await?.is_none() {
+        let ended = owned && self.end_record(sid).await?.is_some();
+        let revoked = self.end_grants(user_id, sid, why, ended).await?;
+        if !ended && revoked == 0 {
             return Ok(false);
         }
-        self.end_grants(user_id, sid, why).await?;
         tracing::info!(%user_id, why, "session ended");
         Ok(true)
     }
@@ -278,21 +285,31 @@ impl Sessions<'_> {
     /// Ends session `sid` of `user_id`, pushed out of the person's set by
     /// newer ones, as [`Self::end_one`] ends a session.
     async fn end_crowded_out(&self, user_id: &str, sid: &str) -> Result<(), ServiceError> {
-        self.end_record(sid).await?;
+        let ended = self.end_record(sid).await?.is_some();
         let why = format!("more than {MAX_SESSIONS_PER_PERSON} sessions: the oldest ended");
-        self.end_grants(user_id, sid, &why).await?;
+        self.end_grants(user_id, sid, &why, ended).await?;
         tracing::info!(%user_id, "oldest session ended: too many sessions");
         Ok(())
     }
 
-    /// Revokes the grants tied to the ended session `sid` (those without
-    /// `offline_access`, as a logout does) and audits the session's end with
-    /// `why`, in one unit of work.
-    async fn end_grants(&self, user_id: &str, sid: &str, why: &str) -> Result<(), ServiceError> {
+    /// Revokes `user_id`'s grants tied to the ended session `sid` (those
+    /// without `offline_access`, as a logout does) and audits the session's
+    /// end with `why` — when it `ended` now, or grants of it were left — in
+    /// one unit of work. Returns how many grants it revoked.
+    async fn end_grants(
+        &self,
+        user_id: &str,
+        sid: &str,
+        why: &str,
+        ended: bool,
+    ) -> Result<usize, ServiceError> {
         let mut tx = self.store.begin().await?;
         let revoked = tx
-            .revoke_grants(GrantFilter::SessionOnline(sid), self.now, None)
+            .revoke_grants(GrantFilter::SessionOnline(user_id, sid), self.now, None)
             .await?;
+        if !ended && revoked == 0 {
+            return Ok(0);
+        }
         let detail = format!("{why}; {revoked} grants revoked");
         let event = AuditEvent {
             kind: "session_ended",
@@ -302,7 +319,7 @@ impl Sessions<'_> {
         };
         tx.record_audit(&event, self.now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(revoked)
     }
 }
 

@@ -163,11 +163,13 @@ impl Tx {
             )
             .bind(now)
             .bind(id),
-            GrantFilter::SessionOnline(session) => sqlx::query_as(
+            GrantFilter::SessionOnline(user, session) => sqlx::query_as(
                 "update grants set revoked_at = $1 \
-                 where session_id = $2 and offline = 0 and revoked_at is null returning id",
+                 where user_id = $2 and session_id = $3 and offline = 0 and revoked_at is null \
+                 returning id",
             )
             .bind(now)
+            .bind(user)
             .bind(session),
             GrantFilter::User(user) => sqlx::query_as(
                 "update grants set revoked_at = $1 where user_id = $2 and revoked_at is null returning id",
@@ -242,8 +244,9 @@ impl Tx {
 pub enum GrantFilter<'a> {
     /// One grant.
     Id(&'a str),
-    /// A browser session's grants that were not issued for offline access.
-    SessionOnline(&'a str),
+    /// A person's (first) grants of one browser session (second) that were
+    /// not issued for offline access.
+    SessionOnline(&'a str, &'a str),
     /// Every grant of a person.
     User(&'a str),
     /// Every grant of a person (first) for one client (second).

@@ -65,21 +65,20 @@ impl ResponseTarget {
         fields.push(("iss", issuer));
         match self.mode {
             ResponseMode::Query => {
-                let Ok(mut url) = Url::parse(&self.redirect_uri) else {
-                    return pages::error_page(
-                        StatusCode::BAD_REQUEST,
-                        "Invalid request",
-                        "The return address is malformed.",
-                    );
-                };
-                url.query_pairs_mut().extend_pairs(fields);
-                match HeaderValue::from_str(url.as_str()) {
-                    Ok(location) => (StatusCode::FOUND, [(LOCATION, location)]).into_response(),
-                    Err(_) => pages::error_page(
-                        StatusCode::BAD_REQUEST,
-                        "Invalid request",
-                        "The return address is malformed.",
-                    ),
+                let location = Url::parse(&self.redirect_uri).ok().and_then(|mut url| {
+                    url.query_pairs_mut().extend_pairs(fields);
+                    HeaderValue::from_str(url.as_str()).ok()
+                });
+                match location {
+                    Some(location) => (StatusCode::FOUND, [(LOCATION, location)]).into_response(),
+                    None => {
+                        tracing::warn!("the verified redirect URI with its parameters is no URL");
+                        pages::error_page(
+                            StatusCode::BAD_REQUEST,
+                            "Invalid request",
+                            "The return address is malformed.",
+                        )
+                    }
                 }
             }
             ResponseMode::FormPost => {

@@ -69,7 +69,7 @@ pub async fn grant(
     let now = state.clock.now();
     let scope = Scope::parse(&record.scope).map_err(|_| invalid_code())?;
     let grant = GrantRow {
-        id: random_id(22).map_err(|_| OAuthError::server_error())?,
+        id: random_id(22)?,
         client_id: client.id.clone(),
         user_id: record.user_id.clone(),
         scope: record.scope.clone(),
