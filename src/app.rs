@@ -78,6 +78,16 @@ impl AppState {
         }
     }
 
+    /// The second-factor service's inputs, at the time now.
+    pub fn factors(&self) -> crate::factors::Factors<'_> {
+        crate::factors::Factors {
+            store: &self.store,
+            kek: self.kek.as_deref(),
+            issuer: "Gatehouse",
+            now: self.clock.now(),
+        }
+    }
+
     /// The session service's inputs, at the time now.
     pub fn sessions(&self) -> crate::sessions::Sessions<'_> {
         crate::sessions::Sessions {
@@ -124,6 +134,9 @@ pub enum StartError {
     /// The password hasher could not be set up.
     #[error("password hashing: {0}")]
     Password(#[from] PasswordError),
+    /// Authenticator secrets could not be re-sealed under the key-encryption key.
+    #[error("authenticator secrets: {0}")]
+    Factors(#[from] crate::factors::FactorError),
     /// A data directory or socket could not be set up.
     #[error("{0}")]
     Io(String),
@@ -172,6 +185,7 @@ pub async fn prepare_key_encryption(
     if let Some(kek) = &choice.key {
         if let Some(previous) = &choice.superseded {
             rotation::reseal(store, previous, kek).await?;
+            crate::factors::reseal(store, previous, kek).await?;
         }
         if rotation::seal_plaintext_keys(store, kek).await? > 0 {
             let kid = rotation::rotate(

@@ -18,6 +18,7 @@ pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod factors;
 pub mod http;
 pub mod interaction;
 pub mod login;

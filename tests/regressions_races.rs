@@ -650,7 +650,8 @@ async fn a_refund_after_its_window_ended_gives_the_next_window_nothing() {
     .await;
     let state = &server.state;
     let ip = "198.51.100.23";
-    let reserve = |email: &'static str| throttle::reserve(state, email, ip);
+    let reserve =
+        |email: &'static str| throttle::reserve(state, throttle::Attempt::Password, email, ip);
     // Near the end of a window, a sign-in with the right password is in flight.
     let window_end = (server.clock.now() / 60 + 1) * 60;
     server.clock.advance(window_end - 1 - server.clock.now());

@@ -12,6 +12,7 @@
 
 mod actions;
 mod pages;
+mod security;
 mod when;
 
 use axum::Router;
@@ -59,6 +60,21 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/apps/remove", post(actions::remove_app))
         .route("/account/sign-out", post(actions::sign_out))
+        .route(paths::ACCOUNT_SECURITY, get(security::page))
+        .route("/account/security/totp/begin", post(security::begin_totp))
+        .route(
+            "/account/security/totp/confirm",
+            post(security::confirm_totp),
+        )
+        .route("/account/security/totp/remove", post(security::remove_totp))
+        .route(
+            "/account/security/recovery-codes",
+            post(security::new_recovery_codes),
+        )
+        .route(
+            "/account/security/recovery-codes.txt",
+            post(security::download_recovery_codes),
+        )
         .layer(axum::middleware::map_response(crate::http::error::pages))
 }
 
@@ -71,6 +87,7 @@ fn page_of(path: &str) -> AccountPage {
         AccountPage::Password,
         AccountPage::Profile,
         AccountPage::Activity,
+        AccountPage::Security,
     ]
     .into_iter()
     .find(|page| path.starts_with(page.path()))

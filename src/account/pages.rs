@@ -264,7 +264,7 @@ pub(super) struct PasswordPage<'a> {
 /// What a page's query may carry: a notice after a change.
 #[derive(Deserialize, Default)]
 pub(super) struct Notice {
-    done: Option<String>,
+    pub(super) done: Option<String>,
 }
 
 /// Renders `build(csrf)` with the browser's CSRF token (setting its cookie
@@ -431,6 +431,11 @@ fn event_in_words(kind: &str) -> String {
         "session_ended" => "Session signed out",
         "app_access_removed" => "App access removed",
         "refresh_token_reuse" => "Reuse of a stolen or replayed refresh token detected",
+        "totp_added" => "Authenticator app turned on",
+        "totp_removed" => "Authenticator app turned off",
+        "second_factor_failed" => "Wrong two-step verification code",
+        "recovery_code_used" => "Recovery code used",
+        "recovery_codes_regenerated" => "New recovery codes made",
         other => return other.replace('_', " "),
     }
     .to_owned()

@@ -26,6 +26,8 @@ pub const ACCOUNT_APPS: &str = "/account/apps";
 pub const ACCOUNT_PROFILE: &str = "/account/profile";
 /// One's recent security events.
 pub const ACCOUNT_ACTIVITY: &str = "/account/activity";
+/// The account's sign-in methods (second factors).
+pub const ACCOUNT_SECURITY: &str = "/account/security";
 /// RFC 6749 §3.2.
 pub const TOKEN: &str = "/token";
 /// OIDC Core §5.3.

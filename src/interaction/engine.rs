@@ -3,7 +3,9 @@
 //! settled and say where the browser goes to ask again.
 
 use super::store::{advance, finish, save};
-use super::{Answer, Interaction, Interactions, Purpose, ServiceError, SignedIn, Step};
+use super::{
+    Answer, FirstFactor, Interaction, Interactions, Purpose, ServiceError, SignedIn, Step,
+};
 use crate::clock::UnixTime;
 use crate::oauth::scope::Scope;
 
@@ -53,7 +55,7 @@ pub async fn proceed(
     let (settled_by, answer) = match &interaction.step {
         Step::SignIn if id.is_none() => (None, Answer::NotAsked),
         // A page's step: only its form moves it on.
-        Step::SignIn | Step::Consent(_) => return Ok(Outcome::OutOfDate),
+        Step::SignIn | Step::SecondFactor(_) | Step::Consent(_) => return Ok(Outcome::OutOfDate),
         Step::Settled(by, answer) => (Some(by.clone()), *answer),
     };
     if settled_by.is_some() && settled_by.as_ref() != session {
@@ -115,8 +117,45 @@ pub async fn proceed(
     finished(deps, id, Outcome::Done).await
 }
 
-/// Records that the interaction `id`, at its sign-in step, was signed in by
-/// `session`. Returns where the browser goes next, or `None` when the
+/// What follows a first factor passed at an interaction's sign-in step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AfterFirstFactor {
+    /// Nothing more is needed: start the session and [`complete_sign_in`].
+    SignInNow,
+    /// Show the second-factor page for the interaction now stored under this id.
+    SecondFactor(String),
+    /// The interaction is not at its sign-in step (any more).
+    OutOfDate,
+}
+
+/// Decides what follows `first` at interaction `id`'s sign-in step: a person
+/// with a second factor must pass it before any session exists, in the same
+/// browser ([`Step::SecondFactor`]); anyone else is signed in now.
+pub async fn complete_first_factor(
+    deps: Interactions<'_>,
+    id: &str,
+    interaction: Interaction,
+    first: FirstFactor,
+    has_second_factor: bool,
+) -> Result<AfterFirstFactor, ServiceError> {
+    if interaction.step != Step::SignIn {
+        return Ok(AfterFirstFactor::OutOfDate);
+    }
+    if !has_second_factor {
+        return Ok(AfterFirstFactor::SignInNow);
+    }
+    let next = Interaction {
+        step: Step::SecondFactor(first),
+        ..interaction
+    };
+    Ok(advance(deps, id, &next)
+        .await?
+        .map_or(AfterFirstFactor::OutOfDate, AfterFirstFactor::SecondFactor))
+}
+
+/// Records that the interaction `id` was signed in by `session`: at its
+/// sign-in step, or at its second-factor step by the person who passed the
+/// first. Returns where the browser goes next, or `None` when the
 /// interaction finished or moved on meanwhile.
 pub async fn complete_sign_in(
     deps: Interactions<'_>,
@@ -124,7 +163,12 @@ pub async fn complete_sign_in(
     interaction: Interaction,
     session: SignedIn,
 ) -> Result<Option<String>, ServiceError> {
-    if interaction.step != Step::SignIn {
+    let may_complete = match &interaction.step {
+        Step::SignIn => true,
+        Step::SecondFactor(first) => first.user_id == session.user_id,
+        Step::Consent(_) | Step::Settled(..) => false,
+    };
+    if !may_complete {
         return Ok(None);
     }
     let next = Interaction {

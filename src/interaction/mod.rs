@@ -93,6 +93,8 @@ pub enum AccountPage {
     Activity,
     /// `/account/profile`.
     Profile,
+    /// `/account/security`: sign-in methods (second factors).
+    Security,
 }
 
 impl AccountPage {
@@ -105,6 +107,7 @@ impl AccountPage {
             AccountPage::Apps => paths::ACCOUNT_APPS,
             AccountPage::Activity => paths::ACCOUNT_ACTIVITY,
             AccountPage::Profile => paths::ACCOUNT_PROFILE,
+            AccountPage::Security => paths::ACCOUNT_SECURITY,
         }
     }
 }
@@ -148,12 +151,31 @@ pub struct Demands {
 pub enum Step {
     /// The person must sign in: only the sign-in form moves it on.
     SignIn,
+    /// The person named passed the first factor and must pass their second,
+    /// in the same browser: only the second-factor form moves it on.
+    SecondFactor(FirstFactor),
     /// Sign-in is settled by the session named; only a consent form from that
     /// session moves it on.
     Consent(SignedIn),
     /// The pages are done; the purpose asks the engine again
     /// ([`engine::proceed`]) from the session named.
     Settled(SignedIn, Answer),
+}
+
+/// A person who passed the first factor (the password) of an interaction's
+/// sign-in, before their session exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstFactor {
+    /// The person.
+    pub user_id: String,
+    /// Their sign-out count read with the password
+    /// ([`crate::sessions::NewSession::sign_outs`]).
+    pub sign_outs: i64,
+    /// How the first factor was passed (RFC 8176), e.g. `["pwd"]`.
+    pub amr: Vec<String>,
+    /// Names the browser that passed it (a hash of its CSRF token): the
+    /// second factor is taken only from that browser.
+    pub browser: String,
 }
 
 /// What the person answered on the consent page, if they were asked.

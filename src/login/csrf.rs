@@ -6,11 +6,13 @@ use aws_lc_rs::constant_time;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::cookies::{CookieKind, CookiePolicy};
 use crate::app::AppState;
 use crate::crypto::CryptoError;
-use crate::crypto::secret::new_secret;
+use crate::crypto::secret::{hash_secret, new_secret};
 use crate::http::Error;
 use crate::http::params::FormParams;
 
@@ -28,6 +30,16 @@ pub fn token(
     let fresh = new_secret()?;
     let cookie = policy.set(CookieKind::Csrf, &fresh, 86_400);
     Ok((fresh, cookie))
+}
+
+/// A name for this browser that only it can answer to: the hash of its CSRF
+/// cookie (empty when it has none), so a step can be bound to the browser
+/// that began it.
+pub fn browser_mark(policy: CookiePolicy, headers: &HeaderMap) -> String {
+    policy
+        .get(headers, CookieKind::Csrf)
+        .map(|token| URL_SAFE_NO_PAD.encode(hash_secret(&token)))
+        .unwrap_or_default()
 }
 
 /// Whether the form's token matches the cookie.

@@ -5,9 +5,11 @@ mod consent;
 pub mod cookies;
 pub mod csrf;
 pub mod device;
+mod finish;
 mod form;
 pub mod pages;
 pub mod password;
+mod second_factor;
 pub mod session;
 pub mod throttle;
 
@@ -21,6 +23,7 @@ pub use crate::http::ClientIp;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", post(password::sign_in))
+        .route("/login/second-factor", post(second_factor::verify))
         .route("/consent", post(consent::decide))
         .layer(axum::middleware::map_response(crate::http::error::pages))
 }

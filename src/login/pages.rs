@@ -23,6 +23,15 @@ struct SignInPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "login_second_factor.html")]
+struct SecondFactorPage<'a> {
+    app_name: Option<&'a str>,
+    request_id: &'a str,
+    csrf: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
 #[template(path = "login_consent.html")]
 struct ConsentPage<'a> {
     client_name: &'a str,
@@ -61,6 +70,14 @@ pub fn with_csrf(
     Ok(response)
 }
 
+/// The app an interaction's pages name, if it is for one.
+fn app_name(interaction: &Interaction) -> Option<&str> {
+    match &interaction.purpose {
+        Purpose::Authorize { app, .. } => Some(app.name.as_str()),
+        Purpose::Account { .. } => None,
+    }
+}
+
 /// The sign-in page for the interaction stored under `id`, with an optional
 /// error message.
 pub fn sign_in(
@@ -71,13 +88,9 @@ pub fn sign_in(
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, Error> {
-    let app_name = match &interaction.purpose {
-        Purpose::Authorize { app, .. } => Some(app.name.as_str()),
-        Purpose::Account { .. } => None,
-    };
     with_csrf(state, headers, |csrf| {
         let page = SignInPage {
-            app_name,
+            app_name: app_name(interaction),
             request_id: id,
             csrf,
             email: interaction
@@ -85,6 +98,27 @@ pub fn sign_in(
                 .login_hint
                 .as_deref()
                 .unwrap_or_default(),
+            error,
+        };
+        pages::render(&page, status, &policy(interaction))
+    })
+}
+
+/// The second-factor page for the interaction stored under `id`, with an
+/// optional error message.
+pub fn second_factor(
+    state: &AppState,
+    headers: &HeaderMap,
+    interaction: &Interaction,
+    id: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, Error> {
+    with_csrf(state, headers, |csrf| {
+        let page = SecondFactorPage {
+            app_name: app_name(interaction),
+            request_id: id,
+            csrf,
             error,
         };
         pages::render(&page, status, &policy(interaction))

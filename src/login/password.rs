@@ -5,20 +5,20 @@
 //! the same work (DESIGN.md rule 8).
 
 use axum::extract::State;
-use axum::http::header::{RETRY_AFTER, SET_COOKIE};
+use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::form::InteractionForm;
 use super::pages;
-use super::throttle::{self, Verdict};
-use super::{ClientIp, device, session};
+use super::throttle::{self, Attempt, Verdict};
+use super::{ClientIp, device};
+use super::{csrf, finish};
 use crate::app::AppState;
 use crate::crypto::password::PasswordError;
 use crate::http::Error;
-use crate::http::pages::see_other;
-use crate::interaction::SignedIn;
-use crate::interaction::{Step, engine};
+use crate::interaction::engine::AfterFirstFactor;
+use crate::interaction::{FirstFactor, Step, engine};
 use crate::store::{AuditEvent, SIGN_IN_FAILED};
 use crate::users::FoundUser;
 
@@ -81,7 +81,7 @@ pub async fn check(
     ip: &str,
     agent: &str,
 ) -> Result<Checked, Unchecked> {
-    let reservation = match throttle::reserve(state, email, ip).await {
+    let reservation = match throttle::reserve(state, Attempt::Password, email, ip).await {
         Ok(Verdict::Allowed(reservation)) => reservation,
         Ok(Verdict::Refused) => return Err(Unchecked::Throttled),
         Err(e) => return Err(Unchecked::Failed(e.into())),
@@ -156,7 +156,7 @@ async fn wrong(failures: u64) -> Checked {
 
 /// Records a security event of `user_id` on its own; a failure to record it
 /// is logged, never passed on (the sign-in it describes already happened).
-async fn audit(state: &AppState, kind: &str, user_id: &str, detail: &str) {
+pub(super) async fn audit(state: &AppState, kind: &str, user_id: &str, detail: &str) {
     let event = AuditEvent {
         kind,
         user_id: Some(user_id),
@@ -193,34 +193,42 @@ pub async fn sign_in(
         Ok(Checked::Wrong) => return retry(WRONG_CREDENTIALS, StatusCode::OK),
         Err(why) => return why.answer(retry),
     };
-    let (session, cookie) = session::start(
-        &state,
-        &headers,
-        &user.id,
+    let first = FirstFactor {
+        user_id: user.id.clone(),
         sign_outs,
-        vec!["pwd".into()],
-        &ip,
-    )
-    .await?;
-    let detail = format!("from {ip}, {} (session {})", session.device, session.sid);
-    audit(&state, "signed_in", &user.id, &detail).await;
-    tracing::info!(user_id = %user.id, "signed in");
-    let next = engine::complete_sign_in(
+        amr: vec!["pwd".into()],
+        browser: csrf::browser_mark(state.cookies, &headers),
+    };
+    let has_second_factor = state.factors().standing(&user.id).await?.totp;
+    let after = engine::complete_first_factor(
         state.interactions(),
         &id,
-        interaction,
-        SignedIn::from(&session),
+        interaction.clone(),
+        first.clone(),
+        has_second_factor,
     );
-    // The browser is signed in now, whatever happens to the interaction: its
-    // cookie goes with every answer (the page layer keeps it on a failure).
-    let mut response = match next.await {
-        Ok(Some(path)) => see_other(&path),
-        // Another window finished this interaction meanwhile.
-        Ok(None) => Error::out_of_date().into_response(),
-        Err(e) => Error::from(e).into_response(),
-    };
-    if let Some(cookie) = cookie {
-        response.headers_mut().append(SET_COOKIE, cookie);
+    match after.await? {
+        AfterFirstFactor::SignInNow => {}
+        AfterFirstFactor::SecondFactor(next) => {
+            return pages::second_factor(
+                &state,
+                &headers,
+                &interaction,
+                &next,
+                None,
+                StatusCode::OK,
+            );
+        }
+        AfterFirstFactor::OutOfDate => return Err(Error::out_of_date()),
     }
-    Ok(response)
+    finish::sign_in(
+        &state,
+        &headers,
+        &ip,
+        &id,
+        interaction,
+        &first,
+        "with a password",
+    )
+    .await
 }

@@ -37,36 +37,70 @@ pub struct Reservation {
     pub attempt: u64,
 }
 
-fn account_key(email: &str, window: u64) -> String {
-    let email = email.trim().to_lowercase();
-    format!(
-        "login:account:{window}:{}",
-        URL_SAFE_NO_PAD.encode(hash_secret(&email))
-    )
+/// What is attempted: each kind counts in buckets of its own, with the same
+/// limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// A password, for the account of an email.
+    Password,
+    /// A second-factor code (authenticator or recovery code), for a person's id.
+    SecondFactor,
 }
 
-fn ip_key(ip: &str, window: u64) -> String {
-    match ip.parse() {
-        Ok(address) => format!(
-            "login:ip:{window}:{}",
-            crate::admission::address_bucket(address)
-        ),
-        Err(_) => format!("login:ip:{window}:{ip}"),
+impl Attempt {
+    fn prefix(self) -> &'static str {
+        match self {
+            Attempt::Password => "login",
+            Attempt::SecondFactor => "second-factor",
+        }
+    }
+
+    /// The account as counted: an email in any case is one account.
+    fn account(self, account: &str) -> String {
+        match self {
+            Attempt::Password => account.trim().to_lowercase(),
+            Attempt::SecondFactor => account.to_owned(),
+        }
     }
 }
 
-/// Reserves an attempt for `email` from `ip`: the address's counter, then the
+fn account_key(attempt: Attempt, account: &str, window: u64) -> String {
+    format!(
+        "{}:account:{window}:{}",
+        attempt.prefix(),
+        URL_SAFE_NO_PAD.encode(hash_secret(&attempt.account(account)))
+    )
+}
+
+fn ip_key(attempt: Attempt, ip: &str, window: u64) -> String {
+    let prefix = attempt.prefix();
+    match ip.parse() {
+        Ok(address) => format!(
+            "{prefix}:ip:{window}:{}",
+            crate::admission::address_bucket(address)
+        ),
+        Err(_) => format!("{prefix}:ip:{window}:{ip}"),
+    }
+}
+
+/// Reserves an `attempt` for `account` (an email for a password, a person's
+/// id for a second factor) from `ip`: the address's counter, then the
 /// account's, are incremented atomically first, and the attempt may go ahead
-/// only when neither passed its limit. So however many attempts race, at most the limit reach the password
-/// check in a window (DESIGN.md rule 9). A refused attempt gives its counts
-/// back, so it never counts as a failure.
-pub async fn reserve(state: &AppState, email: &str, ip: &str) -> Result<Verdict, CacheError> {
+/// only when neither passed its limit. So however many attempts race, at
+/// most the limit reach the check in a window (DESIGN.md rule 9). A refused
+/// attempt gives its counts back, so it never counts as a failure.
+pub async fn reserve(
+    state: &AppState,
+    attempt: Attempt,
+    account: &str,
+    ip: &str,
+) -> Result<Verdict, CacheError> {
     let config = &state.config;
     let window = config.login_window_secs;
     let number = u64::try_from(state.clock.now()).unwrap_or(0) / window.max(1);
     let reservation = Reservation {
-        account: account_key(email, number),
-        ip: ip_key(ip, number),
+        account: account_key(attempt, account, number),
+        ip: ip_key(attempt, ip, number),
         attempt: 0,
     };
     // The address first: once it is over its limit, a flood of attempts for

@@ -168,6 +168,7 @@ impl Tx {
     /// Removes a user.
     #[tracing::instrument(skip_all)]
     pub async fn delete_user(&mut self, id: &str) -> Result<(), StoreError> {
+        self.remove_second_factors(id).await?;
         let result = sqlx::query("delete from users where id = $1")
             .bind(id)
             .execute(self.conn())

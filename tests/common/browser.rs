@@ -7,6 +7,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 
 /// A page or redirect as the browser saw it.
+#[derive(Clone)]
 pub struct Seen {
     /// HTTP status.
     pub status: StatusCode,
@@ -45,6 +46,7 @@ impl Seen {
 }
 
 /// Cookies and an HTTP client that does not follow redirects.
+#[derive(Clone)]
 pub struct Browser {
     http: reqwest::Client,
     /// Cookie name → value.

@@ -1,0 +1,227 @@
+//! The account's sign-in methods: turning an authenticator app on (a QR code
+//! and a confirming code, then recovery codes shown once) and off, and new
+//! recovery codes. Every change needs a recent sign-in, like a password
+//! change, and is audited with where it came from.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::pages::{Notice, render};
+use super::{AccountForm, Person, origin, recent_enough};
+use crate::app::AppState;
+use crate::factors::FactorError;
+use crate::http::pages::see_other;
+use crate::http::{ClientIp, Error};
+use crate::interaction::AccountPage;
+use crate::users;
+
+#[derive(Template)]
+#[template(path = "account_security.html")]
+struct SecurityPage<'a> {
+    totp: bool,
+    recovery_codes_left: i64,
+    notice: Option<&'a str>,
+    sid: &'a str,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "account_totp_setup.html")]
+struct SetupPage<'a> {
+    qr_svg: &'a str,
+    secret: &'a str,
+    uri: &'a str,
+    error: Option<&'a str>,
+    sid: &'a str,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "account_recovery_codes.html")]
+struct CodesPage<'a> {
+    codes: &'a [String],
+    sid: &'a str,
+    csrf: String,
+}
+
+impl From<FactorError> for Error {
+    fn from(e: FactorError) -> Self {
+        match e {
+            FactorError::NoKey => Error::page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Authenticator apps are not available",
+                "This server keeps no key to protect authenticator secrets with. Ask its operator to configure a key-encryption key.",
+            ),
+            FactorError::AlreadySet => Error::page(
+                StatusCode::CONFLICT,
+                "An authenticator app is already on",
+                "Turn it off first to set up another one.",
+            ),
+            FactorError::Service(e) => e.into(),
+        }
+    }
+}
+
+/// `GET /account/security`: what protects the account besides the password.
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Person(session): Person,
+    Query(notice): Query<Notice>,
+) -> Result<Response, Error> {
+    let standing = state.factors().standing(&session.user_id).await?;
+    let notice = match notice.done.as_deref() {
+        Some("removed") => {
+            Some("The authenticator app was turned off, and its recovery codes no longer work.")
+        }
+        _ => None,
+    };
+    render(&state, &headers, StatusCode::OK, |csrf| SecurityPage {
+        totp: standing.totp,
+        recovery_codes_left: standing.recovery_codes_left,
+        notice,
+        sid: &session.sid,
+        csrf,
+    })
+}
+
+/// `POST /account/security/totp/begin`: a new secret for an authenticator
+/// app, shown as a QR code and as text, to be confirmed with a code.
+pub async fn begin_totp(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AccountForm { session, .. }: AccountForm,
+) -> Result<Response, Error> {
+    if let Some(page) = recent_enough(&state, &headers, &session, AccountPage::Security).await? {
+        return Ok(page);
+    }
+    let user = users::find(&state.store, &session.user_id).await?;
+    let setup = state.factors().begin_totp(&user.id, &user.email).await?;
+    render(&state, &headers, StatusCode::OK, |csrf| SetupPage {
+        qr_svg: &setup.qr_svg,
+        secret: &setup.secret,
+        uri: &setup.uri,
+        error: None,
+        sid: &session.sid,
+        csrf,
+    })
+}
+
+/// `POST /account/security/totp/confirm` (`code`): turns the app being set
+/// up on once its current code is typed, and shows the new recovery codes.
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    AccountForm { session, form }: AccountForm,
+) -> Result<Response, Error> {
+    if let Some(page) = recent_enough(&state, &headers, &session, AccountPage::Security).await? {
+        return Ok(page);
+    }
+    let code = form.get("code").unwrap_or_default();
+    let detail = format!(
+        "turned on by the person {}",
+        origin(&session, &ip, &headers)
+    );
+    match state
+        .factors()
+        .confirm_totp(&session.user_id, code, &detail)
+        .await?
+    {
+        Some(codes) => render(&state, &headers, StatusCode::OK, |csrf| CodesPage {
+            codes: &codes,
+            sid: &session.sid,
+            csrf,
+        }),
+        None => Err(Error::page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "That code did not match",
+            "Set up the authenticator app again and type the code it shows now.",
+        )),
+    }
+}
+
+/// `POST /account/security/recovery-codes`: a new set of recovery codes; the
+/// old set stops working.
+pub async fn new_recovery_codes(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    AccountForm { session, .. }: AccountForm,
+) -> Result<Response, Error> {
+    if let Some(page) = recent_enough(&state, &headers, &session, AccountPage::Security).await? {
+        return Ok(page);
+    }
+    let detail = format!("made by the person {}", origin(&session, &ip, &headers));
+    match state
+        .factors()
+        .regenerate_recovery_codes(&session.user_id, &detail)
+        .await?
+    {
+        Some(codes) => render(&state, &headers, StatusCode::OK, |csrf| CodesPage {
+            codes: &codes,
+            sid: &session.sid,
+            csrf,
+        }),
+        None => Ok(see_other(AccountPage::Security.path())),
+    }
+}
+
+/// `POST /account/security/totp/remove`: turns the authenticator app off and
+/// ends its recovery codes.
+pub async fn remove_totp(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    AccountForm { session, .. }: AccountForm,
+) -> Result<Response, Error> {
+    if let Some(page) = recent_enough(&state, &headers, &session, AccountPage::Security).await? {
+        return Ok(page);
+    }
+    let detail = format!(
+        "turned off by the person {}",
+        origin(&session, &ip, &headers)
+    );
+    state
+        .factors()
+        .remove_totp(&session.user_id, &detail)
+        .await?;
+    Ok(see_other(&format!(
+        "{}?done=removed",
+        AccountPage::Security.path()
+    )))
+}
+
+/// `POST /account/security/recovery-codes.txt` (`codes`): the codes the page
+/// just showed, as a text file to keep. Only what the browser sent back is
+/// in it (the server keeps no code it could show again).
+pub async fn download_recovery_codes(
+    AccountForm { form, .. }: AccountForm,
+) -> Result<Response, Error> {
+    let codes: Vec<&str> = form
+        .get("codes")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(crate::factors::recovery::CODES)
+        .collect();
+    let mut text = String::from("Gatehouse recovery codes. Each works once.\n\n");
+    for code in codes {
+        text.push_str(code);
+        text.push('\n');
+    }
+    Ok((
+        [
+            (CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (
+                CONTENT_DISPOSITION,
+                "attachment; filename=\"gatehouse-recovery-codes.txt\"",
+            ),
+            (CACHE_CONTROL, "no-store"),
+        ],
+        text,
+    )
+        .into_response())
+}

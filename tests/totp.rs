@@ -1,0 +1,377 @@
+//! Authenticator apps (TOTP) over real HTTP, on whichever backend the suite
+//! runs on: set up in the account area, then asked for after the password at
+//! every sign-in, with codes computed by an independent implementation
+//! (Python's `pyotp`) from the secret the page showed. A code is accepted
+//! once, a code two steps away never, parallel wrong codes are checked at
+//! most up to the limit, and a recovery code works once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::browser::{Browser, Seen};
+use common::flow::{self, Code, EMAIL, PASSWORD, redeem};
+use common::{TestServer, json_body};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::Barrier;
+
+const VERIFIER: &str = "a-pkce-verifier-of-more-than-forty-three-characters";
+
+/// The code an authenticator app shows for `secret` (base32) at `at`, as
+/// Python's pyotp computes it.
+fn app_code(secret: &str, at: i64) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import pyotp, sys; print(pyotp.TOTP(sys.argv[1]).at(int(sys.argv[2])))",
+            secret,
+            &at.to_string(),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "pyotp is needed (pip install pyotp): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A code that is not `right`.
+fn wrong(right: &str) -> String {
+    format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000)
+}
+
+/// What the page shows between `start` and `end`, every time.
+fn between(page: &Seen, start: &str, end: &str) -> Vec<String> {
+    page.body
+        .split(start)
+        .skip(1)
+        .map(|rest| rest[..rest.find(end).unwrap()].to_owned())
+        .collect()
+}
+
+async fn post_account(
+    server: &TestServer,
+    browser: &mut Browser,
+    path: &str,
+    page: &Seen,
+    extra: &[(&str, &str)],
+) -> Seen {
+    let (csrf, session) = (page.field("csrf"), page.field("for"));
+    let mut form = vec![("csrf", csrf.as_str()), ("for", session.as_str())];
+    form.extend_from_slice(extra);
+    browser.post(&server.url(path), &form).await
+}
+
+/// Signs in at the account area and turns an authenticator app on; returns
+/// the browser, the secret the page showed, and the recovery codes.
+async fn enrolled(server: &TestServer) -> (Browser, String, Vec<String>) {
+    let mut browser = Browser::new();
+    let page = browser.get(&server.url("/account/security")).await;
+    let back = browser.sign_in(&server.base, &page, EMAIL, PASSWORD).await;
+    assert_eq!(back.location.as_deref(), Some("/account/security"));
+    let security = browser.get(&server.url("/account/security")).await;
+    assert!(
+        security.body.contains("Set up an authenticator app"),
+        "{}",
+        security.body
+    );
+
+    let setup = post_account(
+        server,
+        &mut browser,
+        "/account/security/totp/begin",
+        &security,
+        &[],
+    )
+    .await;
+    assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
+    assert!(setup.body.contains("<svg"), "a QR code: {}", setup.body);
+    let secret = between(&setup, "<code class=\"secret\">", "</code>").remove(0);
+    assert!(
+        setup.body.contains(&format!("secret={secret}")),
+        "the otpauth URI"
+    );
+
+    let right = app_code(&secret, server.clock.now());
+    let refused = post_account(
+        server,
+        &mut browser,
+        "/account/security/totp/confirm",
+        &setup,
+        &[("code", &wrong(&right))],
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    let shown = post_account(
+        server,
+        &mut browser,
+        "/account/security/totp/confirm",
+        &setup,
+        &[("code", &right)],
+    )
+    .await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    let codes = between(&shown, "<li><code>", "</code>");
+    assert_eq!(codes.len(), 10, "{}", shown.body);
+    let on = browser.get(&server.url("/account/security")).await;
+    assert!(
+        on.body.contains("Recovery codes left: <strong>10</strong>"),
+        "{}",
+        on.body
+    );
+    (browser, secret, codes)
+}
+
+/// Asks `/authorize` as a new browser and passes the password: returns the
+/// browser and the second-factor page it is shown (no session yet).
+async fn past_the_password(server: &TestServer, client_id: &str) -> (Browser, Seen) {
+    let mut browser = Browser::new();
+    let url = flow::authorize_url(server, client_id, "openid", VERIFIER);
+    let page = browser.get(&url).await;
+    let answer = browser
+        .submit_sign_in(&server.base, &page, EMAIL, PASSWORD)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert!(
+        answer.body.contains("Two-step verification"),
+        "{}",
+        answer.body
+    );
+    let cookies: Vec<_> = answer.headers.get_all("set-cookie").iter().collect();
+    assert!(
+        cookies
+            .iter()
+            .all(|c| !c.to_str().unwrap().contains("session")),
+        "no session before the second factor: {cookies:?}"
+    );
+    (browser, answer)
+}
+
+async fn second_factor(
+    server: &TestServer,
+    browser: &mut Browser,
+    page: &Seen,
+    code: &str,
+) -> Seen {
+    let (request, csrf) = (page.field("request"), page.field("csrf"));
+    browser
+        .post(
+            &server.url("/login/second-factor"),
+            &[("request", &request), ("csrf", &csrf), ("code", code)],
+        )
+        .await
+}
+
+/// The `amr` of the ID token the code `answer` redirects with.
+async fn amr_of(
+    server: &TestServer,
+    app: &(String, String),
+    browser: &mut Browser,
+    answer: Seen,
+) -> Value {
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let back = browser.resume(&server.base, answer).await;
+    assert_eq!(back.status, StatusCode::FOUND, "{}", back.body);
+    let code = Code {
+        code: back.redirect_param("code").unwrap(),
+        verifier: VERIFIER.to_owned(),
+    };
+    let tokens = json_body(redeem(server, &app.0, &app.1, &code).await, StatusCode::OK).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let payload = id_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["amr"].clone()
+}
+
+#[tokio::test]
+async fn an_authenticator_app_guards_every_sign_in_and_each_code_works_once() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid", true).await;
+    let (mut account, secret, codes) = enrolled(&server).await;
+
+    // The code the app shows now signs a new browser in, with `otp` in `amr`.
+    server.clock.advance(30);
+    let now = server.clock.now();
+    let (mut laptop, page) = past_the_password(&server, &app.0).await;
+    let wrong_answer =
+        second_factor(&server, &mut laptop, &page, &wrong(&app_code(&secret, now))).await;
+    assert!(
+        wrong_answer.body.contains("That code is not right"),
+        "{}",
+        wrong_answer.body
+    );
+    let answer = second_factor(&server, &mut laptop, &page, &app_code(&secret, now)).await;
+    let amr = amr_of(&server, &app, &mut laptop, answer).await;
+    assert_eq!(amr, serde_json::json!(["pwd", "otp", "mfa"]));
+
+    // The same code again, and the code of the step before it, never work.
+    let (mut phone, page) = past_the_password(&server, &app.0).await;
+    for code in [app_code(&secret, now), app_code(&secret, now - 30)] {
+        let replayed = second_factor(&server, &mut phone, &page, &code).await;
+        assert!(
+            replayed.body.contains("That code is not right"),
+            "{}",
+            replayed.body
+        );
+    }
+    // A code two steps ahead never works; the next step's code does.
+    let ahead = second_factor(&server, &mut phone, &page, &app_code(&secret, now + 60)).await;
+    assert!(
+        ahead.body.contains("That code is not right"),
+        "{}",
+        ahead.body
+    );
+    let next = second_factor(&server, &mut phone, &page, &app_code(&secret, now + 30)).await;
+    assert_eq!(
+        next.status,
+        StatusCode::SEE_OTHER,
+        "one step of drift: {}",
+        next.body
+    );
+
+    // A recovery code works once.
+    let (mut tablet, page) = past_the_password(&server, &app.0).await;
+    let typed = codes[0].to_uppercase().replace('-', " ");
+    let answer = second_factor(&server, &mut tablet, &page, &typed).await;
+    amr_of(&server, &app, &mut tablet, answer).await;
+    let (mut other, page) = past_the_password(&server, &app.0).await;
+    let again = second_factor(&server, &mut other, &page, &codes[0]).await;
+    assert!(
+        again.body.contains("That code is not right"),
+        "{}",
+        again.body
+    );
+    let left = account.get(&server.url("/account/security")).await;
+    assert!(
+        left.body
+            .contains("Recovery codes left: <strong>9</strong>"),
+        "{}",
+        left.body
+    );
+    let activity = account.get(&server.url("/account/activity")).await;
+    for event in [
+        "Authenticator app turned on",
+        "Recovery code used",
+        "Wrong two-step verification code",
+    ] {
+        assert!(activity.body.contains(event), "{event}: {}", activity.body);
+    }
+}
+
+#[tokio::test]
+async fn twenty_parallel_wrong_codes_are_checked_at_most_up_to_the_limit() {
+    let server = Arc::new(TestServer::start().await);
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid", true).await;
+    let (_, secret, _) = enrolled(&server).await;
+    let (browser, page) = past_the_password(&server, &app.0).await;
+    let right = app_code(&secret, server.clock.now());
+    let barrier = Arc::new(Barrier::new(20));
+    let mut racers = Vec::new();
+    for _ in 0..20 {
+        let (server, barrier, mut browser, page, code) = (
+            server.clone(),
+            barrier.clone(),
+            browser.clone(),
+            page.clone(),
+            wrong(&right),
+        );
+        racers.push(tokio::spawn(async move {
+            barrier.wait().await;
+            second_factor(&server, &mut browser, &page, &code)
+                .await
+                .status
+        }));
+    }
+    let mut checked = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            StatusCode::OK => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let limit = server.state.config.login_attempts_per_account;
+    assert!(
+        checked <= limit,
+        "{checked} wrong codes checked, the limit is {limit}"
+    );
+    // Past the limit even the right code waits for the window to end.
+    let mut browser = browser;
+    let refused = second_factor(&server, &mut browser, &page, &right).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// The second factor is taken only from the browser that passed the
+/// password: the same form posted from another browser is out of date.
+#[tokio::test]
+async fn the_second_factor_is_taken_only_from_the_browser_that_passed_the_password() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid", true).await;
+    let (_, secret, _) = enrolled(&server).await;
+    let (_, page) = past_the_password(&server, &app.0).await;
+    let mut stranger = Browser::new();
+    let form_page = stranger
+        .get(&flow::authorize_url(&server, &app.0, "openid", VERIFIER))
+        .await;
+    let csrf = form_page.field("csrf");
+    let answer = stranger
+        .post(
+            &server.url("/login/second-factor"),
+            &[
+                ("request", &page.field("request")),
+                ("csrf", &csrf),
+                ("code", &app_code(&secret, server.clock.now())),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.body);
+}
+
+/// An operator who configures a key-encryption key after running on the
+/// generated one keeps everyone's authenticator app working: the secrets are
+/// re-sealed under the configured key at start, and the generated file is no
+/// longer needed.
+#[tokio::test]
+async fn authenticator_secrets_follow_a_configured_key_encryption_key() {
+    let db = common::TestDatabase::new().await;
+    if db.url.is_some() {
+        // PostgreSQL always runs on a configured key: nothing to take over from.
+        return;
+    }
+    let server = TestServer::start_on(db, |c| c.key_encryption_key = None).await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid", true).await;
+    let (_, secret, _) = enrolled(&server).await;
+    let file = server.config.data_dir.join("key-encryption-key");
+    let db = server.stop().await;
+    let chosen = "an operator-managed secret of some length";
+    let managed = TestServer::start_on(db, |c| c.key_encryption_key = Some(chosen.into())).await;
+    let db = managed.stop().await;
+    std::fs::remove_file(&file).unwrap();
+    let server = TestServer::start_on(db, |c| c.key_encryption_key = Some(chosen.into())).await;
+    server.clock.advance(60);
+    let (mut browser, page) = past_the_password(&server, &app.0).await;
+    let answer = second_factor(
+        &server,
+        &mut browser,
+        &page,
+        &app_code(&secret, server.clock.now()),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+}
