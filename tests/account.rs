@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use common::browser::{Browser, Seen};
-use common::flow::{self, CALLBACK, EMAIL, PASSWORD, oauth_error, redeem, refresh};
+use common::flow::{self, CALLBACK, EMAIL, PASSWORD, oauth_error, post_account, redeem, refresh};
 use common::{TestServer, json_body};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -83,19 +83,6 @@ async fn sessions_page(server: &TestServer, browser: &mut Browser) -> Seen {
     let page = browser.get(&server.url("/account/sessions")).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     page
-}
-
-async fn post_account(
-    server: &TestServer,
-    browser: &mut Browser,
-    path: &str,
-    page: &Seen,
-    extra: &[(&str, &str)],
-) -> Seen {
-    let (csrf, session) = (page.field("csrf"), page.field("for"));
-    let mut form = vec![("csrf", csrf.as_str()), ("for", session.as_str())];
-    form.extend_from_slice(extra);
-    browser.post(&server.url(path), &form).await
 }
 
 fn is_sign_in(page: &Seen) -> bool {

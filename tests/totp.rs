@@ -14,7 +14,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::browser::{Browser, Seen};
-use common::flow::{self, Code, EMAIL, PASSWORD, redeem};
+use common::flow::{self, Code, EMAIL, PASSWORD, post_account, redeem};
 use common::{TestServer, json_body};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -56,19 +56,6 @@ fn between(page: &Seen, start: &str, end: &str) -> Vec<String> {
         .collect()
 }
 
-async fn post_account(
-    server: &TestServer,
-    browser: &mut Browser,
-    path: &str,
-    page: &Seen,
-    extra: &[(&str, &str)],
-) -> Seen {
-    let (csrf, session) = (page.field("csrf"), page.field("for"));
-    let mut form = vec![("csrf", csrf.as_str()), ("for", session.as_str())];
-    form.extend_from_slice(extra);
-    browser.post(&server.url(path), &form).await
-}
-
 /// Signs in at the account area and turns an authenticator app on; returns
 /// the browser, the secret the page showed, and the recovery codes.
 async fn enrolled(server: &TestServer) -> (Browser, String, Vec<String>) {
@@ -83,12 +70,26 @@ async fn enrolled(server: &TestServer) -> (Browser, String, Vec<String>) {
         security.body
     );
 
+    let refused = post_account(
+        server,
+        &mut browser,
+        "/account/security/totp/begin",
+        &security,
+        &[("password", "not the password")],
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
     let setup = post_account(
         server,
         &mut browser,
         "/account/security/totp/begin",
         &security,
-        &[],
+        &[("password", PASSWORD)],
     )
     .await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
@@ -374,4 +375,157 @@ async fn authenticator_secrets_follow_a_configured_key_encryption_key() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+}
+
+/// Of browsers that passed the password and post the same current code at
+/// once, exactly one is signed in; the same for one recovery code.
+#[tokio::test]
+async fn of_parallel_sign_ins_with_one_code_exactly_one_gets_in() {
+    let server = Arc::new(TestServer::start().await);
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid", true).await;
+    let (_, secret, codes) = enrolled(&server).await;
+    server.clock.advance(30);
+    for code in [app_code(&secret, server.clock.now()), codes[3].clone()] {
+        let mut waiting = Vec::new();
+        for _ in 0..4 {
+            waiting.push(past_the_password(&server, &app.0).await);
+        }
+        let barrier = Arc::new(Barrier::new(waiting.len()));
+        let mut racers = Vec::new();
+        for (mut browser, page) in waiting {
+            let (server, barrier, code) = (server.clone(), barrier.clone(), code.clone());
+            racers.push(tokio::spawn(async move {
+                barrier.wait().await;
+                second_factor(&server, &mut browser, &page, &code)
+                    .await
+                    .status
+            }));
+        }
+        let mut signed_in = 0;
+        for racer in racers {
+            if racer.await.unwrap() == StatusCode::SEE_OTHER {
+                signed_in += 1;
+            }
+        }
+        assert_eq!(signed_in, 1, "one code, {signed_in} sign-ins");
+    }
+}
+
+/// A stolen session cookie is not enough to change the sign-in methods:
+/// turning the app off or making new recovery codes needs the password and a
+/// current code (or a recovery code); new codes end the old set.
+#[tokio::test]
+async fn changing_sign_in_methods_needs_the_password_and_a_second_factor() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid", true).await;
+    let (mut browser, secret, old_codes) = enrolled(&server).await;
+    let page = browser.get(&server.url("/account/security")).await;
+    let without_code = post_account(
+        &server,
+        &mut browser,
+        "/account/security/totp/remove",
+        &page,
+        &[("password", PASSWORD), ("code", "")],
+    )
+    .await;
+    assert!(
+        without_code.body.contains("That code is not right"),
+        "{}",
+        without_code.body
+    );
+    let wrong_password = post_account(
+        &server,
+        &mut browser,
+        "/account/security/totp/remove",
+        &page,
+        &[("password", "guess"), ("code", &old_codes[0])],
+    )
+    .await;
+    assert_eq!(wrong_password.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        browser
+            .get(&server.url("/account/security"))
+            .await
+            .body
+            .contains("Recovery codes left: <strong>10</strong>")
+    );
+
+    let renewed = post_account(
+        &server,
+        &mut browser,
+        "/account/security/recovery-codes",
+        &page,
+        &[("password", PASSWORD), ("code", &old_codes[0])],
+    )
+    .await;
+    let new_codes = between(&renewed, "<li><code>", "</code>");
+    assert_eq!(new_codes.len(), 10, "{}", renewed.body);
+    let (mut other, waiting) = past_the_password(&server, &app.0).await;
+    let old = second_factor(&server, &mut other, &waiting, &old_codes[1]).await;
+    assert!(
+        old.body.contains("That code is not right"),
+        "the old set still works"
+    );
+
+    server.clock.advance(30);
+    let off = post_account(
+        &server,
+        &mut browser,
+        "/account/security/totp/remove",
+        &page,
+        &[
+            ("password", PASSWORD),
+            ("code", &app_code(&secret, server.clock.now())),
+        ],
+    )
+    .await;
+    assert_eq!(off.status, StatusCode::SEE_OTHER, "{}", off.body);
+    let now_off = browser.get(&server.url("/account/security")).await;
+    assert!(
+        now_off.body.contains("Set up an authenticator app"),
+        "{}",
+        now_off.body
+    );
+    // Without the app, the password alone signs in again.
+    let mut laptop = Browser::new();
+    let page = laptop
+        .get(&flow::authorize_url(&server, &app.0, "openid", VERIFIER))
+        .await;
+    let answer = laptop
+        .submit_sign_in(&server.base, &page, EMAIL, PASSWORD)
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+}
+
+/// A sign-in that must be recent (the account area's sensitive pages) asks
+/// for the second factor again, not only the password.
+#[tokio::test]
+async fn signing_in_again_for_a_sensitive_change_asks_for_the_second_factor_too() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let (mut browser, secret, _) = enrolled(&server).await;
+    server
+        .clock
+        .advance(server.state.config.reauthenticate_after_secs + 30);
+    let page = browser.get(&server.url("/account/password")).await;
+    let answer = browser
+        .submit_sign_in(&server.base, &page, EMAIL, PASSWORD)
+        .await;
+    assert!(
+        answer.body.contains("Two-step verification"),
+        "{}",
+        answer.body
+    );
+    let back = second_factor(
+        &server,
+        &mut browser,
+        &answer,
+        &app_code(&secret, server.clock.now()),
+    )
+    .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    let resumed = browser.resume(&server.base, back).await;
+    assert_eq!(resumed.location.as_deref(), Some("/account/password"));
 }

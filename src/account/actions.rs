@@ -178,7 +178,9 @@ pub async fn change_password(
         }
         Err(e) => return Err(e.into()),
     };
-    let amr = current.amr.clone();
+    // The new session stands for what just happened: the password was typed
+    // (its `amr` claims nothing the person did not do now).
+    let amr = vec!["pwd".to_owned()];
     match session::start(&state, &headers, &user.id, sign_outs, amr, &ip).await {
         Ok((_, cookie)) => {
             let mut response = see_other(&format!("{}?done=changed", paths::ACCOUNT_PASSWORD));

@@ -432,6 +432,7 @@ fn event_in_words(kind: &str) -> String {
         "app_access_removed" => "App access removed",
         "refresh_token_reuse" => "Reuse of a stolen or replayed refresh token detected",
         "totp_added" => "Authenticator app turned on",
+        "password_accepted" => "Password entered; two-step verification asked for",
         "totp_removed" => "Authenticator app turned off",
         "second_factor_failed" => "Wrong two-step verification code",
         "recovery_code_used" => "Recovery code used",

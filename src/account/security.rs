@@ -12,10 +12,14 @@ use axum::response::{IntoResponse, Response};
 use super::pages::{Notice, render};
 use super::{AccountForm, Person, origin, recent_enough};
 use crate::app::AppState;
-use crate::factors::FactorError;
 use crate::http::pages::see_other;
+use crate::http::params::FormParams;
 use crate::http::{ClientIp, Error};
 use crate::interaction::AccountPage;
+use crate::login::device;
+use crate::login::password::{Checked, Unchecked, check};
+use crate::login::second_factor::{CodeCheck, check_code};
+use crate::login::session::Session;
 use crate::users;
 
 #[derive(Template)]
@@ -23,7 +27,9 @@ use crate::users;
 struct SecurityPage<'a> {
     totp: bool,
     recovery_codes_left: i64,
+    email: &'a str,
     notice: Option<&'a str>,
+    error: Option<&'a str>,
     sid: &'a str,
     csrf: String,
 }
@@ -47,24 +53,6 @@ struct CodesPage<'a> {
     csrf: String,
 }
 
-impl From<FactorError> for Error {
-    fn from(e: FactorError) -> Self {
-        match e {
-            FactorError::NoKey => Error::page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Authenticator apps are not available",
-                "This server keeps no key to protect authenticator secrets with. Ask its operator to configure a key-encryption key.",
-            ),
-            FactorError::AlreadySet => Error::page(
-                StatusCode::CONFLICT,
-                "An authenticator app is already on",
-                "Turn it off first to set up another one.",
-            ),
-            FactorError::Service(e) => e.into(),
-        }
-    }
-}
-
 /// `GET /account/security`: what protects the account besides the password.
 pub async fn page(
     State(state): State<AppState>,
@@ -72,30 +60,89 @@ pub async fn page(
     Person(session): Person,
     Query(notice): Query<Notice>,
 ) -> Result<Response, Error> {
-    let standing = state.factors().standing(&session.user_id).await?;
-    let notice = match notice.done.as_deref() {
-        Some("removed") => {
-            Some("The authenticator app was turned off, and its recovery codes no longer work.")
-        }
-        _ => None,
-    };
-    render(&state, &headers, StatusCode::OK, |csrf| SecurityPage {
+    let notice = (notice.done.as_deref() == Some("removed"))
+        .then_some("The authenticator app was turned off, and its recovery codes no longer work.");
+    security_page(&state, &headers, &session, notice, None, StatusCode::OK).await
+}
+
+/// The sign-in methods page of `session`'s person, with a notice or an error.
+async fn security_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    notice: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, Error> {
+    let user = users::find(&state.store, &session.user_id).await?;
+    let standing = state.factors().standing(&user.id).await?;
+    render(state, headers, status, |csrf| SecurityPage {
         totp: standing.totp,
         recovery_codes_left: standing.recovery_codes_left,
+        email: &user.email,
         notice,
+        error,
         sid: &session.sid,
         csrf,
     })
+}
+
+/// Whether the form proves the person is at the keyboard, beyond a recent
+/// sign-in (which a stolen session cookie also has): their current password
+/// and, when an authenticator app is on, a current code from it or a recovery
+/// code — each through its limits. `None` when it does; else the page again,
+/// saying what was wrong.
+async fn unproven(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: &str,
+    session: &Session,
+    form: &FormParams,
+) -> Result<Option<Response>, Error> {
+    let user = users::find(&state.store, &session.user_id).await?;
+    let password = form.get("password").unwrap_or_default();
+    let agent = device::user_agent(headers);
+    let refusal = match check(state, &user.email, password, ip, agent).await {
+        Ok(Checked::Right(found)) if found.user.id == user.id => None,
+        Ok(_) => Some((
+            "Your password is not right.",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )),
+        Err(Unchecked::Failed(e)) => return Err(e),
+        Err(why) => Some(why.message()),
+    };
+    let refusal = match refusal {
+        None if state.factors().standing(&user.id).await?.totp => {
+            let code = form.get("code").unwrap_or_default();
+            match check_code(state, headers, &user.id, code, ip).await? {
+                CodeCheck::Passed(_) => None,
+                refused => Some((refused.message(), refused.status())),
+            }
+        }
+        other => other,
+    };
+    match refusal {
+        None => Ok(None),
+        Some((message, status)) => {
+            security_page(state, headers, session, None, Some(message), status)
+                .await
+                .map(Some)
+        }
+    }
 }
 
 /// `POST /account/security/totp/begin`: a new secret for an authenticator
 /// app, shown as a QR code and as text, to be confirmed with a code.
 pub async fn begin_totp(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    AccountForm { session, .. }: AccountForm,
+    AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
     if let Some(page) = recent_enough(&state, &headers, &session, AccountPage::Security).await? {
+        return Ok(page);
+    }
+    if let Some(page) = unproven(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
     let user = users::find(&state.store, &session.user_id).await?;
@@ -131,11 +178,7 @@ pub async fn confirm_totp(
         .confirm_totp(&session.user_id, code, &detail)
         .await?
     {
-        Some(codes) => render(&state, &headers, StatusCode::OK, |csrf| CodesPage {
-            codes: &codes,
-            sid: &session.sid,
-            csrf,
-        }),
+        Some(codes) => show_codes(&state, &headers, &session.sid, &codes),
         None => Err(Error::page(
             StatusCode::UNPROCESSABLE_ENTITY,
             "That code did not match",
@@ -144,15 +187,32 @@ pub async fn confirm_totp(
     }
 }
 
+/// The page showing a new set of recovery `codes`, the one time they are shown.
+fn show_codes(
+    state: &AppState,
+    headers: &HeaderMap,
+    sid: &str,
+    codes: &[String],
+) -> Result<Response, Error> {
+    render(state, headers, StatusCode::OK, |csrf| CodesPage {
+        codes,
+        sid,
+        csrf,
+    })
+}
+
 /// `POST /account/security/recovery-codes`: a new set of recovery codes; the
 /// old set stops working.
 pub async fn new_recovery_codes(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    AccountForm { session, .. }: AccountForm,
+    AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
     if let Some(page) = recent_enough(&state, &headers, &session, AccountPage::Security).await? {
+        return Ok(page);
+    }
+    if let Some(page) = unproven(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
     let detail = format!("made by the person {}", origin(&session, &ip, &headers));
@@ -161,11 +221,7 @@ pub async fn new_recovery_codes(
         .regenerate_recovery_codes(&session.user_id, &detail)
         .await?
     {
-        Some(codes) => render(&state, &headers, StatusCode::OK, |csrf| CodesPage {
-            codes: &codes,
-            sid: &session.sid,
-            csrf,
-        }),
+        Some(codes) => show_codes(&state, &headers, &session.sid, &codes),
         None => Ok(see_other(AccountPage::Security.path())),
     }
 }
@@ -176,9 +232,12 @@ pub async fn remove_totp(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    AccountForm { session, .. }: AccountForm,
+    AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
     if let Some(page) = recent_enough(&state, &headers, &session, AccountPage::Security).await? {
+        return Ok(page);
+    }
+    if let Some(page) = unproven(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
     let detail = format!(

@@ -17,7 +17,7 @@ use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
 use crate::crypto::key_encryption::KeyEncryptionKey;
 use crate::service_error::ServiceError;
-use crate::store::{AuditEvent, Store, StoreError};
+use crate::store::{AuditEvent, Store, StoreError, TotpRow};
 
 /// What the factor service works with.
 #[derive(Clone, Copy)]
@@ -122,12 +122,13 @@ impl Factors<'_> {
         })
     }
 
-    /// The secret of `user_id`'s app, confirmed or not as asked, and its last used step.
+    /// The secret of `user_id`'s app, confirmed or not as asked, opened,
+    /// with its stored row.
     async fn secret(
         &self,
         user_id: &str,
         confirmed: bool,
-    ) -> Result<Option<(Vec<u8>, i64)>, FactorError> {
+    ) -> Result<Option<(Vec<u8>, TotpRow)>, FactorError> {
         let Some(row) = self.store.totp_of(user_id).await? else {
             return Ok(None);
         };
@@ -135,7 +136,7 @@ impl Factors<'_> {
             return Ok(None);
         }
         let secret = self.kek()?.open(&sealing_id(user_id), &row.secret)?;
-        Ok(Some((secret, row.last_step)))
+        Ok(Some((secret, row)))
     }
 
     /// Confirms the app `user_id` is setting up with a current `code`: the
@@ -148,7 +149,7 @@ impl Factors<'_> {
         code: &str,
         detail: &str,
     ) -> Result<Option<Vec<String>>, FactorError> {
-        let Some((secret, _)) = self.secret(user_id, false).await? else {
+        let Some((secret, row)) = self.secret(user_id, false).await? else {
             return Ok(None);
         };
         let Some(step) = totp::matching_step(&secret, code, self.now, None) else {
@@ -157,7 +158,10 @@ impl Factors<'_> {
         let codes = recovery::new_set()?;
         let hashes: Vec<Vec<u8>> = codes.iter().map(|code| recovery::hash(code)).collect();
         let mut tx = self.store.begin().await?;
-        if !tx.confirm_totp(user_id, step, self.now).await? {
+        if !tx
+            .confirm_totp(user_id, &row.secret, step, self.now)
+            .await?
+        {
             return Ok(None);
         }
         tx.replace_recovery_codes(user_id, &hashes, self.now)
@@ -171,10 +175,10 @@ impl Factors<'_> {
     /// Whether `code` is a current code of `user_id`'s app not accepted
     /// before (nor any code of a later step); accepting it is atomic.
     pub async fn check_totp(self, user_id: &str, code: &str) -> Result<bool, FactorError> {
-        let Some((secret, last_step)) = self.secret(user_id, true).await? else {
+        let Some((secret, row)) = self.secret(user_id, true).await? else {
             return Ok(false);
         };
-        match totp::matching_step(&secret, code, self.now, Some(last_step)) {
+        match totp::matching_step(&secret, code, self.now, Some(row.last_step)) {
             Some(step) => Ok(self.store.use_totp_step(user_id, step).await?),
             None => Ok(false),
         }

@@ -28,6 +28,7 @@ use crate::cache::CacheError;
 use crate::clients::RegistryError;
 use crate::crypto::CryptoError;
 use crate::crypto::password::PasswordError;
+use crate::factors::FactorError;
 use crate::http::pages::error_page;
 use crate::http::params::InvalidParams;
 use crate::oauth::authorize::response::ResponseTarget;
@@ -461,6 +462,24 @@ impl From<UserError> for Error {
             // nothing and the same request may simply be sent again.
             UserError::Store(StoreError::Database(_)) => Error::Unavailable(Some(Arc::new(e))),
             other => Error::internal(other),
+        }
+    }
+}
+
+impl From<FactorError> for Error {
+    fn from(e: FactorError) -> Self {
+        match e {
+            FactorError::NoKey => Error::page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Authenticator apps are not available",
+                "This server keeps no key to protect authenticator secrets with. Ask its operator to configure a key-encryption key.",
+            ),
+            FactorError::AlreadySet => Error::page(
+                StatusCode::CONFLICT,
+                "An authenticator app is already on",
+                "Turn it off first to set up another one.",
+            ),
+            FactorError::Service(e) => e.into(),
         }
     }
 }

@@ -9,7 +9,7 @@ mod finish;
 mod form;
 pub mod pages;
 pub mod password;
-mod second_factor;
+pub mod second_factor;
 pub mod session;
 pub mod throttle;
 

@@ -17,7 +17,7 @@ use crate::interaction::{Interaction, Purpose};
 struct SignInPage<'a> {
     app_name: Option<&'a str>,
     request_id: &'a str,
-    csrf: &'a str,
+    csrf: String,
     email: &'a str,
     error: Option<&'a str>,
 }
@@ -27,7 +27,7 @@ struct SignInPage<'a> {
 struct SecondFactorPage<'a> {
     app_name: Option<&'a str>,
     request_id: &'a str,
-    csrf: &'a str,
+    csrf: String,
     error: Option<&'a str>,
 }
 
@@ -88,19 +88,17 @@ pub fn sign_in(
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, Error> {
-    with_csrf(state, headers, |csrf| {
-        let page = SignInPage {
-            app_name: app_name(interaction),
-            request_id: id,
-            csrf,
-            email: interaction
-                .demands
-                .login_hint
-                .as_deref()
-                .unwrap_or_default(),
-            error,
-        };
-        pages::render(&page, status, &policy(interaction))
+    let email = interaction
+        .demands
+        .login_hint
+        .as_deref()
+        .unwrap_or_default();
+    step_page(state, headers, interaction, status, |csrf| SignInPage {
+        app_name: app_name(interaction),
+        request_id: id,
+        csrf,
+        email,
+        error,
     })
 }
 
@@ -114,14 +112,27 @@ pub fn second_factor(
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, Error> {
-    with_csrf(state, headers, |csrf| {
-        let page = SecondFactorPage {
+    step_page(state, headers, interaction, status, |csrf| {
+        SecondFactorPage {
             app_name: app_name(interaction),
             request_id: id,
             csrf,
             error,
-        };
-        pages::render(&page, status, &policy(interaction))
+        }
+    })
+}
+
+/// A page of one of `interaction`'s steps, made by `build` with the
+/// browser's CSRF token, under the interaction's page policy.
+fn step_page<T: Template>(
+    state: &AppState,
+    headers: &HeaderMap,
+    interaction: &Interaction,
+    status: StatusCode,
+    build: impl FnOnce(String) -> T,
+) -> Result<Response, Error> {
+    with_csrf(state, headers, |csrf| {
+        pages::render(&build(csrf.to_owned()), status, &policy(interaction))
     })
 }
 

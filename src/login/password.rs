@@ -43,28 +43,38 @@ pub enum Unchecked {
 }
 
 impl Unchecked {
-    /// The answer to the form that asked: `again` renders the form with a
-    /// message and status saying why (with `Retry-After` when busy); a
-    /// failure on our side is the failure page instead.
+    /// What the form that asked tells the person, and with which status
+    /// (a failure on our side is the failure page instead, never this).
+    pub fn message(&self) -> (&'static str, StatusCode) {
+        match self {
+            Unchecked::Throttled => (
+                "Too many sign-in attempts. Wait a few minutes and try again.",
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            Unchecked::Busy | Unchecked::Failed(_) => (
+                "The service is busy. Please try again in a moment.",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        }
+    }
+
+    /// The answer to the form that asked: `again` renders the form with
+    /// [`Self::message`] (with `Retry-After` when busy); a failure on our
+    /// side is the failure page instead.
     pub fn answer(
         self,
         again: impl FnOnce(&str, StatusCode) -> Result<Response, Error>,
     ) -> Result<Response, Error> {
+        let (message, status) = self.message();
         match self {
             Unchecked::Failed(error) => Err(error),
             Unchecked::Busy => {
-                let mut page = again(
-                    "The service is busy. Please try again in a moment.",
-                    StatusCode::SERVICE_UNAVAILABLE,
-                )?;
+                let mut page = again(message, status)?;
                 page.headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from_static("1"));
                 Ok(page)
             }
-            Unchecked::Throttled => again(
-                "Too many sign-in attempts. Wait a few minutes and try again.",
-                StatusCode::TOO_MANY_REQUESTS,
-            ),
+            Unchecked::Throttled => again(message, status),
         }
     }
 }
@@ -210,6 +220,10 @@ pub async fn sign_in(
     match after.await? {
         AfterFirstFactor::SignInNow => {}
         AfterFirstFactor::SecondFactor(next) => {
+            let agent = device::label(device::user_agent(&headers));
+            let detail =
+                format!("password right from {ip}, {agent}; the second factor was asked for");
+            audit(&state, "password_accepted", &user.id, &detail).await;
             return pages::second_factor(
                 &state,
                 &headers,

@@ -16,6 +16,90 @@ use crate::app::AppState;
 use crate::http::Error;
 use crate::interaction::Step;
 
+/// How a second-factor code check ended.
+pub enum CodeCheck {
+    /// The code was right: a current authenticator code, or an unused
+    /// recovery code (now used). Says in words which.
+    Passed(&'static str),
+    /// The code was wrong (answered after the growing delay).
+    Wrong,
+    /// Too many wrong codes for the person or from the address.
+    Throttled,
+}
+
+impl CodeCheck {
+    /// What the form that asked tells the person, when the code did not pass.
+    pub fn message(&self) -> &'static str {
+        match self {
+            CodeCheck::Throttled => "Too many attempts. Wait a few minutes and try again.",
+            _ => "That code is not right. Try the code your app shows now.",
+        }
+    }
+
+    /// The status of the form shown again, when the code did not pass.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            CodeCheck::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::OK,
+        }
+    }
+}
+
+/// Checks `typed` as `user_id`'s second factor from `ip`, as every form that
+/// asks for one does: the attempt is counted against the person's and the
+/// address's limits first (DESIGN.md rule 9); six digits (spaces aside) are
+/// an authenticator code, anything else a recovery code; a wrong code is
+/// answered after the growing delay and recorded in the person's security
+/// activity (the window's first and the one reaching the limit).
+pub async fn check_code(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: &str,
+    typed: &str,
+    ip: &str,
+) -> Result<CodeCheck, Error> {
+    let reservation = match throttle::reserve(state, Attempt::SecondFactor, user_id, ip).await? {
+        Verdict::Allowed(reservation) => reservation,
+        Verdict::Refused => return Ok(CodeCheck::Throttled),
+    };
+    let code: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+    let factors = state.factors();
+    let agent = device::label(device::user_agent(headers));
+    let is_totp = code.len() == TOTP_DIGITS && code.bytes().all(|b| b.is_ascii_digit());
+    let (checked, how) = if is_totp {
+        (
+            factors.check_totp(user_id, &code).await,
+            "an authenticator app",
+        )
+    } else {
+        let detail = format!("from {ip}, {agent}");
+        (
+            factors.use_recovery_code(user_id, &code, &detail).await,
+            "a recovery code",
+        )
+    };
+    let passed = match checked {
+        Ok(passed) => passed,
+        Err(e) => {
+            reservation.release(state).await;
+            return Err(e.into());
+        }
+    };
+    if passed {
+        reservation.succeeded(state).await;
+        return Ok(CodeCheck::Passed(how));
+    }
+    let failures = reservation.failed();
+    if failures == 1 || failures == u64::from(state.config.login_attempts_per_account) {
+        // Recorded before answering: whoever types a code already passed the
+        // password, so the answer's timing tells them nothing new.
+        let detail = format!("wrong second-factor code from {ip}, {agent}");
+        audit(state, "second_factor_failed", user_id, &detail).await;
+    }
+    tokio::time::sleep(throttle::delay_after_failure(failures)).await;
+    Ok(CodeCheck::Wrong)
+}
+
 /// The digits of an authenticator code; anything else typed is taken as a
 /// recovery code.
 const TOTP_DIGITS: usize = crate::factors::totp::DIGITS;
@@ -39,62 +123,22 @@ pub async fn verify(
         tracing::info!("a second-factor form from another browser was refused");
         return Err(Error::out_of_date());
     }
-    let first = first.clone();
-    let retry = |message: &str, status: StatusCode| {
-        pages::second_factor(&state, &headers, &interaction, &id, Some(message), status)
-    };
-    let reservation =
-        match throttle::reserve(&state, Attempt::SecondFactor, &first.user_id, &ip).await? {
-            Verdict::Allowed(reservation) => reservation,
-            Verdict::Refused => {
-                return retry(
-                    "Too many attempts. Wait a few minutes and try again.",
-                    StatusCode::TOO_MANY_REQUESTS,
-                );
-            }
-        };
-    let code = fields.get("code").unwrap_or_default().trim();
-    let digits = code.chars().filter(char::is_ascii_digit).count();
-    let factors = state.factors();
-    let agent = device::label(device::user_agent(&headers));
-    let (checked, how) = if digits == TOTP_DIGITS && code.len() == TOTP_DIGITS {
-        (
-            factors.check_totp(&first.user_id, code).await,
-            "with a password and an authenticator app",
-        )
-    } else {
-        let detail = format!("at sign-in from {ip}, {agent}");
-        (
-            factors
-                .use_recovery_code(&first.user_id, code, &detail)
-                .await,
-            "with a password and a recovery code",
-        )
-    };
-    let passed = match checked {
-        Ok(passed) => passed,
-        Err(e) => {
-            reservation.release(&state).await;
-            return Err(Error::internal(e));
-        }
-    };
-    if !passed {
-        let failures = reservation.failed();
-        if failures == 1 || failures == u64::from(state.config.login_attempts_per_account) {
-            let detail = format!("wrong second-factor code from {ip}, {agent}");
-            let (state, user_id) = (state.clone(), first.user_id.clone());
-            tokio::spawn(
-                async move { audit(&state, "second_factor_failed", &user_id, &detail).await },
+    let mut person = first.clone();
+    let code = fields.get("code").unwrap_or_default();
+    let how = match check_code(&state, &headers, &person.user_id, code, &ip).await? {
+        CodeCheck::Passed(how) => how,
+        refused => {
+            return pages::second_factor(
+                &state,
+                &headers,
+                &interaction,
+                &id,
+                Some(refused.message()),
+                refused.status(),
             );
         }
-        tokio::time::sleep(throttle::delay_after_failure(failures)).await;
-        return retry(
-            "That code is not right. Try the code your app shows now.",
-            StatusCode::OK,
-        );
-    }
-    reservation.succeeded(&state).await;
-    let mut person = first;
+    };
     person.amr.extend(["otp".to_owned(), "mfa".to_owned()]);
-    finish::sign_in(&state, &headers, &ip, &id, interaction, &person, how).await
+    let how = format!("with a password and {how}");
+    finish::sign_in(&state, &headers, &ip, &id, interaction, &person, &how).await
 }

@@ -102,23 +102,26 @@ impl Store {
 }
 
 impl Tx {
-    /// Confirms `user_id`'s authenticator app being set up, with a code of
-    /// `step`. Returns `false` when there is none being set up (confirmed
-    /// meanwhile, or removed).
+    /// Confirms `user_id`'s authenticator app being set up with the secret
+    /// `sealed`, with a code of `step`. Returns `false` when that secret is
+    /// not the one being set up (confirmed meanwhile, replaced by a new set-up
+    /// in another tab, or removed).
     #[tracing::instrument(skip_all)]
     pub async fn confirm_totp(
         &mut self,
         user_id: &str,
+        sealed: &[u8],
         step: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "update totp_factors set confirmed_at = $1, last_step = $2 \
-             where user_id = $3 and confirmed_at is null",
+             where user_id = $3 and secret = $4 and confirmed_at is null",
         )
         .bind(now)
         .bind(step)
         .bind(user_id)
+        .bind(sealed)
         .execute(self.conn())
         .await?;
         Ok(done.rows_affected() == 1)

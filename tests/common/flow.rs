@@ -199,3 +199,18 @@ pub async fn heal(server: &TestServer, table: &str, op: &str) {
     };
     sql(server, &statements).await;
 }
+
+/// Posts an account form of `page` to `path`: its CSRF token and the
+/// session it was rendered for (`for`), with `extra` fields.
+pub async fn post_account(
+    server: &TestServer,
+    browser: &mut Browser,
+    path: &str,
+    page: &Seen,
+    extra: &[(&str, &str)],
+) -> Seen {
+    let (csrf, session) = (page.field("csrf"), page.field("for"));
+    let mut form = vec![("csrf", csrf.as_str()), ("for", session.as_str())];
+    form.extend_from_slice(extra);
+    browser.post(&server.url(path), &form).await
+}
