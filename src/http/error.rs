@@ -10,9 +10,10 @@
 //! - **a redirect to the app's verified redirect URI** ([`Error::Redirect`]),
 //!   which only the authorization endpoint makes, once the URI is verified.
 //!
-//! Each failure is logged exactly once, by [`log_failures`] around every
-//! request: refusals at `info` with their code, our own failures at `error`
-//! with their cause. The cause is kept typed until then and never sent.
+//! Each failure is logged exactly once, where it becomes a response (inside
+//! the request's span): refusals at `info` with their code, our own failures
+//! at `error` with their cause. The cause is kept typed until then and never
+//! sent. (No layer around every request: the hot paths pay nothing.)
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -125,7 +126,7 @@ enum Channel {
 }
 
 /// The failure a response was made from, kept in its extensions so that the
-/// page layer can render it for a person and [`log_failures`] can log it.
+/// page layer can render it for a person.
 #[derive(Clone)]
 struct Failed(Error);
 
@@ -326,8 +327,21 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Logs this failure, inside the request's span: our own failures at
+    /// `error` with their cause, refusals at `info`.
+    fn log(&self) {
+        match self.cause() {
+            Some(cause) => tracing::error!(code = self.code(), %cause, "request failed"),
+            None => tracing::info!(code = self.code(), reason = %self, "request refused"),
+        }
+    }
+}
+
+/// The one place a failure becomes a response, so it is logged here, once.
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        self.log();
         let mut response = self.render(Channel::Json);
         response.extensions_mut().insert(Failed(self));
         response
@@ -347,20 +361,7 @@ pub async fn pages(mut response: Response) -> Response {
     for cookie in response.headers().get_all(SET_COOKIE) {
         page.headers_mut().append(SET_COOKIE, cookie.clone());
     }
-    page.extensions_mut().insert(Failed(error));
     page
-}
-
-/// Logs the failure `response` was made from, once, inside the request's span:
-/// our own failures at `error` with their cause, refusals at `info`.
-pub async fn log_failures(response: Response) -> Response {
-    if let Some(Failed(error)) = response.extensions().get::<Failed>() {
-        match error.cause() {
-            Some(cause) => tracing::error!(code = error.code(), %cause, "request failed"),
-            None => tracing::info!(code = error.code(), reason = %error, "request refused"),
-        }
-    }
-    response
 }
 
 /// The JSON shape of every error the admin API sends, as documented in its OpenAPI document.
@@ -564,8 +565,7 @@ mod tests {
             .route("/page", get(fail_on_our_side))
             .layer(map_response(pages))
             .route("/json", get(fail_on_our_side))
-            .route("/refused", get(refuse))
-            .layer(map_response(log_failures));
+            .route("/refused", get(refuse));
 
         let (status, content_type, body) = call(&app, "/page").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

@@ -54,7 +54,6 @@ pub fn wrap(router: Router, https: bool) -> Router {
         .make_span_with(request_span)
         .on_response(DefaultOnResponse::new().level(Level::DEBUG));
     router
-        .layer(middleware::map_response(super::error::log_failures))
         .layer(middleware::map_response(move |response| {
             std::future::ready(security_headers(response, https))
         }))
