@@ -40,7 +40,6 @@ struct SetupPage<'a> {
     qr_svg: &'a str,
     secret: &'a str,
     uri: &'a str,
-    error: Option<&'a str>,
     sid: &'a str,
     csrf: String,
 }
@@ -87,11 +86,12 @@ async fn security_page(
     })
 }
 
-/// Whether the form proves the person is at the keyboard, beyond a recent
-/// sign-in (which a stolen session cookie also has): their current password
-/// and, when an authenticator app is on, a current code from it or a recovery
-/// code — each through its limits. `None` when it does; else the page again,
-/// saying what was wrong.
+/// Whether the form may change the sign-in methods: the sign-in is recent
+/// enough ([`recent_enough`]; else its sign-in page), and the form proves the
+/// person is at the keyboard beyond that (a stolen session cookie is recent
+/// too): their current password and, when an authenticator app is on, a
+/// current code from it or a recovery code — each through its limits. `None`
+/// when it may; else the page to show instead.
 async fn unproven(
     state: &AppState,
     headers: &HeaderMap,
@@ -99,6 +99,9 @@ async fn unproven(
     session: &Session,
     form: &FormParams,
 ) -> Result<Option<Response>, Error> {
+    if let Some(page) = recent_enough(state, headers, session, AccountPage::Security).await? {
+        return Ok(Some(page));
+    }
     let user = users::find(&state.store, &session.user_id).await?;
     let password = form.get("password").unwrap_or_default();
     let agent = device::user_agent(headers);
@@ -139,9 +142,6 @@ pub async fn begin_totp(
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Some(page) = recent_enough(&state, &headers, &session, AccountPage::Security).await? {
-        return Ok(page);
-    }
     if let Some(page) = unproven(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
@@ -151,7 +151,6 @@ pub async fn begin_totp(
         qr_svg: &setup.qr_svg,
         secret: &setup.secret,
         uri: &setup.uri,
-        error: None,
         sid: &session.sid,
         csrf,
     })
@@ -209,9 +208,6 @@ pub async fn new_recovery_codes(
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Some(page) = recent_enough(&state, &headers, &session, AccountPage::Security).await? {
-        return Ok(page);
-    }
     if let Some(page) = unproven(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
@@ -234,9 +230,6 @@ pub async fn remove_totp(
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Some(page) = recent_enough(&state, &headers, &session, AccountPage::Security).await? {
-        return Ok(page);
-    }
     if let Some(page) = unproven(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }

@@ -204,7 +204,6 @@ impl Error {
         match self {
             Error::OAuth(e) => match e.error {
                 ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-                ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_REQUEST,
             },

@@ -23,8 +23,6 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     /// The scope is invalid or exceeds what the client may ask for (RFC 6749 §5.2).
     InvalidScope,
-    /// Something failed on our side; details are only in the log.
-    ServerError,
     /// Authorization endpoint (RFC 6749 §4.1.2.1): the response type is not supported.
     UnsupportedResponseType,
     /// The person (or policy) refused (RFC 6749 §4.1.2.1).
@@ -52,7 +50,6 @@ impl ErrorCode {
             ErrorCode::UnauthorizedClient => "unauthorized_client",
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidScope => "invalid_scope",
-            ErrorCode::ServerError => "server_error",
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
@@ -92,14 +89,6 @@ impl OAuthError {
     /// `invalid_client`: one message for every authentication failure, so it reveals nothing.
     pub fn invalid_client() -> Self {
         Self::new(ErrorCode::InvalidClient, "client authentication failed")
-    }
-
-    /// `server_error` with a generic description.
-    pub fn server_error() -> Self {
-        Self::new(
-            ErrorCode::ServerError,
-            "the server could not complete the request",
-        )
     }
 }
 

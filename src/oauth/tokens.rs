@@ -190,11 +190,7 @@ async fn session_live(state: &AppState, grant: &GrantRow) -> Result<bool, Error>
     let Some(sid) = grant.session_id.as_deref() else {
         return Ok(false);
     };
-    state
-        .sessions()
-        .is_live_sid(sid)
-        .await
-        .map_err(Error::internal)
+    Ok(state.sessions().is_live_sid(sid).await?)
 }
 
 /// Revokes the grants `filter` selects — their refresh tokens stop working and

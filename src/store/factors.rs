@@ -131,21 +131,16 @@ impl Tx {
     /// whether there was a confirmed app.
     #[tracing::instrument(skip_all)]
     pub async fn remove_second_factors(&mut self, user_id: &str) -> Result<bool, StoreError> {
-        let removed =
-            sqlx::query("delete from totp_factors where user_id = $1 and confirmed_at is not null")
+        let removed: Option<(Option<i64>,)> =
+            sqlx::query_as("delete from totp_factors where user_id = $1 returning confirmed_at")
                 .bind(user_id)
-                .execute(self.conn())
+                .fetch_optional(self.conn())
                 .await?;
-        for statement in [
-            "delete from totp_factors where user_id = $1",
-            "delete from recovery_codes where user_id = $1",
-        ] {
-            sqlx::query(statement)
-                .bind(user_id)
-                .execute(self.conn())
-                .await?;
-        }
-        Ok(removed.rows_affected() == 1)
+        sqlx::query("delete from recovery_codes where user_id = $1")
+            .bind(user_id)
+            .execute(self.conn())
+            .await?;
+        Ok(removed.is_some_and(|(confirmed_at,)| confirmed_at.is_some()))
     }
 
     /// Replaces `user_id`'s recovery codes with `hashes`: the old set stops working.
