@@ -65,6 +65,8 @@ pub struct AppState {
     /// Names and attributes of the browser cookies, decided once from the issuer.
     pub cookies: CookiePolicy,
     kek: Option<Arc<KeyEncryptionKey>>,
+    /// The WebAuthn relying party; `None` when passkeys are unavailable.
+    webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl AppState {
@@ -84,6 +86,16 @@ impl AppState {
             store: &self.store,
             kek: self.kek.as_deref(),
             issuer: "Gatehouse",
+            now: self.clock.now(),
+        }
+    }
+
+    /// The passkey service's inputs, at the time now.
+    pub fn passkeys(&self) -> crate::passkeys::Passkeys<'_> {
+        crate::passkeys::Passkeys {
+            store: &self.store,
+            cache: &self.cache,
+            webauthn: self.webauthn.as_deref(),
             now: self.clock.now(),
         }
     }
@@ -241,6 +253,7 @@ impl App {
         let jwks_cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))
             .map_err(|e| StartError::Io(e.to_string()))?;
         let passwords = Arc::new(PasswordHasher::new(&config)?);
+        let webauthn = crate::passkeys::relying_party(&config.issuer).map(Arc::new);
         let state = AppState {
             clients: Arc::default(),
             discovery: crate::oidc::document(&config.issuer),
@@ -253,6 +266,7 @@ impl App {
             clock,
             passwords,
             kek: kek.map(Arc::new),
+            webauthn,
         };
         Ok(Self { state })
     }

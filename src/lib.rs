@@ -24,6 +24,7 @@ pub mod interaction;
 pub mod login;
 pub mod oauth;
 pub mod oidc;
+pub mod passkeys;
 pub mod service_error;
 pub mod sessions;
 pub mod store;

@@ -145,7 +145,7 @@ async fn assert_styled_at(browser: &Session, page: &str, card_width: &str) {
     let seen = browser
         .execute(
             "const sheets = [...document.styleSheets];
-             const button = document.querySelector('button[type=submit]:not(.secondary):not(.link)');
+             const button = document.querySelector('button:not(.secondary):not(.link):not(.danger)');
              const link = document.querySelector('nav a');
              return {
                sheets: sheets.map(s => s.href),
@@ -627,4 +627,197 @@ async fn chromium_manages_sessions_apps_and_password_in_the_account_area() {
     wait_for_title(&a, "Your account · Gatehouse").await;
     a.quit().await;
     b.quit().await;
+}
+
+/// The relying party of the passkey test (discovered, with a redirect URI).
+type PasskeyRp = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// The `amr` of the ID token the relying party `rp` gets for the newest code
+/// `callback` received, verified with the provider's keys.
+async fn amr_after(
+    rp: &PasskeyRp,
+    callback: &Callback,
+    verifier: openidconnect::PkceCodeVerifier,
+    nonce: &Nonce,
+) -> Vec<String> {
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(callback.last_code()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&rp_http)
+        .await
+        .unwrap();
+    let claims = tokens
+        .id_token()
+        .expect("an ID token")
+        .claims(&rp.id_token_verifier(), nonce)
+        .unwrap();
+    claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().to_owned())
+        .collect()
+}
+
+/// Opens the relying party's authorization request in `browser`; returns
+/// the PKCE verifier and nonce to redeem and check its code with.
+async fn start_sign_in(
+    browser: &Session,
+    rp: &PasskeyRp,
+) -> (openidconnect::PkceCodeVerifier, Nonce) {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge)
+        .url();
+    browser.goto(url.as_str()).await;
+    (verifier, nonce)
+}
+
+#[tokio::test]
+async fn chromium_adds_a_passkey_then_signs_in_with_it_alone_and_as_a_second_factor() {
+    let driver = Chromedriver::start().await;
+    // WebAuthn needs a domain name: the issuer is localhost (still 127.0.0.1).
+    let server = TestServer::start_with(|config| {
+        config.issuer = config.issuer.replace("127.0.0.1", "localhost");
+    })
+    .await;
+    let issuer = server.config.issuer.clone();
+    seed_user(&server).await;
+    let callback = Callback::start().await;
+    let (client_id, secret) = server
+        .seed_client(json!({"client_name": "Reports", "first_party": true,
+            "grant_types": ["authorization_code"], "redirect_uris": [callback.url],
+            "scope": "openid"}))
+        .await;
+    let provider =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).unwrap(), &rp_http)
+            .await
+            .unwrap();
+    let rp = CoreClient::from_provider_metadata(
+        provider,
+        ClientId::new(client_id),
+        secret.map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(callback.url.clone()).unwrap());
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.session(profile.path(), DESKTOP.0, DESKTOP.1).await;
+    let authenticator = browser.add_virtual_authenticator().await;
+    let artifacts = artifacts_dir();
+
+    // Add a passkey in the account area.
+    browser.goto(&format!("{issuer}/account/security")).await;
+    sign_in_on_page(&browser).await;
+    wait_for_title(&browser, "Sign-in methods · Gatehouse").await;
+    screenshots(&browser, &artifacts, "passkey-security-before").await;
+    browser
+        .type_into(&browser.find("#passkey_password").await, PASSWORD)
+        .await;
+    browser
+        .click(
+            &browser
+                .find("form[action='/account/security/passkeys/begin'] button")
+                .await,
+        )
+        .await;
+    wait_for_title(&browser, "Add a passkey · Gatehouse").await;
+    assert_styled_at(&browser, "add-passkey", "704px").await;
+    screenshots(&browser, &artifacts, "passkey-add").await;
+    browser
+        .execute(
+            "document.getElementById('passkey_name').value = '';",
+            json!([]),
+        )
+        .await;
+    browser
+        .type_into(&browser.find("#passkey_name").await, "This laptop")
+        .await;
+    browser
+        .click(&browser.find("[data-passkey-start]").await)
+        .await;
+    wait_for_title(&browser, "Sign-in methods · Gatehouse").await;
+    let text = page_text(&browser).await;
+    assert!(
+        text.contains("The passkey was added") && text.contains("This laptop"),
+        "{text}"
+    );
+    screenshots(&browser, &artifacts, "passkey-security-after").await;
+    let held = browser.virtual_credentials(&authenticator).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(
+        held[0]["isResidentCredential"], true,
+        "discoverable: {held:?}"
+    );
+
+    // A browser without passkey autofill: the buttons are the way in.
+    let no_autofill = browser
+        .devtools(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": "PublicKeyCredential.isConditionalMediationAvailable = \
+                () => Promise.resolve(false);"}),
+        )
+        .await;
+
+    // Signed out, the app's sign-in takes the passkey alone: no email typed.
+    browser.delete_cookies().await;
+    let (verifier, nonce) = start_sign_in(&browser, &rp).await;
+    wait_for_title(&browser, "Sign in · Gatehouse").await;
+    assert_styled(&browser, "passkey-signin").await;
+    screenshots(&browser, &artifacts, "passkey-signin").await;
+    browser
+        .click(&browser.find("[data-passkey-start]").await)
+        .await;
+    browser
+        .wait_for_url(WAIT, |url| url.starts_with(&callback.url))
+        .await;
+    let amr = amr_after(&rp, &callback, verifier, &nonce).await;
+    assert_eq!(amr, ["hwk", "user", "mfa"], "a passkey alone");
+
+    // With the password, the passkey is the second factor.
+    browser.goto(&format!("{issuer}/account")).await;
+    browser.delete_cookies().await;
+    let (verifier, nonce) = start_sign_in(&browser, &rp).await;
+    sign_in_on_page(&browser).await;
+    wait_for_title(&browser, "Two-step verification · Gatehouse").await;
+    assert_styled(&browser, "second-factor").await;
+    screenshots(&browser, &artifacts, "passkey-second-factor").await;
+    browser
+        .click(&browser.find("[data-passkey-start]").await)
+        .await;
+    browser
+        .wait_for_url(WAIT, |url| url.starts_with(&callback.url))
+        .await;
+    let amr = amr_after(&rp, &callback, verifier, &nonce).await;
+    assert_eq!(amr, ["pwd", "hwk", "user", "mfa"], "password and passkey");
+
+    // Where the browser offers passkeys in the email field's autofill
+    // (conditional mediation), the sign-in page asks at once: the virtual
+    // authenticator picks the passkey and the person is signed in.
+    browser
+        .devtools(
+            "Page.removeScriptToEvaluateOnNewDocument",
+            json!({"identifier": no_autofill["identifier"]}),
+        )
+        .await;
+    browser.goto(&format!("{issuer}/account")).await;
+    browser.delete_cookies().await;
+    let (verifier, nonce) = start_sign_in(&browser, &rp).await;
+    browser
+        .wait_for_url(WAIT, |url| url.starts_with(&callback.url))
+        .await;
+    let amr = amr_after(&rp, &callback, verifier, &nonce).await;
+    assert_eq!(amr, ["hwk", "user", "mfa"], "a passkey from autofill");
+    browser.quit().await;
 }

@@ -11,11 +11,9 @@ mod common;
 use std::process::Command;
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::TestServer;
 use common::browser::{Browser, Seen};
-use common::flow::{self, Code, EMAIL, PASSWORD, post_account, redeem};
-use common::{TestServer, json_body};
+use common::flow::{self, EMAIL, PASSWORD, post_account};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::sync::Barrier;
@@ -182,18 +180,7 @@ async fn amr_of(
     browser: &mut Browser,
     answer: Seen,
 ) -> Value {
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    let back = browser.resume(&server.base, answer).await;
-    assert_eq!(back.status, StatusCode::FOUND, "{}", back.body);
-    let code = Code {
-        code: back.redirect_param("code").unwrap(),
-        verifier: VERIFIER.to_owned(),
-    };
-    let tokens = json_body(redeem(server, &app.0, &app.1, &code).await, StatusCode::OK).await;
-    let id_token = tokens["id_token"].as_str().unwrap();
-    let payload = id_token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    claims["amr"].clone()
+    flow::id_token_after(server, app, browser, answer, VERIFIER).await["amr"].clone()
 }
 
 #[tokio::test]

@@ -130,6 +130,7 @@ pub async fn change_password(
             csrf,
             error: Some(error),
             done: false,
+            has_password: user.password_hash.is_some(),
         })
     };
     let new_password = form.get("new_password").unwrap_or_default();
@@ -141,15 +142,20 @@ pub async fn change_password(
     }
     let agent = device::user_agent(&headers);
     let current_password = form.get("current_password").unwrap_or_default();
-    let checked_hash = match check(&state, &user.email, current_password, &ip, agent).await {
-        Ok(Checked::Right(found)) if found.user.id == user.id => found.user.password_hash,
-        Ok(_) => {
-            return again(
-                "Your current password is not right.",
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
-        }
-        Err(why) => return why.answer(again),
+    // An account a passkey signs in has no password to check: the recent
+    // sign-in (with the passkey) is the proof, and a password is set.
+    let checked_hash = match &user.password_hash {
+        None => None,
+        Some(_) => match check(&state, &user.email, current_password, &ip, agent).await {
+            Ok(Checked::Right(found)) if found.user.id == user.id => found.user.password_hash,
+            Ok(_) => {
+                return again(
+                    "Your current password is not right.",
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                );
+            }
+            Err(why) => return why.answer(again),
+        },
     };
     let from = origin(&current, &ip, &headers);
     let now = state.clock.now();
@@ -158,7 +164,7 @@ pub async fn change_password(
         &state.passwords,
         now,
         &user.id,
-        checked_hash.as_deref().unwrap_or_default(),
+        checked_hash.as_deref(),
         new_password,
         Actor::Person(&from),
     );
@@ -181,18 +187,34 @@ pub async fn change_password(
     // The new session stands for what just happened: the password was typed
     // (its `amr` claims nothing the person did not do now).
     let amr = vec!["pwd".to_owned()];
-    match session::start(&state, &headers, &user.id, sign_outs, amr, &ip).await {
+    let next = format!("{}?done=changed", paths::ACCOUNT_PASSWORD);
+    Ok(carry_on(&state, &headers, &user.id, sign_outs, amr, &ip, &next).await)
+}
+
+/// After a change that signed `user_id` out everywhere (leaving the count
+/// `sign_outs`): this browser carries on in a new session claiming `amr`, and
+/// goes to `next`. When the session cannot start, the change stands and the
+/// browser is signed out, to sign in again.
+pub(super) async fn carry_on(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: &str,
+    sign_outs: i64,
+    amr: Vec<String>,
+    ip: &str,
+    next: &str,
+) -> Response {
+    match session::start(state, headers, user_id, sign_outs, amr, ip).await {
         Ok((_, cookie)) => {
-            let mut response = see_other(&format!("{}?done=changed", paths::ACCOUNT_PASSWORD));
+            let mut response = see_other(next);
             if let Some(cookie) = cookie {
                 response.headers_mut().append(SET_COOKIE, cookie);
             }
-            Ok(response)
+            response
         }
         Err(e) => {
-            // The password did change; this browser signs in with the new one.
-            tracing::error!(error = %e, "password changed, but this browser's new session could not start");
-            Ok(signed_out(&state))
+            tracing::error!(error = %e, "the account changed, but this browser's new session could not start");
+            signed_out(state)
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod actions;
 mod pages;
+mod passkeys;
 mod security;
 mod when;
 
@@ -74,6 +75,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/account/security/recovery-codes.txt",
             post(security::download_recovery_codes),
+        )
+        .route("/account/security/passkeys", post(passkeys::add))
+        .route("/account/security/passkeys/begin", post(passkeys::begin))
+        .route("/account/security/passkeys/rename", post(passkeys::rename))
+        .route("/account/security/passkeys/remove", post(passkeys::remove))
+        .route(
+            "/account/security/password/remove",
+            post(passkeys::remove_password),
         )
         .layer(axum::middleware::map_response(crate::http::error::pages))
 }

@@ -259,6 +259,8 @@ pub(super) struct PasswordPage<'a> {
     pub(super) csrf: String,
     pub(super) error: Option<&'a str>,
     pub(super) done: bool,
+    /// Whether the account has a password (else this page sets one).
+    pub(super) has_password: bool,
 }
 
 /// What a page's query may carry: a notice after a change.
@@ -268,15 +270,26 @@ pub(super) struct Notice {
 }
 
 /// Renders `build(csrf)` with the browser's CSRF token (setting its cookie
-/// when new). Account pages submit only to themselves.
+/// when new). Account pages submit only to themselves and load no script.
 pub(super) fn render<T: Template>(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
     build: impl FnOnce(String) -> T,
 ) -> Result<Response, Error> {
+    render_with(state, headers, status, &PagePolicy::default(), build)
+}
+
+/// [`render`] under `policy` (a page that runs our script).
+pub(super) fn render_with<T: Template>(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    policy: &PagePolicy,
+    build: impl FnOnce(String) -> T,
+) -> Result<Response, Error> {
     with_csrf(state, headers, |csrf| {
-        pages::render(&build(csrf.to_owned()), status, &PagePolicy::default())
+        pages::render(&build(csrf.to_owned()), status, policy)
     })
 }
 
@@ -418,6 +431,7 @@ pub async fn password(
         csrf,
         error: None,
         done,
+        has_password: user.password_hash.is_some(),
     })
 }
 
@@ -437,6 +451,10 @@ fn event_in_words(kind: &str) -> String {
         "second_factor_failed" => "Wrong two-step verification code",
         "recovery_code_used" => "Recovery code used",
         "recovery_codes_regenerated" => "New recovery codes made",
+        "passkey_added" => "Passkey added",
+        "passkey_renamed" => "Passkey renamed",
+        "passkey_removed" => "Passkey removed",
+        "passkey_counter_regression" => "Passkey refused: it may have been copied",
         other => return other.replace('_', " "),
     }
     .to_owned()

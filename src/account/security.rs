@@ -1,7 +1,9 @@
-//! The account's sign-in methods: turning an authenticator app on (a QR code
-//! and a confirming code, then recovery codes shown once) and off, and new
-//! recovery codes. Every change needs a recent sign-in, like a password
-//! change, and is audited with where it came from.
+//! The account's sign-in methods page: the authenticator app — turning it on
+//! (a QR code and a confirming code, then recovery codes shown once) and off,
+//! new recovery codes — and the passkeys and password listed beside it
+//! (their forms are [`super::passkeys`]). Every change needs a recent sign-in
+//! and proof beyond the session ([`unproven`]), and is audited with where it
+//! came from.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -10,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::pages::{Notice, render};
+use super::when::When;
 use super::{AccountForm, Person, origin, recent_enough};
 use crate::app::AppState;
 use crate::http::pages::see_other;
@@ -27,6 +30,9 @@ use crate::users;
 struct SecurityPage<'a> {
     totp: bool,
     recovery_codes_left: i64,
+    passkeys: Vec<PasskeyItem>,
+    passkeys_available: bool,
+    has_password: bool,
     email: &'a str,
     notice: Option<&'a str>,
     error: Option<&'a str>,
@@ -52,6 +58,15 @@ struct CodesPage<'a> {
     csrf: String,
 }
 
+/// One passkey as the page lists it.
+struct PasskeyItem {
+    id: String,
+    name: String,
+    added: When,
+    last_used: Option<When>,
+    synced: bool,
+}
+
 /// `GET /account/security`: what protects the account besides the password.
 pub async fn page(
     State(state): State<AppState>,
@@ -59,13 +74,23 @@ pub async fn page(
     Person(session): Person,
     Query(notice): Query<Notice>,
 ) -> Result<Response, Error> {
-    let notice = (notice.done.as_deref() == Some("removed"))
-        .then_some("The authenticator app was turned off, and its recovery codes no longer work.");
+    let notice = match notice.done.as_deref() {
+        Some("removed") => {
+            Some("The authenticator app was turned off, and its recovery codes no longer work.")
+        }
+        Some("passkey-added") => Some("The passkey was added. It can sign you in now."),
+        Some("passkey-renamed") => Some("The passkey was renamed."),
+        Some("passkey-removed") => Some("The passkey was removed. It no longer signs you in."),
+        Some("password-removed") => Some(
+            "Your password was removed: your passkeys sign you in. Every other session was signed out.",
+        ),
+        _ => None,
+    };
     security_page(&state, &headers, &session, notice, None, StatusCode::OK).await
 }
 
 /// The sign-in methods page of `session`'s person, with a notice or an error.
-async fn security_page(
+pub(super) async fn security_page(
     state: &AppState,
     headers: &HeaderMap,
     session: &Session,
@@ -75,9 +100,26 @@ async fn security_page(
 ) -> Result<Response, Error> {
     let user = users::find(&state.store, &session.user_id).await?;
     let standing = state.factors().standing(&user.id).await?;
+    let now = state.clock.now();
+    let passkeys = state
+        .passkeys()
+        .list(&user.id)
+        .await?
+        .into_iter()
+        .map(|row| PasskeyItem {
+            id: row.id,
+            name: row.name,
+            added: When::of(row.created_at, now),
+            last_used: row.last_used_at.map(|at| When::of(at, now)),
+            synced: row.backup_eligible != 0,
+        })
+        .collect();
     render(state, headers, status, |csrf| SecurityPage {
         totp: standing.totp,
         recovery_codes_left: standing.recovery_codes_left,
+        passkeys,
+        passkeys_available: state.passkeys().available(),
+        has_password: user.password_hash.is_some(),
         email: &user.email,
         notice,
         error,
@@ -89,10 +131,11 @@ async fn security_page(
 /// Whether the form may change the sign-in methods: the sign-in is recent
 /// enough ([`recent_enough`]; else its sign-in page), and the form proves the
 /// person is at the keyboard beyond that (a stolen session cookie is recent
-/// too): their current password and, when an authenticator app is on, a
-/// current code from it or a recovery code — each through its limits. `None`
-/// when it may; else the page to show instead.
-async fn unproven(
+/// too): their current password (when they have one; a passkey-only
+/// account's recent sign-in was made with a passkey) and, when an
+/// authenticator app is on, a current code from it or a recovery code — each
+/// through its limits. `None` when it may; else the page to show instead.
+pub(super) async fn unproven(
     state: &AppState,
     headers: &HeaderMap,
     ip: &str,
@@ -105,8 +148,15 @@ async fn unproven(
     let user = users::find(&state.store, &session.user_id).await?;
     let password = form.get("password").unwrap_or_default();
     let agent = device::user_agent(headers);
-    let refusal = match check(state, &user.email, password, ip, agent).await {
-        Ok(Checked::Right(found)) if found.user.id == user.id => None,
+    let checked = match user.password_hash {
+        None => Ok(None),
+        Some(_) => check(state, &user.email, password, ip, agent)
+            .await
+            .map(Some),
+    };
+    let refusal = match checked {
+        Ok(None) => None,
+        Ok(Some(Checked::Right(found))) if found.user.id == user.id => None,
         Ok(_) => Some((
             "Your password is not right.",
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -76,6 +76,15 @@ pub struct Standing {
     pub totp: bool,
     /// Unused recovery codes.
     pub recovery_codes_left: i64,
+    /// Registered passkeys.
+    pub passkeys: i64,
+}
+
+impl Standing {
+    /// Whether signing in with a password must be followed by a second factor.
+    pub fn has_second_factor(&self) -> bool {
+        self.totp || self.passkeys > 0
+    }
 }
 
 fn sealing_id(user_id: &str) -> String {
@@ -102,6 +111,7 @@ impl Factors<'_> {
         Ok(Standing {
             totp,
             recovery_codes_left,
+            passkeys: self.store.passkey_count(user_id).await?,
         })
     }
 
@@ -166,8 +176,11 @@ impl Factors<'_> {
         }
         tx.replace_recovery_codes(user_id, &hashes, self.now)
             .await?;
-        tx.record_audit(&event("totp_added", user_id, detail), self.now)
-            .await?;
+        tx.record_audit(
+            &AuditEvent::of_person("totp_added", user_id, detail),
+            self.now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(codes))
     }
@@ -199,8 +212,11 @@ impl Factors<'_> {
         {
             return Ok(false);
         }
-        tx.record_audit(&event("recovery_code_used", user_id, detail), self.now)
-            .await?;
+        tx.record_audit(
+            &AuditEvent::of_person("recovery_code_used", user_id, detail),
+            self.now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -222,7 +238,7 @@ impl Factors<'_> {
         tx.replace_recovery_codes(user_id, &hashes, self.now)
             .await?;
         tx.record_audit(
-            &event("recovery_codes_regenerated", user_id, detail),
+            &AuditEvent::of_person("recovery_codes_regenerated", user_id, detail),
             self.now,
         )
         .await?;
@@ -236,8 +252,11 @@ impl Factors<'_> {
         let mut tx = self.store.begin().await?;
         let removed = tx.remove_second_factors(user_id).await?;
         if removed {
-            tx.record_audit(&event("totp_removed", user_id, detail), self.now)
-                .await?;
+            tx.record_audit(
+                &AuditEvent::of_person("totp_removed", user_id, detail),
+                self.now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(removed)
@@ -274,13 +293,4 @@ pub async fn reseal(
         );
     }
     Ok(moved)
-}
-
-fn event<'a>(kind: &'a str, user_id: &'a str, detail: &'a str) -> AuditEvent<'a> {
-    AuditEvent {
-        kind,
-        user_id: Some(user_id),
-        client_id: None,
-        detail,
-    }
 }

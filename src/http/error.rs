@@ -34,6 +34,7 @@ use crate::http::pages::error_page;
 use crate::http::params::InvalidParams;
 use crate::oauth::authorize::response::ResponseTarget;
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::passkeys::PasskeyError;
 use crate::service_error::ServiceError;
 use crate::store::StoreError;
 use crate::users::UserError;
@@ -454,9 +455,11 @@ impl From<UserError> for Error {
                 code: "invalid_request",
                 description: e.to_string(),
             },
-            UserError::EmailTaken | UserError::PasswordChanged => Error::Conflict {
-                description: e.to_string(),
-            },
+            UserError::EmailTaken | UserError::PasswordChanged | UserError::NoOtherWayIn => {
+                Error::Conflict {
+                    description: e.to_string(),
+                }
+            }
             UserError::Password(PasswordError::Overloaded) => Error::Unavailable(None),
             // A user change is one unit of work, so a failed write changed
             // nothing and the same request may simply be sent again.
@@ -480,6 +483,48 @@ impl From<FactorError> for Error {
                 "Turn it off first to set up another one.",
             ),
             FactorError::Service(e) => e.into(),
+        }
+    }
+}
+
+impl From<PasskeyError> for Error {
+    fn from(e: PasskeyError) -> Self {
+        match e {
+            PasskeyError::Service(e) => e.into(),
+            PasskeyError::Unavailable => Error::page(
+                StatusCode::NOT_FOUND,
+                "Passkeys are not available",
+                "Passkeys need this server to be reached by a domain name. Ask its operator.",
+            ),
+            PasskeyError::NoCeremony => Error::page(
+                StatusCode::CONFLICT,
+                "This passkey request expired",
+                "Start again: passkey requests are valid for a few minutes, once.",
+            ),
+            PasskeyError::Duplicate => Error::page(
+                StatusCode::CONFLICT,
+                "This passkey is registered already",
+                "It can already sign you in; there is no need to add it again.",
+            ),
+            PasskeyError::LastWayIn => Error::page(
+                StatusCode::CONFLICT,
+                "This is your only way to sign in",
+                "Set a password or add another passkey before removing this one.",
+            ),
+            PasskeyError::NotFound => Error::page(
+                StatusCode::NOT_FOUND,
+                "No such passkey",
+                "It may have been removed already. Open the page again.",
+            ),
+            PasskeyError::Malformed
+            | PasskeyError::Unknown
+            | PasskeyError::Disabled
+            | PasskeyError::Refused(_)
+            | PasskeyError::CounterRegression => Error::page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The passkey could not be used",
+                "Your browser's answer was not accepted. Try again.",
+            ),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::app::AppState;
 
 const STYLESHEET: &str = include_str!("../../templates/static/gatehouse.css");
 const FORM_POST_SCRIPT: &str = include_str!("../../templates/static/form_post.js");
+const PASSKEY_SCRIPT: &str = include_str!("../../templates/static/passkeys.js");
 
 /// The error page (DESIGN.md rule 5: shown instead of redirecting when the
 /// client or redirect URI cannot be trusted).
@@ -30,7 +31,8 @@ pub struct PagePolicy {
     /// Origins (besides our own) its forms may submit to — or be redirected to
     /// after submission, which browsers also check against `form-action`.
     pub form_targets: Vec<String>,
-    /// Whether it loads our own script (the form_post auto-submit).
+    /// Whether it loads our own scripts (the form_post auto-submit, the
+    /// passkey ceremonies), which may fetch from our origin only.
     pub script: bool,
 }
 
@@ -52,7 +54,7 @@ pub fn render(template: &impl Template, status: StatusCode, policy: &PagePolicy)
         csp.push_str(target);
     }
     if policy.script {
-        csp.push_str("; script-src 'self'");
+        csp.push_str("; script-src 'self'; connect-src 'self'");
     }
     let mut response = (status, [(CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     let headers = response.headers_mut();
@@ -92,7 +94,7 @@ pub fn see_other(path: &str) -> Response {
     response
 }
 
-/// The stylesheet and the form_post script, cacheable for a day.
+/// The stylesheet and the scripts, cacheable for a day.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -102,6 +104,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/static/form_post.js",
             get(|| asset("text/javascript; charset=utf-8", FORM_POST_SCRIPT)),
+        )
+        .route(
+            "/static/passkeys.js",
+            get(|| asset("text/javascript; charset=utf-8", PASSKEY_SCRIPT)),
         )
 }
 

@@ -8,6 +8,7 @@ pub mod device;
 mod finish;
 mod form;
 pub mod pages;
+mod passkey;
 pub mod password;
 pub mod second_factor;
 pub mod session;
@@ -24,6 +25,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", post(password::sign_in))
         .route("/login/second-factor", post(second_factor::verify))
+        .route("/login/passkey/options", post(passkey::options))
+        .route("/login/passkey", post(passkey::verify))
         .route("/consent", post(consent::decide))
         .layer(axum::middleware::map_response(crate::http::error::pages))
 }

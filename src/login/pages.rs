@@ -20,6 +20,7 @@ struct SignInPage<'a> {
     csrf: String,
     email: &'a str,
     error: Option<&'a str>,
+    passkey: bool,
 }
 
 #[derive(Template)]
@@ -29,6 +30,8 @@ struct SecondFactorPage<'a> {
     request_id: &'a str,
     csrf: String,
     error: Option<&'a str>,
+    totp: bool,
+    passkey: bool,
 }
 
 #[derive(Template)]
@@ -93,46 +96,61 @@ pub fn sign_in(
         .login_hint
         .as_deref()
         .unwrap_or_default();
-    step_page(state, headers, interaction, status, |csrf| SignInPage {
-        app_name: app_name(interaction),
-        request_id: id,
-        csrf,
-        email,
-        error,
+    let passkey = state.passkeys().available();
+    step_page(state, headers, interaction, status, passkey, |csrf| {
+        SignInPage {
+            app_name: app_name(interaction),
+            request_id: id,
+            csrf,
+            email,
+            error,
+            passkey,
+        }
     })
 }
 
-/// The second-factor page for the interaction stored under `id`, with an
-/// optional error message.
-pub fn second_factor(
+/// The second-factor page for the interaction stored under `id`, offering
+/// the second factors `user_id` has, with an optional error message.
+pub async fn second_factor(
     state: &AppState,
     headers: &HeaderMap,
     interaction: &Interaction,
     id: &str,
+    user_id: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, Error> {
-    step_page(state, headers, interaction, status, |csrf| {
+    let standing = state.factors().standing(user_id).await?;
+    let passkey = standing.passkeys > 0 && state.passkeys().available();
+    step_page(state, headers, interaction, status, passkey, |csrf| {
         SecondFactorPage {
             app_name: app_name(interaction),
             request_id: id,
             csrf,
             error,
+            totp: standing.totp,
+            passkey,
         }
     })
 }
 
 /// A page of one of `interaction`'s steps, made by `build` with the
-/// browser's CSRF token, under the interaction's page policy.
+/// browser's CSRF token, under the interaction's page policy (with our
+/// passkey script when `script`).
 fn step_page<T: Template>(
     state: &AppState,
     headers: &HeaderMap,
     interaction: &Interaction,
     status: StatusCode,
+    script: bool,
     build: impl FnOnce(String) -> T,
 ) -> Result<Response, Error> {
+    let policy = PagePolicy {
+        script,
+        ..policy(interaction)
+    };
     with_csrf(state, headers, |csrf| {
-        pages::render(&build(csrf.to_owned()), status, &policy(interaction))
+        pages::render(&build(csrf.to_owned()), status, &policy)
     })
 }
 

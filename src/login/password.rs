@@ -167,12 +167,7 @@ async fn wrong(failures: u64) -> Checked {
 /// Records a security event of `user_id` on its own; a failure to record it
 /// is logged, never passed on (the sign-in it describes already happened).
 pub(super) async fn audit(state: &AppState, kind: &str, user_id: &str, detail: &str) {
-    let event = AuditEvent {
-        kind,
-        user_id: Some(user_id),
-        client_id: None,
-        detail,
-    };
+    let event = AuditEvent::of_person(kind, user_id, detail);
     if let Err(e) = state.store.record_audit(&event, state.clock.now()).await {
         tracing::warn!(error = %e, kind, "could not record a security event");
     }
@@ -209,7 +204,11 @@ pub async fn sign_in(
         amr: vec!["pwd".into()],
         browser: csrf::browser_mark(state.cookies, &headers),
     };
-    let has_second_factor = state.factors().standing(&user.id).await?.totp;
+    let has_second_factor = state
+        .factors()
+        .standing(&user.id)
+        .await?
+        .has_second_factor();
     let after = engine::complete_first_factor(
         state.interactions(),
         &id,
@@ -229,9 +228,11 @@ pub async fn sign_in(
                 &headers,
                 &interaction,
                 &next,
+                &user.id,
                 None,
                 StatusCode::OK,
-            );
+            )
+            .await;
         }
         AfterFirstFactor::OutOfDate => return Err(Error::out_of_date()),
     }

@@ -133,9 +133,11 @@ pub async fn verify(
                 &headers,
                 &interaction,
                 &id,
+                &person.user_id,
                 Some(refused.message()),
                 refused.status(),
-            );
+            )
+            .await;
         }
     };
     person.amr.extend(["otp".to_owned(), "mfa".to_owned()]);

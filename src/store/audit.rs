@@ -18,6 +18,19 @@ pub struct AuditEvent<'a> {
     pub detail: &'a str,
 }
 
+impl<'a> AuditEvent<'a> {
+    /// An event of one person's, with no client involved: what their
+    /// security activity lists.
+    pub fn of_person(kind: &'a str, user_id: &'a str, detail: &'a str) -> Self {
+        Self {
+            kind,
+            user_id: Some(user_id),
+            client_id: None,
+            detail,
+        }
+    }
+}
+
 /// A stored audit event.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditRow {

@@ -169,6 +169,7 @@ impl Tx {
     #[tracing::instrument(skip_all)]
     pub async fn delete_user(&mut self, id: &str) -> Result<(), StoreError> {
         self.remove_second_factors(id).await?;
+        self.remove_passkeys(id).await?;
         let result = sqlx::query("delete from users where id = $1")
             .bind(id)
             .execute(self.conn())

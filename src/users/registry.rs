@@ -31,6 +31,9 @@ pub enum UserError {
     /// The password was changed by someone else since it was checked.
     #[error("the password was changed meanwhile")]
     PasswordChanged,
+    /// Removing the password would leave no way to sign in (no passkey).
+    #[error("a password can be removed only while a passkey can sign in instead")]
+    NoOtherWayIn,
     /// The password could not be hashed (or the server is too busy to).
     #[error(transparent)]
     Password(#[from] PasswordError),
@@ -201,7 +204,8 @@ pub async fn update_profile(
 
 /// The person's own password change: `new_password` (checked by the same
 /// rules) replaces the password whose hash `checked_hash` the caller has just
-/// verified — refused with [`UserError::PasswordChanged`] when the stored hash
+/// verified (`None`: the caller saw the account has no password, and one is
+/// set) — refused with [`UserError::PasswordChanged`] when the stored hash
 /// is another by the time the change is written (a concurrent change won), so
 /// of two changes racing from the same old password only the first lands.
 /// Like every password change it signs the person out everywhere in the same
@@ -212,7 +216,7 @@ pub async fn change_own_password(
     hasher: &PasswordHasher,
     now: UnixTime,
     id: &str,
-    checked_hash: &str,
+    checked_hash: Option<&str>,
     new_password: &str,
     by: Actor<'_>,
 ) -> Result<i64, UserError> {
@@ -225,9 +229,42 @@ pub async fn change_own_password(
     Ok(sign_outs)
 }
 
+/// The person's own removal of their password, for an account a passkey signs
+/// in: refused with [`UserError::NoOtherWayIn`] when no passkey is left (read
+/// with the user row locked, so a passkey removed at the same moment is
+/// seen), and with [`UserError::PasswordChanged`] when the stored hash is no
+/// longer `checked_hash`. Like a password change it signs the person out
+/// everywhere in the same unit of work; returns the sign-out count it left.
+pub async fn remove_own_password(
+    store: &Store,
+    now: UnixTime,
+    id: &str,
+    checked_hash: &str,
+    by: Actor<'_>,
+) -> Result<i64, UserError> {
+    let mut tx = store.begin().await?;
+    let mut user = from_row(tx.user_for_update(id).await?);
+    if user.password_hash.as_deref() != Some(checked_hash) {
+        return Err(UserError::PasswordChanged);
+    }
+    if tx.passkeys_left(id).await? == 0 {
+        return Err(UserError::NoOtherWayIn);
+    }
+    user.password_hash = None;
+    user.updated_at = now;
+    tx.update_user(&to_row(&user)).await?;
+    let detail = format!("password removed {}", by.phrase());
+    let revoked = end_access(&mut tx, id, now, Some(&detail)).await?;
+    let sign_outs = tx.sign_out_count(id).await?;
+    tx.commit().await?;
+    log_ended(id, Some(&detail), revoked);
+    Ok(sign_outs)
+}
+
 /// Applies `change` to user `id` in one unit of work (see [`update`]), first
 /// checking, when `expected_hash` is given, that the stored password hash is
-/// still that one, and recording `event` with it when given. Returns the user
+/// still that one (`Some(None)`: that there is still none), and recording
+/// `event` with it when given. Returns the user
 /// and their sign-out count afterwards.
 async fn apply(
     store: &Store,
@@ -235,12 +272,12 @@ async fn apply(
     id: &str,
     change: Change,
     by: Actor<'_>,
-    expected_hash: Option<&str>,
+    expected_hash: Option<Option<&str>>,
     event: Option<&AuditEvent<'_>>,
 ) -> Result<(User, i64), UserError> {
     let mut tx = store.begin().await?;
     let mut user = from_row(tx.user_for_update(id).await?);
-    if expected_hash.is_some_and(|hash| user.password_hash.as_deref() != Some(hash)) {
+    if expected_hash.is_some_and(|hash| user.password_hash.as_deref() != hash) {
         return Err(UserError::PasswordChanged);
     }
     let password_changed = change.apply_to(&mut user);

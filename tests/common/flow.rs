@@ -214,3 +214,26 @@ pub async fn post_account(
     form.extend_from_slice(extra);
     browser.post(&server.url(path), &form).await
 }
+
+/// The claims of the ID token `app` gets for the code that `answer` (a
+/// sign-in form's answer) leads to, for a request made with `verifier`.
+pub async fn id_token_after(
+    server: &TestServer,
+    app: &(String, String),
+    browser: &mut Browser,
+    answer: Seen,
+    verifier: &str,
+) -> Value {
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let back = browser.resume(&server.base, answer).await;
+    assert_eq!(back.status, StatusCode::FOUND, "{}", back.body);
+    let code = Code {
+        code: back.redirect_param("code").unwrap(),
+        verifier: verifier.to_owned(),
+    };
+    let tokens =
+        super::json_body(redeem(server, &app.0, &app.1, &code).await, StatusCode::OK).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let payload = id_token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}

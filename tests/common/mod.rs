@@ -6,6 +6,7 @@
 //! tests never see each other's keys (an unreachable Redis fails the test too).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod authenticator;
 pub mod browser;
 pub mod flow;
 pub mod people;

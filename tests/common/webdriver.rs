@@ -290,6 +290,42 @@ impl Session {
             .await
     }
 
+    /// Adds a virtual WebAuthn authenticator (the WebDriver WebAuthn
+    /// extension): a platform authenticator (CTAP2, internal transport) with
+    /// resident keys that verifies the user and answers every ceremony at
+    /// once. Returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let id = self
+            .post(
+                "/webauthn/authenticator",
+                json!({"protocol": "ctap2", "transport": "internal",
+                    "hasResidentKey": true, "hasUserVerification": true,
+                    "isUserVerified": true, "automaticPresenceSimulation": true}),
+            )
+            .await;
+        id.as_str().unwrap().to_owned()
+    }
+
+    /// The credentials the virtual authenticator `id` holds.
+    pub async fn virtual_credentials(&self, id: &str) -> Vec<Value> {
+        self.get(&format!("/webauthn/authenticator/{id}/credentials"))
+            .await
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Runs the DevTools command `cmd` with `params` on the current tab.
+    pub async fn devtools(&self, cmd: &str, params: Value) -> Value {
+        self.post("/goog/cdp/execute", json!({"cmd": cmd, "params": params}))
+            .await
+    }
+
+    /// Deletes every cookie of the current page's domain (a signed-out browser).
+    pub async fn delete_cookies(&self) {
+        self.command(reqwest::Method::DELETE, "/cookie", None).await;
+    }
+
     /// The cookies the current page's URL would send (including `HttpOnly` ones).
     pub async fn cookies(&self) -> Vec<Value> {
         self.get("/cookie").await.as_array().unwrap().clone()
