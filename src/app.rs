@@ -76,6 +76,7 @@ impl AppState {
             cache: &self.cache,
             store: &self.store,
             limits: crate::admission::Limits::of(&self.config),
+            passkeys: self.webauthn.is_some(),
             now: self.clock.now(),
         }
     }
@@ -96,6 +97,7 @@ impl AppState {
             store: &self.store,
             cache: &self.cache,
             webauthn: self.webauthn.as_deref(),
+            limits: crate::admission::Limits::of(&self.config),
             now: self.clock.now(),
         }
     }

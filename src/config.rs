@@ -76,6 +76,10 @@ pub struct Config {
     pub reauthenticate_after_secs: i64,
     /// Require PKCE from confidential clients too (public clients always need it).
     pub require_pkce: bool,
+    /// Everyone signing in to any app must use more than a password (an
+    /// authenticator app or a passkey); the account area stays open to a
+    /// password alone, so people can set one up.
+    pub require_mfa: bool,
     /// Argon2id memory cost in KiB (OWASP: 19456).
     pub argon2_memory_kib: u32,
     /// Argon2id iterations (OWASP: 2).
@@ -154,6 +158,7 @@ impl Default for Config {
             session_absolute_timeout_secs: 12 * 3600,
             reauthenticate_after_secs: 300,
             require_pkce: false,
+            require_mfa: false,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,

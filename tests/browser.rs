@@ -25,8 +25,8 @@ use common::browser::rp_http;
 use common::webdriver::{Chromedriver, Session};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    RedirectUrl, Scope, TokenResponse,
+    AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::{Value, json};
 
@@ -667,21 +667,27 @@ async fn amr_after(
         .collect()
 }
 
-/// Opens the relying party's authorization request in `browser`; returns
-/// the PKCE verifier and nonce to redeem and check its code with.
+/// Opens the relying party's authorization request in `browser`, asking for
+/// the authentication context classes `acr` (none when empty); returns the
+/// PKCE verifier and nonce to redeem and check its code with.
 async fn start_sign_in(
     browser: &Session,
     rp: &PasskeyRp,
+    acr: &[&str],
 ) -> (openidconnect::PkceCodeVerifier, Nonce) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, _, nonce) = rp
+    let mut request = rp
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
             Nonce::new_random,
         )
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    for class in acr {
+        request =
+            request.add_auth_context_value(AuthenticationContextClass::new((*class).to_owned()));
+    }
+    let (url, _, nonce) = request.url();
     browser.goto(url.as_str()).await;
     (verifier, nonce)
 }
@@ -772,7 +778,7 @@ async fn chromium_adds_a_passkey_then_signs_in_with_it_alone_and_as_a_second_fac
 
     // Signed out, the app's sign-in takes the passkey alone: no email typed.
     browser.delete_cookies().await;
-    let (verifier, nonce) = start_sign_in(&browser, &rp).await;
+    let (verifier, nonce) = start_sign_in(&browser, &rp, &[]).await;
     wait_for_title(&browser, "Sign in · Gatehouse").await;
     assert_styled(&browser, "passkey-signin").await;
     screenshots(&browser, &artifacts, "passkey-signin").await;
@@ -785,10 +791,11 @@ async fn chromium_adds_a_passkey_then_signs_in_with_it_alone_and_as_a_second_fac
     let amr = amr_after(&rp, &callback, verifier, &nonce).await;
     assert_eq!(amr, ["hwk", "user", "mfa"], "a passkey alone");
 
-    // With the password, the passkey is the second factor.
+    // An app demanding multi-factor: after the password, the passkey is the
+    // second factor.
     browser.goto(&format!("{issuer}/account")).await;
     browser.delete_cookies().await;
-    let (verifier, nonce) = start_sign_in(&browser, &rp).await;
+    let (verifier, nonce) = start_sign_in(&browser, &rp, &["urn:gatehouse:acr:mfa"]).await;
     sign_in_on_page(&browser).await;
     wait_for_title(&browser, "Two-step verification · Gatehouse").await;
     assert_styled(&browser, "second-factor").await;
@@ -813,7 +820,7 @@ async fn chromium_adds_a_passkey_then_signs_in_with_it_alone_and_as_a_second_fac
         .await;
     browser.goto(&format!("{issuer}/account")).await;
     browser.delete_cookies().await;
-    let (verifier, nonce) = start_sign_in(&browser, &rp).await;
+    let (verifier, nonce) = start_sign_in(&browser, &rp, &[]).await;
     browser
         .wait_for_url(WAIT, |url| url.starts_with(&callback.url))
         .await;

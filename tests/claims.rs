@@ -169,12 +169,12 @@ async fn a_malformed_claims_parameter_or_an_unmet_essential_acr_is_refused() {
         );
         assert!(answer.redirect_param("code").is_none());
     }
-    // The acr Gatehouse reports satisfies an essential request for it.
+    // An essential acr that a password meets.
     let (url, _) = with_claims(
         &server,
         &app.0,
         "openid",
-        r#"{"id_token":{"acr":{"essential":true,"values":["1"]}}}"#,
+        r#"{"id_token":{"acr":{"essential":true,"values":["urn:example:gold","urn:gatehouse:acr:1fa"]}}}"#,
     );
     let back = through(&server, &mut browser, &url).await;
     assert!(back.redirect_param("code").is_some(), "{}", back.body);

@@ -14,144 +14,15 @@ use std::sync::Arc;
 
 use common::TestServer;
 use common::authenticator::SoftAuthenticator;
-use common::browser::{Browser, Seen};
+use common::browser::Browser;
 use common::flow::{self, EMAIL, PASSWORD, post_account};
+use common::passkey::{
+    MFA, VERIFIER, account, account_by_passkey, add_passkey, answer, options, origin, passkey_id,
+    proof, refused, server, sign_in_page, sign_in_page_asking,
+};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::Barrier;
-
-const VERIFIER: &str = "a-pkce-verifier-of-more-than-forty-three-characters";
-
-/// A server whose issuer is `http://localhost:<port>`: WebAuthn needs a
-/// domain name as relying-party id (requests still go to 127.0.0.1).
-async fn server() -> TestServer {
-    TestServer::start_with(|config| config.issuer = config.issuer.replace("127.0.0.1", "localhost"))
-        .await
-}
-
-fn origin(server: &TestServer) -> String {
-    server.config.issuer.clone()
-}
-
-/// The value of the attribute `name` in the page, unescaped.
-fn attribute(page: &Seen, name: &str) -> String {
-    let marker = format!("{name}=\"");
-    let start = page
-        .body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in page:\n{}", page.body))
-        + marker.len();
-    let end = page.body[start..].find('"').unwrap() + start;
-    page.body[start..end]
-        .replace("&#34;", "\"")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// A browser signed in with the password at the account's sign-in methods page.
-async fn account(server: &TestServer) -> Browser {
-    let mut browser = Browser::new();
-    let page = browser.get(&server.url("/account/security")).await;
-    let back = browser.sign_in(&server.base, &page, EMAIL, PASSWORD).await;
-    assert_eq!(back.location.as_deref(), Some("/account/security"));
-    browser
-}
-
-/// Adds a passkey of `authenticator` named `name` in `browser`'s account
-/// (proving it with `password` when given); returns the page the browser
-/// lands on.
-async fn add_passkey(
-    server: &TestServer,
-    browser: &mut Browser,
-    authenticator: &mut SoftAuthenticator,
-    name: &str,
-    password: Option<&str>,
-) -> Seen {
-    let security = browser.get(&server.url("/account/security")).await;
-    let proof: Vec<(&str, &str)> = password.map(|p| ("password", p)).into_iter().collect();
-    let begin = post_account(
-        server,
-        browser,
-        "/account/security/passkeys/begin",
-        &security,
-        &proof,
-    )
-    .await;
-    assert_eq!(begin.status, StatusCode::OK, "{}", begin.body);
-    let options: Value = serde_json::from_str(&attribute(&begin, "data-options")).unwrap();
-    assert_eq!(
-        options["publicKey"]["authenticatorSelection"]["residentKey"],
-        "required"
-    );
-    let credential = authenticator.register(&options).to_string();
-    let done = post_account(
-        server,
-        browser,
-        "/account/security/passkeys",
-        &begin,
-        &[("credential", &credential), ("name", name)],
-    )
-    .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
-    browser.get(&server.url("/account/security")).await
-}
-
-/// The options the page's passkey form asks for.
-async fn options(server: &TestServer, browser: &mut Browser, page: &Seen) -> Value {
-    let (request, csrf) = (page.field("request"), page.field("csrf"));
-    let seen = browser
-        .post(
-            &server.url("/login/passkey/options"),
-            &[("request", &request), ("csrf", &csrf)],
-        )
-        .await;
-    assert_eq!(seen.status, StatusCode::OK, "{}", seen.body);
-    serde_json::from_str(&seen.body).unwrap()
-}
-
-/// Posts `answer` to the page's passkey form.
-async fn answer(server: &TestServer, browser: &mut Browser, page: &Seen, answer: &Value) -> Seen {
-    let (request, csrf) = (page.field("request"), page.field("csrf"));
-    let credential = answer.to_string();
-    browser
-        .post(
-            &server.url("/login/passkey"),
-            &[
-                ("request", &request),
-                ("csrf", &csrf),
-                ("credential", &credential),
-            ],
-        )
-        .await
-}
-
-/// A new browser at the app's sign-in page.
-async fn sign_in_page(server: &TestServer, client_id: &str) -> (Browser, Seen) {
-    let mut browser = Browser::new();
-    let url = flow::authorize_url(server, client_id, "openid", VERIFIER);
-    let page = browser.get(&url).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    (browser, page)
-}
-
-fn refused(seen: &Seen) {
-    assert_eq!(
-        seen.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        seen.body
-    );
-    assert!(
-        seen.headers
-            .get_all("set-cookie")
-            .iter()
-            .all(|c| !c.to_str().unwrap().contains("session")),
-        "no session for a refused passkey"
-    );
-}
 
 #[tokio::test]
 async fn a_passkey_signs_in_with_no_email_and_every_falsified_answer_is_refused() {
@@ -291,7 +162,8 @@ async fn the_same_passkey_answer_posted_twice_at_once_signs_in_once() {
 }
 
 #[tokio::test]
-async fn a_passkey_passes_the_second_factor_and_only_the_persons_own() {
+async fn an_app_demanding_multi_factor_gets_a_passkey_after_the_password_and_only_the_persons_own()
+{
     let server = server().await;
     flow::seed_user(&server).await;
     server
@@ -317,8 +189,19 @@ async fn a_passkey_passes_the_second_factor_and_only_the_persons_own() {
     let mut adas_key = SoftAuthenticator::new(&origin(&server));
     add_passkey(&server, &mut ada, &mut adas_key, "Ada's", Some(PASSWORD)).await;
 
-    // The password is right: the second factor is asked for, no session yet.
-    let (mut laptop, page) = sign_in_page(&server, &app.0).await;
+    // Without a demand, the password alone signs in: a passkey is another
+    // way in, not a step every password sign-in must take.
+    let (mut desk, page) = sign_in_page(&server, &app.0).await;
+    let alone = desk
+        .submit_sign_in(&server.base, &page, EMAIL, PASSWORD)
+        .await;
+    let claims = flow::id_token_after(&server, &app, &mut desk, alone, VERIFIER).await;
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["acr"], "urn:gatehouse:acr:1fa");
+
+    // The app demands multi-factor: after the password, the passkey is asked
+    // for, and there is no session yet.
+    let (mut laptop, page) = sign_in_page_asking(&server, &app.0, MFA).await;
     let step = laptop
         .submit_sign_in(&server.base, &page, EMAIL, PASSWORD)
         .await;
@@ -346,6 +229,10 @@ async fn a_passkey_passes_the_second_factor_and_only_the_persons_own() {
     let passed = answer(&server, &mut laptop, &step, &key.authenticate(&asked)).await;
     let claims = flow::id_token_after(&server, &app, &mut laptop, passed, VERIFIER).await;
     assert_eq!(claims["amr"], json!(["pwd", "hwk", "user", "mfa"]));
+    assert_eq!(
+        claims["acr"], "urn:gatehouse:acr:mfa",
+        "the class asked for"
+    );
 
     // A synced passkey is a software key.
     let mut synced = SoftAuthenticator::new(&origin(&server));
@@ -357,10 +244,11 @@ async fn a_passkey_passes_the_second_factor_and_only_the_persons_own() {
     let signed_in = answer(&server, &mut tablet, &page, &synced.authenticate(&asked)).await;
     let claims = flow::id_token_after(&server, &app, &mut tablet, signed_in, VERIFIER).await;
     assert_eq!(claims["amr"], json!(["swk", "user", "mfa"]));
+    assert_eq!(claims["acr"], "phr");
 }
 
 #[tokio::test]
-async fn a_passkey_only_account_keeps_a_way_in() {
+async fn a_passkey_only_account_proves_every_change_with_a_passkey_and_keeps_a_way_in() {
     let server = server().await;
     flow::seed_user(&server).await;
     let app = flow::app(&server, "openid", true).await;
@@ -373,16 +261,16 @@ async fn a_passkey_only_account_keeps_a_way_in() {
     add_passkey(&server, &mut browser, &mut key, "One", Some(PASSWORD)).await;
     let mut other_key = SoftAuthenticator::new(&origin(&server));
     let security = add_passkey(&server, &mut browser, &mut other_key, "Two", Some(PASSWORD)).await;
+    let (one, two) = (passkey_id(&security, "One"), passkey_id(&security, "Two"));
 
     // Renaming keeps at most 64 characters.
     let long = "x".repeat(80);
-    let id = security.field("passkey");
     let renamed = post_account(
         &server,
         &mut browser,
         "/account/security/passkeys/rename",
         &security,
-        &[("passkey", &id), ("name", &long)],
+        &[("passkey", &two), ("name", &long)],
     )
     .await;
     assert_eq!(renamed.status, StatusCode::SEE_OTHER, "{}", renamed.body);
@@ -391,6 +279,20 @@ async fn a_passkey_only_account_keeps_a_way_in() {
     assert!(!security.body.contains(&"x".repeat(65)));
 
     // Removing the password needs it; then only passkeys sign in.
+    let wrong = post_account(
+        &server,
+        &mut browser,
+        "/account/security/password/remove",
+        &security,
+        &[("password", "not the password")],
+    )
+    .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
     let removed = post_account(
         &server,
         &mut browser,
@@ -406,49 +308,166 @@ async fn a_passkey_only_account_keeps_a_way_in() {
         "{}",
         security.body
     );
+    assert!(
+        security.body.contains("data-passkey-proof"),
+        "{}",
+        security.body
+    );
     let (mut laptop, page) = sign_in_page(&server, &app.0).await;
-    let wrong = laptop
+    let refused_password = laptop
         .submit_sign_in(&server.base, &page, EMAIL, PASSWORD)
         .await;
     assert!(
-        wrong.body.contains("Incorrect email or password"),
+        refused_password
+            .body
+            .contains("Incorrect email or password"),
         "{}",
-        wrong.body
-    );
-    let asked = options(&server, &mut laptop, &page).await;
-    let signed_in = answer(&server, &mut laptop, &page, &key.authenticate(&asked)).await;
-    assert_eq!(
-        signed_in.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        signed_in.body
+        refused_password.body
     );
 
-    // Two removals racing for the last two passkeys: one stays.
-    let ids: Vec<String> = security
-        .body
-        .split("name=\"passkey\" value=\"")
-        .skip(1)
-        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    assert_eq!(ids.len(), 2, "{}", security.body);
-    let barrier = Arc::new(Barrier::new(2));
+    // A stolen session cookie (recent, but no passkey) changes nothing: not
+    // the sign-in methods, not the password.
+    for (path, extra) in [
+        (
+            "/account/security/passkeys/remove",
+            vec![("passkey", two.as_str())],
+        ),
+        ("/account/security/passkeys/begin", vec![]),
+        ("/account/security/totp/begin", vec![]),
+    ] {
+        let stolen = post_account(&server, &mut browser, path, &security, &extra).await;
+        assert_eq!(
+            stolen.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {}",
+            stolen.body
+        );
+        assert!(
+            stolen
+                .body
+                .contains("Confirm it is you with one of your passkeys"),
+            "{}",
+            stolen.body
+        );
+    }
+    let page = browser.get(&server.url("/account/password")).await;
+    assert!(!page.body.contains("current_password"), "{}", page.body);
+    let new_password = "another long and careful passphrase";
+    let fields = [
+        ("new_password", new_password),
+        ("confirm_password", new_password),
+    ];
+    let stolen = post_account(&server, &mut browser, "/account/password", &page, &fields).await;
+    assert_eq!(
+        stolen.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        stolen.body
+    );
+    assert!(
+        stolen
+            .body
+            .contains("Confirm it is you with one of your passkeys"),
+        "{}",
+        stolen.body
+    );
+    assert_eq!(flow::count(&server, "passkeys").await, 2);
+
+    // With a passkey, the change is made; a proof works once.
+    let with_proof = proof(&server, &mut browser, &security, &mut key).await;
+    let extra = [
+        ("passkey", two.as_str()),
+        ("credential", with_proof.as_str()),
+    ];
+    let path = "/account/security/passkeys/remove";
+    let gone = post_account(&server, &mut browser, path, &security, &extra).await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.body);
+    let security = browser.get(&server.url("/account/security")).await;
+    let extra = [
+        ("passkey", one.as_str()),
+        ("credential", with_proof.as_str()),
+    ];
+    let replayed = post_account(&server, &mut browser, path, &security, &extra).await;
+    assert_eq!(
+        replayed.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        replayed.body
+    );
+
+    // The last passkey of an account without a password stays.
+    let with_proof = proof(&server, &mut browser, &security, &mut key).await;
+    let extra = [
+        ("passkey", one.as_str()),
+        ("credential", with_proof.as_str()),
+    ];
+    let last = post_account(&server, &mut browser, path, &security, &extra).await;
+    assert_eq!(last.status, StatusCode::CONFLICT, "{}", last.body);
+    assert_eq!(flow::count(&server, "passkeys").await, 1);
+
+    // A password can be set again, proven with a passkey.
+    let page = browser.get(&server.url("/account/password")).await;
+    let with_proof = proof(&server, &mut browser, &page, &mut key).await;
+    let fields = [
+        ("new_password", new_password),
+        ("confirm_password", new_password),
+        ("credential", with_proof.as_str()),
+    ];
+    let set = post_account(&server, &mut browser, "/account/password", &page, &fields).await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    let (mut phone, page) = sign_in_page(&server, &app.0).await;
+    let back = phone
+        .submit_sign_in(&server.base, &page, EMAIL, new_password)
+        .await;
+    let claims = flow::id_token_after(&server, &app, &mut phone, back, VERIFIER).await;
+    assert_eq!(claims["amr"], json!(["pwd"]));
+}
+
+#[tokio::test]
+async fn two_removals_racing_for_the_last_two_passkeys_leave_one() {
+    let server = server().await;
+    flow::seed_user(&server).await;
+    let mut one = SoftAuthenticator::new(&origin(&server));
+    let mut two = SoftAuthenticator::new(&origin(&server));
+    let mut browser = account(&server).await;
+    add_passkey(&server, &mut browser, &mut one, "One", Some(PASSWORD)).await;
+    let security = add_passkey(&server, &mut browser, &mut two, "Two", Some(PASSWORD)).await;
+    let removed = post_account(
+        &server,
+        &mut browser,
+        "/account/security/password/remove",
+        &security,
+        &[("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.body);
+
+    // Two browsers, each signed in with its own passkey, each proving its
+    // own removal of the other's passkey at once.
     let mut tasks = Vec::new();
-    for id in ids {
-        let (csrf, session) = (security.field("csrf"), security.field("for"));
-        let (url, barrier, mut browser) = (
+    let barrier = Arc::new(Barrier::new(2));
+    let page = browser.get(&server.url("/account/security")).await;
+    let ids = [passkey_id(&page, "Two"), passkey_id(&page, "One")];
+    for (key, id) in [(&mut one, ids[0].clone()), (&mut two, ids[1].clone())] {
+        let mut holder = account_by_passkey(&server, key).await;
+        let page = holder.get(&server.url("/account/security")).await;
+        let with_proof = proof(&server, &mut holder, &page, key).await;
+        let (csrf, session) = (page.field("csrf"), page.field("for"));
+        let (url, barrier) = (
             server.url("/account/security/passkeys/remove"),
             barrier.clone(),
-            browser.clone(),
         );
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            browser
+            holder
                 .post(
                     &url,
-                    &[("csrf", &csrf), ("for", &session), ("passkey", &id)],
+                    &[
+                        ("csrf", &csrf),
+                        ("for", &session),
+                        ("passkey", &id),
+                        ("credential", &with_proof),
+                    ],
                 )
                 .await
                 .status
@@ -458,39 +477,15 @@ async fn a_passkey_only_account_keeps_a_way_in() {
     for task in tasks {
         statuses.push(task.await.unwrap());
     }
-    statuses.sort();
     assert_eq!(
-        statuses,
-        vec![StatusCode::SEE_OTHER, StatusCode::CONFLICT],
-        "exactly one removal lands"
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::SEE_OTHER)
+            .count(),
+        1,
+        "exactly one removal lands: {statuses:?}"
     );
     assert_eq!(flow::count(&server, "passkeys").await, 1);
-
-    // A password can be set again, with no current one to type.
-    let page = browser.get(&server.url("/account/password")).await;
-    assert!(!page.body.contains("current_password"), "{}", page.body);
-    let new_password = "another long and careful passphrase";
-    let set = post_account(
-        &server,
-        &mut browser,
-        "/account/password",
-        &page,
-        &[
-            ("new_password", new_password),
-            ("confirm_password", new_password),
-        ],
-    )
-    .await;
-    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
-    let (mut phone, page) = sign_in_page(&server, &app.0).await;
-    let back = phone
-        .submit_sign_in(&server.base, &page, EMAIL, new_password)
-        .await;
-    assert!(
-        back.body.contains("Use a passkey"),
-        "a password sign-in asks for the passkey: {}",
-        back.body
-    );
 }
 
 #[tokio::test]
@@ -515,4 +510,98 @@ async fn passkeys_are_off_when_the_issuer_is_an_ip_address() {
         )
         .await;
     assert_eq!(seen.status, StatusCode::NOT_FOUND, "{}", seen.body);
+}
+
+#[tokio::test]
+async fn of_cloned_authenticators_answering_with_one_counter_at_once_at_most_one_signs_in() {
+    let server = server().await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid", true).await;
+    let mut key = SoftAuthenticator::new(&origin(&server));
+    let mut browser = account(&server).await;
+    add_passkey(&server, &mut browser, &mut key, "Cloned", Some(PASSWORD)).await;
+
+    // Six copies of one authenticator, each answering its own sign-in page
+    // with the same next counter; the answers are posted together.
+    let mut posts = Vec::new();
+    for _ in 0..6 {
+        let mut copy = SoftAuthenticator::new(&origin(&server));
+        copy.credentials = vec![key.credentials[0].cloned()];
+        let (mut laptop, page) = sign_in_page(&server, &app.0).await;
+        let asked = options(&server, &mut laptop, &page).await;
+        posts.push((laptop, page, copy.authenticate(&asked)));
+    }
+    let barrier = Arc::new(Barrier::new(posts.len()));
+    let mut tasks = Vec::new();
+    for (mut laptop, page, answer) in posts {
+        let (url, barrier) = (server.url("/login/passkey"), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let (request, csrf) = (page.field("request"), page.field("csrf"));
+            let credential = answer.to_string();
+            barrier.wait().await;
+            laptop
+                .post(
+                    &url,
+                    &[
+                        ("request", &request),
+                        ("csrf", &csrf),
+                        ("credential", &credential),
+                    ],
+                )
+                .await
+                .status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let signed_in = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SEE_OTHER)
+        .count();
+    assert_eq!(signed_in, 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::SEE_OTHER || *s == StatusCode::UNPROCESSABLE_ENTITY),
+        "{statuses:?}"
+    );
+    let activity = browser.get(&server.url("/account/activity")).await;
+    assert!(
+        activity
+            .body
+            .contains("Passkey refused: it may have been copied"),
+        "{}",
+        activity.body
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_account_signs_in_with_no_passkey() {
+    let server = server().await;
+    let user_id = flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid", true).await;
+    let mut key = SoftAuthenticator::new(&origin(&server));
+    let mut browser = account(&server).await;
+    add_passkey(&server, &mut browser, &mut key, "Key", Some(PASSWORD)).await;
+    let disabled = server.cli(&["user", "disable", &user_id]);
+    assert!(
+        disabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disabled.stderr)
+    );
+    let (mut laptop, page) = sign_in_page(&server, &app.0).await;
+    let asked = options(&server, &mut laptop, &page).await;
+    refused(&answer(&server, &mut laptop, &page, &key.authenticate(&asked)).await);
+
+    // Deleting the account deletes its passkeys.
+    let deleted = server.cli(&["user", "delete", &user_id]);
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    assert_eq!(flow::count(&server, "passkeys").await, 0);
+    assert_eq!(flow::count(&server, "passkey_handles").await, 0);
 }

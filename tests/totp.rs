@@ -516,3 +516,46 @@ async fn signing_in_again_for_a_sensitive_change_asks_for_the_second_factor_too(
     let resumed = browser.resume(&server.base, back).await;
     assert_eq!(resumed.location.as_deref(), Some("/account/password"));
 }
+
+#[tokio::test]
+async fn an_authenticator_app_meets_a_multi_factor_demand_but_not_a_phishing_resistant_one() {
+    let server = TestServer::start().await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid", true).await;
+    let (_, secret, _) = enrolled(&server).await;
+
+    // A passkey is demanded and the person has none: refused after the
+    // password, with no code asked for (a code could not meet it).
+    let mut laptop = Browser::new();
+    let url = flow::authorize_url(&server, &app.0, "openid", VERIFIER) + "&acr_values=phr";
+    let page = laptop.get(&url).await;
+    let answer = laptop
+        .submit_sign_in(&server.base, &page, EMAIL, PASSWORD)
+        .await;
+    let back = laptop.resume(&server.base, answer).await;
+    assert_eq!(back.status, StatusCode::FOUND, "{}", back.body);
+    assert_eq!(
+        back.redirect_param("error").as_deref(),
+        Some("unmet_authentication_requirements")
+    );
+
+    // Multi-factor is met by the app's code.
+    server.clock.advance(30);
+    let mut phone = Browser::new();
+    let url = flow::authorize_url(&server, &app.0, "openid", VERIFIER)
+        + "&acr_values=urn:gatehouse:acr:mfa";
+    let page = phone.get(&url).await;
+    let step = phone
+        .submit_sign_in(&server.base, &page, EMAIL, PASSWORD)
+        .await;
+    let passed = second_factor(
+        &server,
+        &mut phone,
+        &step,
+        &app_code(&secret, server.clock.now()),
+    )
+    .await;
+    let claims = flow::id_token_after(&server, &app, &mut phone, passed, VERIFIER).await;
+    assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+}

@@ -6,7 +6,10 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::pages::{PasswordPage, ProfilePage, profile_fields, render};
+use super::pages::{
+    PasswordPage, ProfilePage, profile_fields, proving_with_passkey, render, render_with,
+};
+use super::security::{PASSKEY_NOT_ACCEPTED, passkey_proof};
 use super::{AccountForm, origin, recent_enough};
 use crate::app::AppState;
 use crate::http::pages::see_other;
@@ -123,8 +126,9 @@ pub async fn change_password(
         return Ok(page);
     }
     let user = users::find(&state.store, &current.user_id).await?;
+    let policy = proving_with_passkey(user.password_hash.is_some());
     let again = |error: &str, status: StatusCode| {
-        render(&state, &headers, status, |csrf| PasswordPage {
+        render_with(&state, &headers, status, &policy, |csrf| PasswordPage {
             email: &user.email,
             sid: &current.sid,
             csrf,
@@ -142,12 +146,17 @@ pub async fn change_password(
     }
     let agent = device::user_agent(&headers);
     let current_password = form.get("current_password").unwrap_or_default();
-    // An account a passkey signs in has no password to check: the recent
-    // sign-in (with the passkey) is the proof, and a password is set.
-    let checked_hash = match &user.password_hash {
-        None => None,
+    // An account without a password proves the change with one of its
+    // passkeys instead (a stolen session cookie is recent too).
+    let (checked_hash, amr) = match &user.password_hash {
+        None => match passkey_proof(&state, &current, &form).await? {
+            Some(amr) => (None, amr),
+            None => return again(PASSKEY_NOT_ACCEPTED, StatusCode::UNPROCESSABLE_ENTITY),
+        },
         Some(_) => match check(&state, &user.email, current_password, &ip, agent).await {
-            Ok(Checked::Right(found)) if found.user.id == user.id => found.user.password_hash,
+            Ok(Checked::Right(found)) if found.user.id == user.id => {
+                (found.user.password_hash, vec!["pwd".to_owned()])
+            }
             Ok(_) => {
                 return again(
                     "Your current password is not right.",
@@ -184,9 +193,8 @@ pub async fn change_password(
         }
         Err(e) => return Err(e.into()),
     };
-    // The new session stands for what just happened: the password was typed
-    // (its `amr` claims nothing the person did not do now).
-    let amr = vec!["pwd".to_owned()];
+    // The new session stands for what just happened: the password (or the
+    // passkey) was checked; its `amr` claims nothing the person did not do now.
     let next = format!("{}?done=changed", paths::ACCOUNT_PASSWORD);
     Ok(carry_on(&state, &headers, &user.id, sign_outs, amr, &ip, &next).await)
 }

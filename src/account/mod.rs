@@ -76,6 +76,10 @@ pub fn router() -> Router<AppState> {
             "/account/security/recovery-codes.txt",
             post(security::download_recovery_codes),
         )
+        .route(
+            "/account/security/proof/options",
+            post(security::options_for_proof),
+        )
         .route("/account/security/passkeys", post(passkeys::add))
         .route("/account/security/passkeys/begin", post(passkeys::begin))
         .route("/account/security/passkeys/rename", post(passkeys::rename))
@@ -209,15 +213,23 @@ async fn ask_engine(
 ) -> Result<Option<Response>, Error> {
     let signed_in = session.map(SignedIn::from);
     let shown = interaction.clone();
-    match engine::proceed(state.interactions(), None, interaction, signed_in.as_ref()).await? {
+    let browser = crate::login::csrf::browser_mark(state.cookies, headers);
+    let outcome = engine::proceed(
+        state.interactions(),
+        None,
+        interaction,
+        signed_in.as_ref(),
+        &browser,
+    );
+    match outcome.await? {
         Outcome::Done => Ok(None),
-        outcome => answer(state, headers, &shown, outcome).map(Some),
+        outcome => answer(state, headers, &shown, outcome).await.map(Some),
     }
 }
 
 /// The page for what the engine decided about an account interaction that is
 /// not done.
-fn answer(
+async fn answer(
     state: &AppState,
     headers: &HeaderMap,
     shown: &Interaction,
@@ -228,8 +240,20 @@ fn answer(
             let note = shown
                 .demands
                 .max_age
-                .map(|_| "For your security, enter your password again to continue.");
+                .map(|_| "For your security, sign in again to continue.");
             sign_in(state, headers, shown, &id, note, StatusCode::OK)
+        }
+        Outcome::SecondFactor { id, first } => {
+            crate::login::pages::second_factor(
+                state,
+                headers,
+                shown,
+                &id,
+                &first,
+                None,
+                StatusCode::OK,
+            )
+            .await
         }
         Outcome::Refused(Refusal::OtherPerson) => Err(Error::page(
             StatusCode::FORBIDDEN,
@@ -267,16 +291,18 @@ async fn resume(
     };
     let signed_in = session.as_ref().map(SignedIn::from);
     let shown = interaction.clone();
+    let browser = crate::login::csrf::browser_mark(state.cookies, &headers);
     match engine::proceed(
         state.interactions(),
         Some(&id),
         interaction,
         signed_in.as_ref(),
+        &browser,
     )
     .await?
     {
         Outcome::Done => Ok(see_other(page.path())),
-        outcome => answer(&state, &headers, &shown, outcome),
+        outcome => answer(&state, &headers, &shown, outcome).await,
     }
 }
 

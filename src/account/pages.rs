@@ -280,6 +280,15 @@ pub(super) fn render<T: Template>(
     render_with(state, headers, status, &PagePolicy::default(), build)
 }
 
+/// The policy of an account page whose forms an account without a password
+/// proves with a passkey: our passkey script runs there.
+pub(super) fn proving_with_passkey(has_password: bool) -> PagePolicy {
+    PagePolicy {
+        script: !has_password,
+        ..PagePolicy::default()
+    }
+}
+
 /// [`render`] under `policy` (a page that runs our script).
 pub(super) fn render_with<T: Template>(
     state: &AppState,
@@ -425,13 +434,16 @@ pub async fn password(
     }
     let user = users::find(&state.store, &session.user_id).await?;
     let done = notice.done.as_deref() == Some("changed");
-    render(&state, &headers, StatusCode::OK, |csrf| PasswordPage {
-        email: &user.email,
-        sid: &session.sid,
-        csrf,
-        error: None,
-        done,
-        has_password: user.password_hash.is_some(),
+    let policy = proving_with_passkey(user.password_hash.is_some());
+    render_with(&state, &headers, StatusCode::OK, &policy, |csrf| {
+        PasswordPage {
+            email: &user.email,
+            sid: &session.sid,
+            csrf,
+            error: None,
+            done,
+            has_password: user.password_hash.is_some(),
+        }
     })
 }
 

@@ -2,7 +2,7 @@
 //! registration ceremony, then names the passkey), renaming and removing
 //! one, and removing the password once a passkey signs the person in.
 //! Adding and removing need a recent sign-in and proof beyond the session,
-//! like every change of sign-in methods ([`unproven`]); each change is
+//! like every change of sign-in methods ([`prove`]); each change is
 //! audited with where it came from.
 
 use askama::Template;
@@ -12,7 +12,7 @@ use axum::response::Response;
 
 use super::actions::carry_on;
 use super::pages::render_with;
-use super::security::unproven;
+use super::security::prove;
 use super::{AccountForm, origin, recent_enough};
 use crate::app::AppState;
 use crate::http::pages::{PagePolicy, see_other};
@@ -44,7 +44,7 @@ pub async fn begin(
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Some(page) = unproven(&state, &headers, &ip, &session, &form).await? {
+    if let Err(page) = prove(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
     let user = users::find(&state.store, &session.user_id).await?;
@@ -115,18 +115,21 @@ pub async fn rename(
 }
 
 /// `POST /account/security/passkeys/remove` (`passkey`): the passkey stops
-/// signing the person in — unless it is their only way in.
+/// signing the person in — unless it is their only way in. A removed passkey
+/// may be a lost or stolen device: every session is signed out, and this
+/// browser carries on in a new one standing for what was just proven.
 pub async fn remove(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Some(page) = unproven(&state, &headers, &ip, &session, &form).await? {
-        return Ok(page);
-    }
+    let proven = match prove(&state, &headers, &ip, &session, &form).await? {
+        Ok(proven) => proven,
+        Err(page) => return Ok(page),
+    };
     let detail = format!("by the person {}", origin(&session, &ip, &headers));
-    state
+    let sign_outs = state
         .passkeys()
         .remove(
             &session.user_id,
@@ -134,7 +137,17 @@ pub async fn remove(
             &detail,
         )
         .await?;
-    Ok(done("passkey-removed"))
+    let next = format!("{}?done=passkey-removed", AccountPage::Security.path());
+    let carried = carry_on(
+        &state,
+        &headers,
+        &session.user_id,
+        sign_outs,
+        proven.amr,
+        &ip,
+        &next,
+    );
+    Ok(carried.await)
 }
 
 /// `POST /account/security/password/remove`: a passkey-only account from
@@ -146,14 +159,12 @@ pub async fn remove_password(
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Some(page) = unproven(&state, &headers, &ip, &session, &form).await? {
-        return Ok(page);
-    }
+    let proven = match prove(&state, &headers, &ip, &session, &form).await? {
+        Ok(proven) => proven,
+        Err(page) => return Ok(page),
+    };
     // The hash the proof just checked: a change made since refuses this one.
-    let Some(checked) = users::find(&state.store, &session.user_id)
-        .await?
-        .password_hash
-    else {
+    let Some(checked) = proven.password_hash else {
         return Ok(done("password-removed"));
     };
     let from = origin(&session, &ip, &headers);
@@ -176,15 +187,14 @@ pub async fn remove_password(
         Err(e) => return Err(e.into()),
     };
     let next = format!("{}?done=password-removed", AccountPage::Security.path());
-    let amr = session.amr.clone();
-    Ok(carry_on(
+    let carried = carry_on(
         &state,
         &headers,
         &session.user_id,
         sign_outs,
-        amr,
+        proven.amr,
         &ip,
         &next,
-    )
-    .await)
+    );
+    Ok(carried.await)
 }

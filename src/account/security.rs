@@ -2,16 +2,17 @@
 //! (a QR code and a confirming code, then recovery codes shown once) and off,
 //! new recovery codes — and the passkeys and password listed beside it
 //! (their forms are [`super::passkeys`]). Every change needs a recent sign-in
-//! and proof beyond the session ([`unproven`]), and is audited with where it
+//! and proof beyond the session ([`prove`]), and is audited with where it
 //! came from.
 
 use askama::Template;
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::pages::{Notice, render};
+use super::pages::{Notice, proving_with_passkey, render, render_with};
 use super::when::When;
 use super::{AccountForm, Person, origin, recent_enough};
 use crate::app::AppState;
@@ -23,6 +24,7 @@ use crate::login::device;
 use crate::login::password::{Checked, Unchecked, check};
 use crate::login::second_factor::{CodeCheck, check_code};
 use crate::login::session::Session;
+use crate::passkeys::{Bound, PasskeyError};
 use crate::users;
 
 #[derive(Template)]
@@ -114,7 +116,8 @@ pub(super) async fn security_page(
             synced: row.backup_eligible != 0,
         })
         .collect();
-    render(state, headers, status, |csrf| SecurityPage {
+    let policy = proving_with_passkey(user.password_hash.is_some());
+    render_with(state, headers, status, &policy, |csrf| SecurityPage {
         totp: standing.totp,
         recovery_codes_left: standing.recovery_codes_left,
         passkeys,
@@ -128,60 +131,121 @@ pub(super) async fn security_page(
     })
 }
 
+/// What a form proved beyond the browser's session.
+pub(super) struct Proven {
+    /// How the person proved it (RFC 8176), e.g. `["pwd", "otp", "mfa"]`.
+    pub amr: Vec<String>,
+    /// The password hash the proof checked (`None` for an account without
+    /// one): a change conditional on it refuses to land over a password
+    /// changed since.
+    pub password_hash: Option<String>,
+}
+
 /// Whether the form may change the sign-in methods: the sign-in is recent
 /// enough ([`recent_enough`]; else its sign-in page), and the form proves the
 /// person is at the keyboard beyond that (a stolen session cookie is recent
-/// too): their current password (when they have one; a passkey-only
-/// account's recent sign-in was made with a passkey) and, when an
-/// authenticator app is on, a current code from it or a recovery code — each
-/// through its limits. `None` when it may; else the page to show instead.
-pub(super) async fn unproven(
+/// too): their current password — or, for an account without one, a use of
+/// one of their passkeys made for this session ([`passkey_proof`]) — and,
+/// when an authenticator app is on, a current code from it or a recovery
+/// code, each through its limits. `Err` holds the page to show instead.
+pub(super) async fn prove(
     state: &AppState,
     headers: &HeaderMap,
     ip: &str,
     session: &Session,
     form: &FormParams,
-) -> Result<Option<Response>, Error> {
+) -> Result<Result<Proven, Response>, Error> {
     if let Some(page) = recent_enough(state, headers, session, AccountPage::Security).await? {
-        return Ok(Some(page));
+        return Ok(Err(page));
     }
     let user = users::find(&state.store, &session.user_id).await?;
-    let password = form.get("password").unwrap_or_default();
-    let agent = device::user_agent(headers);
-    let checked = match user.password_hash {
-        None => Ok(None),
-        Some(_) => check(state, &user.email, password, ip, agent)
+    let refused = |message: &'static str, status: StatusCode| async move {
+        security_page(state, headers, session, None, Some(message), status)
             .await
-            .map(Some),
+            .map(Err)
     };
-    let refusal = match checked {
-        Ok(None) => None,
-        Ok(Some(Checked::Right(found))) if found.user.id == user.id => None,
-        Ok(_) => Some((
-            "Your password is not right.",
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )),
-        Err(Unchecked::Failed(e)) => return Err(e),
-        Err(why) => Some(why.message()),
-    };
-    let refusal = match refusal {
-        None if state.factors().standing(&user.id).await?.totp => {
-            let code = form.get("code").unwrap_or_default();
-            match check_code(state, headers, &user.id, code, ip).await? {
-                CodeCheck::Passed(_) => None,
-                refused => Some((refused.message(), refused.status())),
+    let mut proven = match user.password_hash {
+        None => match passkey_proof(state, session, form).await? {
+            Some(amr) => Proven {
+                amr,
+                password_hash: None,
+            },
+            None => return refused(PASSKEY_NOT_ACCEPTED, StatusCode::UNPROCESSABLE_ENTITY).await,
+        },
+        Some(_) => {
+            let password = form.get("password").unwrap_or_default();
+            let agent = device::user_agent(headers);
+            match check(state, &user.email, password, ip, agent).await {
+                Ok(Checked::Right(found)) if found.user.id == user.id => Proven {
+                    amr: vec!["pwd".to_owned()],
+                    password_hash: found.user.password_hash,
+                },
+                Ok(_) => {
+                    return refused(
+                        "Your password is not right.",
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await;
+                }
+                Err(Unchecked::Failed(e)) => return Err(e),
+                Err(why) => {
+                    let (message, status) = why.message();
+                    return refused(message, status).await;
+                }
             }
         }
-        other => other,
     };
-    match refusal {
-        None => Ok(None),
-        Some((message, status)) => {
-            security_page(state, headers, session, None, Some(message), status)
-                .await
-                .map(Some)
+    if state.factors().standing(&user.id).await?.totp {
+        let code = form.get("code").unwrap_or_default();
+        match check_code(state, headers, &user.id, code, ip).await? {
+            CodeCheck::Passed(_) => proven.amr.extend(["otp".to_owned(), "mfa".to_owned()]),
+            refused_code => {
+                return refused(refused_code.message(), refused_code.status()).await;
+            }
         }
     }
+    Ok(Ok(proven))
+}
+
+/// What the person is told when the passkey proof of a form did not pass.
+pub(super) const PASSKEY_NOT_ACCEPTED: &str = "Confirm it is you with one of your passkeys: it was not accepted. Try again (this needs JavaScript).";
+
+/// The proof an account without a password gives for a change: the form's
+/// `credential`, a use of one of the person's passkeys made for this very
+/// session ([`options_for_proof`]), once. Returns what it proved (RFC 8176),
+/// or `None` when it is missing or was not accepted.
+pub(super) async fn passkey_proof(
+    state: &AppState,
+    session: &Session,
+    form: &FormParams,
+) -> Result<Option<Vec<String>>, Error> {
+    let answer = form.get("credential").unwrap_or_default();
+    let used = state
+        .passkeys()
+        .finish(Bound::Proof(&session.sid), Some(&session.user_id), answer)
+        .await;
+    match used {
+        Ok(used) => Ok(Some(used.amr)),
+        Err(PasskeyError::Service(e)) => Err(e.into()),
+        Err(e) => {
+            tracing::info!(error = %e, "a passkey proof was refused");
+            Ok(None)
+        }
+    }
+}
+
+/// `POST /account/security/proof/options`: the options for the passkey use
+/// that proves a change of an account without a password.
+pub async fn options_for_proof(
+    State(state): State<AppState>,
+    AccountForm { session, .. }: AccountForm,
+) -> Result<Response, Error> {
+    let options = state
+        .passkeys()
+        .begin_use(&session.user_id, Bound::Proof(&session.sid))
+        .await?
+        .ok_or_else(Error::out_of_date)?;
+    Ok(Json(options).into_response())
 }
 
 /// `POST /account/security/totp/begin`: a new secret for an authenticator
@@ -192,7 +256,7 @@ pub async fn begin_totp(
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Some(page) = unproven(&state, &headers, &ip, &session, &form).await? {
+    if let Err(page) = prove(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
     let user = users::find(&state.store, &session.user_id).await?;
@@ -258,7 +322,7 @@ pub async fn new_recovery_codes(
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Some(page) = unproven(&state, &headers, &ip, &session, &form).await? {
+    if let Err(page) = prove(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
     let detail = format!("made by the person {}", origin(&session, &ip, &headers));
@@ -280,7 +344,7 @@ pub async fn remove_totp(
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Some(page) = unproven(&state, &headers, &ip, &session, &form).await? {
+    if let Err(page) = prove(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
     let detail = format!(

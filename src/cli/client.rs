@@ -37,6 +37,10 @@ pub enum ClientCommand {
         /// Whether the client may introspect tokens issued to other clients (a resource server).
         #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
         introspect_any: Option<bool>,
+        /// Whether everyone signing in to the client must use more than a
+        /// password (an authenticator app or a passkey).
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        require_mfa: Option<bool>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -90,6 +94,10 @@ pub struct CreateArgs {
     /// A resource server: may introspect tokens issued to other clients.
     #[arg(long)]
     introspect_any: bool,
+    /// Everyone signing in must use more than a password (an authenticator
+    /// app or a passkey); someone who has neither is refused.
+    #[arg(long)]
+    require_mfa: bool,
     /// Token endpoint authentication: client_secret_basic (default) or client_secret_post.
     #[arg(long, value_name = "METHOD")]
     auth_method: Option<AuthMethod>,
@@ -152,10 +160,12 @@ pub async fn run(config: &Config, command: ClientCommand) -> CliResult {
         ClientCommand::Update {
             client_id,
             introspect_any,
+            require_mfa,
             json,
         } => {
             let patch = ClientPatch {
                 introspect_any,
+                require_mfa,
                 ..ClientPatch::default()
             };
             let view = clients::update(&store, now, &client_id, patch)
@@ -212,6 +222,7 @@ fn spec_from(args: CreateArgs) -> ClientSpec {
         token_endpoint_auth_method: args.auth_method,
         first_party: args.first_party,
         introspect_any: args.introspect_any,
+        require_mfa: args.require_mfa,
     }
 }
 
@@ -254,6 +265,7 @@ fn print_view(view: &ClientView) {
         ),
         ("first_party", view.first_party.to_string()),
         ("introspect_any", view.introspect_any.to_string()),
+        ("require_mfa", view.require_mfa.to_string()),
     ];
     for (key, value) in rows {
         println!("  {key:<26} {value}");

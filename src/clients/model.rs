@@ -109,6 +109,9 @@ pub struct Client {
     pub first_party: bool,
     /// A resource server: may introspect tokens issued to other clients (RFC 7662 §4).
     pub introspect_any: bool,
+    /// Everyone signing in to it must use more than a password
+    /// ([`crate::oidc::acr::Level::MultiFactor`] at least).
+    pub require_mfa: bool,
     /// When the secret or the permissions last changed; admin-API tokens issued
     /// at or before this second carry no admin power. `None` since registration.
     pub credentials_changed_at: Option<UnixTime>,
@@ -154,6 +157,7 @@ impl Client {
             token_endpoint_auth_method: self.auth_method,
             first_party: self.first_party,
             introspect_any: self.introspect_any,
+            require_mfa: self.require_mfa,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -171,6 +175,7 @@ impl Client {
             token_endpoint_auth_method: Some(self.auth_method),
             first_party: self.first_party,
             introspect_any: self.introspect_any,
+            require_mfa: self.require_mfa,
         }
     }
 }
@@ -198,6 +203,8 @@ pub struct ClientView {
     pub first_party: bool,
     /// Whether the client may introspect tokens issued to other clients.
     pub introspect_any: bool,
+    /// Whether everyone signing in to it must use more than a password.
+    pub require_mfa: bool,
     /// Registration time, Unix seconds.
     pub created_at: UnixTime,
     /// Last update, Unix seconds.
@@ -248,6 +255,10 @@ pub struct ClientSpec {
     /// (a resource server). Off by default: a client introspects only its own tokens.
     #[serde(default)]
     pub introspect_any: bool,
+    /// Everyone signing in to this client must use more than a password (an
+    /// authenticator app or a passkey); someone who has neither is refused.
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 /// The pattern the OpenAPI document gives redirect URIs. The server accepts an
@@ -309,6 +320,8 @@ pub struct ClientPatch {
     pub first_party: Option<bool>,
     /// New introspect-any flag.
     pub introspect_any: Option<bool>,
+    /// New require-MFA flag.
+    pub require_mfa: Option<bool>,
 }
 
 impl ClientSpec {
@@ -337,6 +350,9 @@ impl ClientSpec {
         }
         if let Some(v) = patch.introspect_any {
             self.introspect_any = v;
+        }
+        if let Some(v) = patch.require_mfa {
+            self.require_mfa = v;
         }
         self
     }

@@ -42,6 +42,7 @@ pub struct ValidSpec {
     pub(super) auth_method: AuthMethod,
     pub(super) first_party: bool,
     pub(super) introspect_any: bool,
+    pub(super) require_mfa: bool,
 }
 
 impl ClientSpec {
@@ -136,6 +137,7 @@ impl ClientSpec {
             auth_method,
             first_party: self.first_party,
             introspect_any: self.introspect_any,
+            require_mfa: self.require_mfa,
         })
     }
 }
@@ -271,6 +273,7 @@ mod tests {
             token_endpoint_auth_method: None,
             first_party: false,
             introspect_any: false,
+            require_mfa: false,
         }
     }
 

@@ -80,13 +80,6 @@ pub struct Standing {
     pub passkeys: i64,
 }
 
-impl Standing {
-    /// Whether signing in with a password must be followed by a second factor.
-    pub fn has_second_factor(&self) -> bool {
-        self.totp || self.passkeys > 0
-    }
-}
-
 fn sealing_id(user_id: &str) -> String {
     format!("totp:{user_id}")
 }

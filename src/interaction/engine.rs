@@ -1,6 +1,9 @@
 //! What an interaction needs next. [`proceed`] decides it for the purpose's
-//! owner; [`complete_sign_in`] and [`complete_consent`] record what a page
-//! settled and say where the browser goes to ask again.
+//! owner; [`complete_first_factor`], [`complete_sign_in`] and
+//! [`complete_consent`] record what a page settled and say where the browser
+//! goes to ask again. How strong a sign-in must be ([`Level`]) is decided
+//! here too: a session below the demanded level is asked for the missing
+//! factor, and a person who cannot reach it is refused, never let through.
 
 use super::store::{advance, finish, save};
 use super::{
@@ -8,6 +11,8 @@ use super::{
 };
 use crate::clock::UnixTime;
 use crate::oauth::scope::Scope;
+use crate::oidc::acr::Level;
+use serde::{Deserialize, Serialize};
 
 /// What the engine decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +22,15 @@ pub enum Outcome {
     /// Show the consent page for the interaction now stored under this id, to
     /// the session that signed in.
     Consent(String),
+    /// Show the second-factor page for the interaction now stored under
+    /// `id`, to the person who passed `first` (a session whose sign-in is
+    /// weaker than the purpose demands).
+    SecondFactor {
+        /// Where the interaction is stored now.
+        id: String,
+        /// What the person passed already.
+        first: FirstFactor,
+    },
     /// Everything the purpose demands is settled, and the interaction is
     /// finished: serve the purpose now, once.
     Done,
@@ -28,7 +42,7 @@ pub enum Outcome {
 }
 
 /// Why a purpose cannot be served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Refusal {
     /// A sign-in is needed, and pages may not be shown.
     LoginRequired,
@@ -38,6 +52,9 @@ pub enum Refusal {
     OtherPerson,
     /// The person denied consent.
     Denied,
+    /// The purpose demands a stronger sign-in than the person can make (a
+    /// passkey, and they have none): refused, never downgraded.
+    Unmeetable,
 }
 
 /// Decides what `interaction` needs next for the browser signed in as
@@ -45,17 +62,25 @@ pub enum Refusal {
 /// already — `None` for one just begun (at [`Step::SignIn`]) — and its step
 /// settles only what it records, and only for the session that settled it.
 /// When nothing is left, the stored interaction is taken, so of two requests
-/// resuming it at once exactly one gets [`Outcome::Done`].
+/// resuming it at once exactly one gets [`Outcome::Done`]. `browser` names
+/// the browser asking (a hash of its CSRF token): a second factor it is asked
+/// for is taken only from it.
 pub async fn proceed(
     deps: Interactions<'_>,
     id: Option<&str>,
     interaction: Interaction,
     session: Option<&SignedIn>,
+    browser: &str,
 ) -> Result<Outcome, ServiceError> {
     let (settled_by, answer) = match &interaction.step {
         Step::SignIn if id.is_none() => (None, Answer::NotAsked),
+        Step::Refused(why) if id.is_some() => {
+            return finished(deps, id, Outcome::Refused(*why)).await;
+        }
         // A page's step: only its form moves it on.
-        Step::SignIn | Step::SecondFactor(_) | Step::Consent(_) => return Ok(Outcome::OutOfDate),
+        Step::SignIn | Step::SecondFactor(_) | Step::Consent(_) | Step::Refused(_) => {
+            return Ok(Outcome::OutOfDate);
+        }
         Step::Settled(by, answer) => (Some(by.clone()), *answer),
     };
     if settled_by.is_some() && settled_by.as_ref() != session {
@@ -96,6 +121,30 @@ pub async fn proceed(
         // demanded signed in. The purpose is never served for them.
         return finished(deps, id, Outcome::Refused(Refusal::OtherPerson)).await;
     }
+    let demanded = demands.acr.unwrap_or(Level::OneFactor);
+    if Level::of_amr(&session.amr) < demanded {
+        if reachable(deps, &session.user_id).await? < demanded {
+            return finished(deps, id, Outcome::Refused(Refusal::Unmeetable)).await;
+        }
+        if demands.no_pages {
+            return Ok(Outcome::Refused(Refusal::LoginRequired));
+        }
+        // Only the missing factor is asked for; passing it starts a session
+        // claiming both (its auth_time is then).
+        let first = FirstFactor {
+            user_id: session.user_id.clone(),
+            sign_outs: session.sign_outs,
+            amr: session.amr.clone(),
+            browser: browser.to_owned(),
+        };
+        let next = Interaction {
+            step: Step::SecondFactor(first.clone()),
+            ..interaction
+        };
+        return Ok(keep(deps, id, &next)
+            .await?
+            .map_or(Outcome::OutOfDate, |id| Outcome::SecondFactor { id, first }));
+    }
     // An "allow" counts while the consent it stored stands: removed meanwhile
     // (the person removed the app in another tab), it is asked for again.
     let consent_missing = match answer {
@@ -124,24 +173,43 @@ pub enum AfterFirstFactor {
     SignInNow,
     /// Show the second-factor page for the interaction now stored under this id.
     SecondFactor(String),
+    /// The purpose cannot be served: send the browser here, where the
+    /// purpose hears why ([`Refusal::Unmeetable`]).
+    Refused(String),
     /// The interaction is not at its sign-in step (any more).
     OutOfDate,
 }
 
-/// Decides what follows `first` at interaction `id`'s sign-in step: a person
-/// with a second factor must pass it before any session exists, in the same
-/// browser ([`Step::SecondFactor`]); anyone else is signed in now.
+/// Decides what follows `first` at interaction `id`'s sign-in step, before
+/// any session exists: a second factor in the same browser
+/// ([`Step::SecondFactor`]) when the person has an authenticator app and
+/// passed only a password, or when the purpose demands more than `first`
+/// reached; a refusal when the person cannot reach what the purpose demands;
+/// else the sign-in, now.
 pub async fn complete_first_factor(
     deps: Interactions<'_>,
     id: &str,
     interaction: Interaction,
     first: FirstFactor,
-    has_second_factor: bool,
 ) -> Result<AfterFirstFactor, ServiceError> {
     if interaction.step != Step::SignIn {
         return Ok(AfterFirstFactor::OutOfDate);
     }
-    if !has_second_factor {
+    let reached = Level::of_amr(&first.amr);
+    let demanded = interaction.demands.acr.unwrap_or(Level::OneFactor);
+    let refused = demanded > reached && reachable(deps, &first.user_id).await? < demanded;
+    if refused {
+        let next = Interaction {
+            step: Step::Refused(Refusal::Unmeetable),
+            ..interaction
+        };
+        return Ok(resume_at(deps, id, &next)
+            .await?
+            .map_or(AfterFirstFactor::OutOfDate, AfterFirstFactor::Refused));
+    }
+    let app_is_on =
+        reached == Level::OneFactor && has_authenticator_app(deps, &first.user_id).await?;
+    if !app_is_on && demanded <= reached {
         return Ok(AfterFirstFactor::SignInNow);
     }
     let next = Interaction {
@@ -151,6 +219,31 @@ pub async fn complete_first_factor(
     Ok(advance(deps, id, &next)
         .await?
         .map_or(AfterFirstFactor::OutOfDate, AfterFirstFactor::SecondFactor))
+}
+
+/// Whether `user_id` has a confirmed authenticator app.
+async fn has_authenticator_app(
+    deps: Interactions<'_>,
+    user_id: &str,
+) -> Result<bool, ServiceError> {
+    Ok(deps
+        .store
+        .totp_of(user_id)
+        .await?
+        .is_some_and(|row| row.confirmed_at.is_some()))
+}
+
+/// The strongest sign-in `user_id` can make with what they have: a passkey
+/// (when passkeys work here) is phishing-resistant, an authenticator app
+/// multi-factor, a password alone one factor.
+async fn reachable(deps: Interactions<'_>, user_id: &str) -> Result<Level, ServiceError> {
+    if deps.passkeys && deps.store.passkey_count(user_id).await? > 0 {
+        return Ok(Level::PhishingResistant);
+    }
+    if has_authenticator_app(deps, user_id).await? {
+        return Ok(Level::MultiFactor);
+    }
+    Ok(Level::OneFactor)
 }
 
 /// Records that the interaction `id` was signed in by `session`: at its
@@ -166,7 +259,7 @@ pub async fn complete_sign_in(
     let may_complete = match &interaction.step {
         Step::SignIn => true,
         Step::SecondFactor(first) => first.user_id == session.user_id,
-        Step::Consent(_) | Step::Settled(..) => false,
+        Step::Consent(_) | Step::Settled(..) | Step::Refused(_) => false,
     };
     if !may_complete {
         return Ok(None);

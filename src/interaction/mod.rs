@@ -1,12 +1,13 @@
 //! The interaction engine: everything a person does in the browser before a
-//! purpose is served — signing in, (next: a second factor), consenting — as
-//! one explicit, server-side record with a purpose and a step.
+//! purpose is served — signing in, a second factor, consenting — as one
+//! explicit, server-side record with a purpose and a step.
 //!
 //! - The **purpose** says what the interaction is for and who acts once it is
 //!   done: an app's authorization request (the authorization endpoint turns
 //!   "done" into a code) or the account area (which opens the page asked for).
 //! - The **demands** say what the purpose asks of the sign-in: how recent,
-//!   which person, whether pages may be shown, whether consent is needed.
+//!   how strong ([`Level`]), which person, whether pages may be shown,
+//!   whether consent is needed.
 //! - The **step** says where the interaction stands. It is stored under a
 //!   random id that the step's form carries; each form can complete only the
 //!   step its interaction is in, and every completed step moves the
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::Cache;
 use crate::clock::UnixTime;
 use crate::http::paths;
+use crate::oidc::acr::Level;
 use crate::sessions::Session;
 use crate::store::Store;
 
@@ -44,6 +46,9 @@ pub struct Interactions<'a> {
     pub store: &'a Store,
     /// Bounds on interactions not yet signed in.
     pub limits: crate::admission::Limits,
+    /// Whether passkeys can be used on this server (a person's passkeys
+    /// count toward what they can reach only then).
+    pub passkeys: bool,
     /// The time now.
     pub now: UnixTime,
 }
@@ -144,6 +149,10 @@ pub struct Demands {
     pub ask_consent: bool,
     /// The email to prefill on the sign-in page.
     pub login_hint: Option<String>,
+    /// How strongly the person must have signed in ([`Level`]): a session
+    /// below it is asked for the missing factor.
+    #[serde(default)]
+    pub acr: Option<Level>,
 }
 
 /// Where an interaction stands, recorded server-side.
@@ -157,6 +166,9 @@ pub enum Step {
     /// Sign-in is settled by the session named; only a consent form from that
     /// session moves it on.
     Consent(SignedIn),
+    /// The purpose cannot be served (decided at a page's step, before any
+    /// session exists); the purpose hears why when it asks the engine again.
+    Refused(Refusal),
     /// The pages are done; the purpose asks the engine again
     /// ([`engine::proceed`]) from the session named.
     Settled(SignedIn, Answer),
@@ -198,6 +210,12 @@ pub struct SignedIn {
     pub user_id: String,
     /// The authentication time.
     pub auth_time: UnixTime,
+    /// How the person signed in (RFC 8176).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// The person's sign-out count when the session began.
+    #[serde(default)]
+    pub sign_outs: i64,
 }
 
 impl From<&Session> for SignedIn {
@@ -206,6 +224,8 @@ impl From<&Session> for SignedIn {
             sid: session.sid.clone(),
             user_id: session.user_id.clone(),
             auth_time: session.auth_time,
+            amr: session.amr.clone(),
+            sign_outs: session.sign_outs,
         }
     }
 }

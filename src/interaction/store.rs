@@ -64,7 +64,7 @@ const KEPT_PER_SESSION: usize = 4;
 ///   a flood of new interactions). A session keeps its [`KEPT_PER_SESSION`]
 ///   newest; a newer one ends the oldest (the newest is the one the person is
 ///   looking at), so what one session can make the server keep is bounded;
-/// - a sign-in or second-factor step, new or gone back to, is admitted under the caps on
+/// - a sign-in, second-factor or refused step (no session yet), new or gone back to, is admitted under the caps on
 ///   unauthenticated state ([`crate::admission`]): the per-address cap and the
 ///   overall ring, sheddable.
 async fn store(
@@ -75,7 +75,7 @@ async fn store(
     let value = serde_json::to_vec(interaction).unwrap_or_default();
     let signed_in = match &interaction.step {
         // Before a session exists: unauthenticated state.
-        Step::SignIn | Step::SecondFactor(_) => {
+        Step::SignIn | Step::SecondFactor(_) | Step::Refused(_) => {
             return crate::admission::put_unauthenticated(
                 deps.cache,
                 deps.limits,

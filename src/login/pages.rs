@@ -10,7 +10,8 @@ use super::session::Session;
 use crate::app::AppState;
 use crate::http::Error;
 use crate::http::pages::{self, PagePolicy};
-use crate::interaction::{Interaction, Purpose};
+use crate::interaction::{FirstFactor, Interaction, Purpose};
+use crate::oidc::acr::Level;
 
 #[derive(Template)]
 #[template(path = "login_signin.html")]
@@ -110,25 +111,31 @@ pub fn sign_in(
 }
 
 /// The second-factor page for the interaction stored under `id`, offering
-/// the second factors `user_id` has, with an optional error message.
+/// the factors the person who passed `first` has and has not used yet — an
+/// authenticator code only when it meets what the purpose demands (a
+/// phishing-resistant sign-in needs a passkey) — with an optional error.
 pub async fn second_factor(
     state: &AppState,
     headers: &HeaderMap,
     interaction: &Interaction,
     id: &str,
-    user_id: &str,
+    first: &FirstFactor,
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, Error> {
-    let standing = state.factors().standing(user_id).await?;
-    let passkey = standing.passkeys > 0 && state.passkeys().available();
+    let standing = state.factors().standing(&first.user_id).await?;
+    let used = |method: &str| first.amr.iter().any(|m| m == method);
+    let code_does = interaction.demands.acr < Some(Level::PhishingResistant);
+    let totp = standing.totp && !used("otp") && code_does;
+    let passkey =
+        standing.passkeys > 0 && state.passkeys().available() && !used("hwk") && !used("swk");
     step_page(state, headers, interaction, status, passkey, |csrf| {
         SecondFactorPage {
             app_name: app_name(interaction),
             request_id: id,
             csrf,
             error,
-            totp: standing.totp,
+            totp,
             passkey,
         }
     })

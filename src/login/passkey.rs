@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::http::Error;
 use crate::interaction::engine::AfterFirstFactor;
 use crate::interaction::{FirstFactor, Interaction, Step, engine};
-use crate::passkeys::PasskeyError;
+use crate::passkeys::{Bound, PasskeyError};
 
 /// Which ceremony the page's step calls for: `None` for any passkey (the
 /// sign-in step), else the person who passed the first factor. An error when
@@ -32,7 +32,7 @@ fn ceremony_person<'a>(
             tracing::info!("a passkey form from another browser was refused");
             Err(Error::out_of_date())
         }
-        Step::Consent(_) | Step::Settled(..) => Err(Error::out_of_date()),
+        Step::Consent(_) | Step::Settled(..) | Step::Refused(_) => Err(Error::out_of_date()),
     }
 }
 
@@ -46,10 +46,14 @@ pub async fn options(
 ) -> Result<Response, Error> {
     let browser = csrf::browser_mark(state.cookies, &headers);
     let passkeys = state.passkeys();
+    let bound = Bound::Interaction {
+        id: &id,
+        browser: &browser,
+    };
     let options = match ceremony_person(&interaction, &browser)? {
-        None => passkeys.begin_sign_in(&id, &browser).await?,
+        None => passkeys.begin_sign_in(bound).await?,
         Some(first) => passkeys
-            .begin_second_factor(&first.user_id, &id, &browser)
+            .begin_use(&first.user_id, bound)
             .await?
             .ok_or_else(Error::out_of_date)?,
     };
@@ -71,15 +75,12 @@ pub async fn verify(
     let browser = csrf::browser_mark(state.cookies, &headers);
     let first = ceremony_person(&interaction, &browser)?.cloned();
     let answer = fields.get("credential").unwrap_or_default();
-    let used = state
-        .passkeys()
-        .finish(
-            &id,
-            &browser,
-            first.as_ref().map(|f| f.user_id.as_str()),
-            answer,
-        )
-        .await;
+    let bound = Bound::Interaction {
+        id: &id,
+        browser: &browser,
+    };
+    let person = first.as_ref().map(|f| f.user_id.as_str());
+    let used = state.passkeys().finish(bound, person, answer).await;
     let used = match used {
         Ok(used) => used,
         Err(PasskeyError::Service(e)) => return Err(e.into()),
@@ -101,7 +102,7 @@ pub async fn verify(
                         &headers,
                         &interaction,
                         &id,
-                        &first.user_id,
+                        first,
                         Some(message),
                         StatusCode::UNPROCESSABLE_ENTITY,
                     )
@@ -118,12 +119,12 @@ pub async fn verify(
             amr: used.amr,
             browser,
         };
+        // A passkey reaches the strongest level: nothing more is asked.
         let after = engine::complete_first_factor(
             state.interactions(),
             &id,
             interaction.clone(),
             person.clone(),
-            false,
         );
         if after.await? != AfterFirstFactor::SignInNow {
             return Err(Error::out_of_date());

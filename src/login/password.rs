@@ -17,6 +17,7 @@ use super::{csrf, finish};
 use crate::app::AppState;
 use crate::crypto::password::PasswordError;
 use crate::http::Error;
+use crate::http::pages::see_other;
 use crate::interaction::engine::AfterFirstFactor;
 use crate::interaction::{FirstFactor, Step, engine};
 use crate::store::{AuditEvent, SIGN_IN_FAILED};
@@ -204,17 +205,11 @@ pub async fn sign_in(
         amr: vec!["pwd".into()],
         browser: csrf::browser_mark(state.cookies, &headers),
     };
-    let has_second_factor = state
-        .factors()
-        .standing(&user.id)
-        .await?
-        .has_second_factor();
     let after = engine::complete_first_factor(
         state.interactions(),
         &id,
         interaction.clone(),
         first.clone(),
-        has_second_factor,
     );
     match after.await? {
         AfterFirstFactor::SignInNow => {}
@@ -228,12 +223,13 @@ pub async fn sign_in(
                 &headers,
                 &interaction,
                 &next,
-                &user.id,
+                &first,
                 None,
                 StatusCode::OK,
             )
             .await;
         }
+        AfterFirstFactor::Refused(path) => return Ok(see_other(&path)),
         AfterFirstFactor::OutOfDate => return Err(Error::out_of_date()),
     }
     finish::sign_in(

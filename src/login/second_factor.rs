@@ -133,7 +133,7 @@ pub async fn verify(
                 &headers,
                 &interaction,
                 &id,
-                &person.user_id,
+                &person,
                 Some(refused.message()),
                 refused.status(),
             )

@@ -34,6 +34,9 @@ pub enum ErrorCode {
     LoginRequired,
     /// `prompt=none` but the person must consent (OIDC Core §3.1.2.6).
     ConsentRequired,
+    /// The person cannot authenticate as strongly as the request demands
+    /// (OpenID Connect Unmet Authentication Requirements 1.0).
+    UnmetAuthenticationRequirements,
     /// Request objects are not supported (OIDC Core §3.1.2.6).
     RequestNotSupported,
     /// `request_uri` is not supported (OIDC Core §3.1.2.6).
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
         }

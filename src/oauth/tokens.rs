@@ -8,8 +8,9 @@ use crate::app::AppState;
 use crate::clients::{Client, GrantType};
 use crate::crypto::secret::{hash_secret, new_secret};
 use crate::http::Error;
+use crate::oidc::acr::Level;
 use crate::oidc::claims::ClaimsRequest;
-use crate::oidc::id_token::{self, ACR, IdTokenClaims};
+use crate::oidc::id_token::{self, IdTokenClaims};
 use crate::store::{AuditEvent, GrantFilter, GrantRow, RefreshTokenRow, StoreError, Tx};
 
 /// What one token request hands out.
@@ -98,6 +99,13 @@ pub async fn mint(
                 .map_err(Error::internal)?;
             crate::oidc::claims::released(&user, &Scope::default(), &asked.id_token)
         };
+        // What the sign-in behind the grant reached, as issued (grants from
+        // before the acr was kept report the level their amr reached).
+        let amr: Vec<String> = serde_json::from_str(&grant.amr).unwrap_or_default();
+        let acr = match grant.acr.as_str() {
+            "" => Level::of_amr(&amr).value().to_owned(),
+            kept => kept.to_owned(),
+        };
         let claims = IdTokenClaims {
             iss: config.issuer.clone(),
             sub: grant.user_id.clone(),
@@ -109,8 +117,8 @@ pub async fn mint(
             nonce,
             at_hash: Some(id_token::at_hash(&access.token)),
             sid: grant.session_id.clone(),
-            amr: serde_json::from_str(&grant.amr).unwrap_or_default(),
-            acr: ACR.to_owned(),
+            amr: amr.clone(),
+            acr,
             asked,
         };
         Some(id_token::mint(state, claims).await?)

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::oauth::scope::Scope;
-use crate::oidc::id_token::ACR;
+use crate::oidc::acr::{self, Level};
 use crate::users::User;
 
 /// The claims each scope releases.
@@ -94,6 +94,10 @@ pub struct ClaimsRequest {
     /// only that person may be signed in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// The level an essential `acr` in the ID token demands (§5.5.1.1): the
+    /// weakest of its values that Gatehouse defines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<Level>,
 }
 
 /// Why a `claims` parameter is refused.
@@ -127,10 +131,23 @@ impl ClaimsRequest {
             Some(Value::String(sub)) => Some(sub.clone()),
             Some(_) => return Err(malformed("the sub value must be a string")),
         };
+        let acr = object
+            .get("id_token")
+            .and_then(|member| member.get("acr"))
+            .filter(|ask| ask.get("essential") == Some(&Value::Bool(true)))
+            .and_then(|ask| {
+                let one = ask.get("value").and_then(Value::as_str);
+                let many = ask.get("values").and_then(Value::as_array);
+                let values = one
+                    .into_iter()
+                    .chain(many.into_iter().flatten().filter_map(Value::as_str));
+                acr::required_by(values)
+            });
         Ok(Self {
             userinfo: requested(object.get("userinfo"))?,
             id_token: requested(object.get("id_token"))?,
             sub,
+            acr,
         })
     }
 
@@ -149,6 +166,7 @@ impl ClaimsRequest {
             userinfo: keep(&self.userinfo),
             id_token: keep(&self.id_token),
             sub: self.sub.clone(),
+            acr: self.acr,
         }
     }
 
@@ -197,7 +215,8 @@ fn requested(member: Option<&Value>) -> Result<Vec<String>, ClaimsRefusal> {
             Some(Value::Array(values)) => wanted.extend(values),
             Some(_) => return Err(malformed("values must be an array")),
         }
-        if name == "acr" && essential && !wanted.is_empty() && !wanted.contains(&&json!(ACR)) {
+        let known = acr::required_by(wanted.iter().filter_map(|value| value.as_str()));
+        if name == "acr" && essential && !wanted.is_empty() && known.is_none() {
             return Err(ClaimsRefusal::AcrUnmet);
         }
         if scope_of(name).is_some() && !names.contains(name) {
@@ -243,7 +262,10 @@ mod tests {
             Err(ClaimsRefusal::AcrUnmet)
         );
         assert!(
-            ClaimsRequest::parse(r#"{"id_token":{"acr":{"essential":true,"value":"1"}}}"#).is_ok()
+            ClaimsRequest::parse(
+                r#"{"id_token":{"acr":{"essential":true,"value":"urn:gatehouse:acr:1fa"}}}"#
+            )
+            .is_ok()
         );
         assert!(ClaimsRequest::parse(r#"{"id_token":{"acr":{"values":["urn:mfa"]}}}"#).is_ok());
     }

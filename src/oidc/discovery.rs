@@ -38,7 +38,7 @@ pub fn document(issuer: &str) -> Bytes {
         "id_token_signing_alg_values_supported": ["RS256"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
-        "acr_values_supported": [crate::oidc::id_token::ACR],
+        "acr_values_supported": crate::oidc::acr::SUPPORTED,
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -12,9 +12,6 @@ use crate::crypto::{CryptoError, jwt};
 /// The JWT `typ` of ID tokens.
 pub const TOKEN_TYPE: &str = "JWT";
 
-/// The authentication context class we report: one level, "signed in".
-pub const ACR: &str = "1";
-
 /// ID token claims: the standard ID-token claims, and the person's claims a
 /// client asked for in the ID token with the `claims` parameter (OIDC Core
 /// §5.5); scope-released claims are served by userinfo (§5.4).

@@ -1,5 +1,6 @@
 //! OpenID Connect: discovery, published keys, ID tokens, userinfo and logout.
 
+pub mod acr;
 pub mod claims;
 mod discovery;
 pub mod id_token;

@@ -1,17 +1,20 @@
 //! Where passkey ceremonies wait between their two requests: the state
 //! webauthn-rs made for a challenge, kept server-side in the cache for a few
 //! minutes, never sent to the browser. Each is stored under what it is bound
-//! to — the browser session registering a passkey, or the interaction whose
-//! sign-in it is for — so a new ceremony replaces the one before (there is at
-//! most one per session or interaction, and so no more ceremonies than the
-//! bounded interactions allow), and it is taken when used: a challenge works
-//! once, only for what it was made for, and only from the browser that asked.
+//! to — the browser session registering a passkey or proving a change, or the
+//! interaction (and browser) whose sign-in it is for — so a new ceremony
+//! replaces the one before, and it is taken when used: a challenge works once,
+//! only for what it was made for, and only from the browser that asked.
+//! Ceremonies made before a session exists are unauthenticated state, stored
+//! under the same admission bounds as pending sign-ins
+//! ([`crate::admission`]).
 
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, PasskeyAuthentication, PasskeyRegistration,
 };
 
+use crate::admission::{Limits, put_unauthenticated};
 use crate::cache::{Cache, CacheError, Retention};
 
 /// How long a ceremony may take, from the challenge to the answer.
@@ -29,17 +32,14 @@ pub enum Ceremony {
     },
     /// Signing in with any passkey (discoverable: no email typed).
     SignIn {
-        /// Names the browser that asked (a hash of its CSRF token).
-        browser: String,
         /// webauthn-rs's state.
         state: DiscoverableAuthentication,
     },
-    /// Passing the second factor with one of a known person's passkeys.
-    SecondFactor {
-        /// The person who passed the first factor.
+    /// Using one of a known person's passkeys: their second factor, or the
+    /// proof a signed-in person gives for a change.
+    Person {
+        /// The person.
         user_id: String,
-        /// Names the browser that asked.
-        browser: String,
         /// webauthn-rs's state.
         state: PasskeyAuthentication,
     },
@@ -48,37 +48,50 @@ pub enum Ceremony {
 /// What a ceremony is bound to.
 #[derive(Clone, Copy)]
 pub enum Bound<'a> {
-    /// The browser session with this public id (registration).
-    Session(&'a str),
-    /// The interaction stored under this id (sign-in, second factor).
-    Interaction(&'a str),
+    /// Registering a passkey in the browser session with this public id.
+    Registration(&'a str),
+    /// Proving a change in the browser session with this public id.
+    Proof(&'a str),
+    /// The interaction stored under `id`, in the browser `browser` names (a
+    /// hash of its CSRF token): sign-in and second factor.
+    Interaction {
+        /// The interaction's id.
+        id: &'a str,
+        /// The browser's mark.
+        browser: &'a str,
+    },
 }
 
 impl Bound<'_> {
     fn key(self) -> String {
         match self {
-            Bound::Session(sid) => format!("passkey:session:{sid}"),
-            Bound::Interaction(id) => format!("passkey:interaction:{id}"),
-        }
-    }
-
-    /// Registrations belong to signed-in people; sign-in ceremonies are made
-    /// for anyone, so they may be shed under memory pressure like the
-    /// interactions they belong to.
-    fn retention(self) -> Retention {
-        match self {
-            Bound::Session(_) => Retention::Keep,
-            Bound::Interaction(_) => Retention::Shed,
+            Bound::Registration(sid) => format!("passkey:registration:{sid}"),
+            Bound::Proof(sid) => format!("passkey:proof:{sid}"),
+            Bound::Interaction { id, browser } => format!("passkey:interaction:{id}:{browser}"),
         }
     }
 }
 
-/// Keeps `ceremony` for `bound`, replacing the one before.
-pub async fn keep(cache: &Cache, bound: Bound<'_>, ceremony: &Ceremony) -> Result<(), CacheError> {
+/// Keeps `ceremony` for `bound`, replacing the one before. One bound to an
+/// interaction is admitted under `limits` like the interaction itself.
+pub async fn keep(
+    cache: &Cache,
+    limits: Limits,
+    bound: Bound<'_>,
+    ceremony: &Ceremony,
+) -> Result<(), CacheError> {
+    // These types serialise to JSON without fail (no maps with other keys).
     let bytes = serde_json::to_vec(ceremony).unwrap_or_default();
-    cache
-        .put_with(&bound.key(), &bytes, TTL_SECS, bound.retention())
-        .await
+    match bound {
+        Bound::Interaction { .. } => {
+            put_unauthenticated(cache, limits, &bound.key(), &bytes, TTL_SECS).await
+        }
+        Bound::Registration(_) | Bound::Proof(_) => {
+            cache
+                .put_with(&bound.key(), &bytes, TTL_SECS, Retention::Keep)
+                .await
+        }
+    }
 }
 
 /// Takes the ceremony waiting for `bound`, if any: no one gets it twice.

@@ -27,7 +27,9 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::{ResidentKeyRequirement, UserVerificationPolicy};
 
-use self::ceremony::{Bound, Ceremony};
+pub use self::ceremony::Bound;
+use self::ceremony::Ceremony;
+use crate::admission::Limits;
 use crate::cache::Cache;
 use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
@@ -48,6 +50,8 @@ pub struct Passkeys<'a> {
     /// The relying party; `None` when the issuer's host is not a domain name
     /// (WebAuthn refuses IP addresses), and then passkeys are unavailable.
     pub webauthn: Option<&'a Webauthn>,
+    /// The bounds on ceremonies made before a session exists.
+    pub limits: Limits,
     /// The time now.
     pub now: UnixTime,
 }
@@ -220,7 +224,7 @@ impl Passkeys<'_> {
             user_id: user_id.to_owned(),
             state,
         };
-        ceremony::keep(self.cache, Bound::Session(sid), &ceremony).await?;
+        ceremony::keep(self.cache, self.limits, Bound::Registration(sid), &ceremony).await?;
         Ok(options)
     }
 
@@ -239,7 +243,7 @@ impl Passkeys<'_> {
         let Some(Ceremony::Register {
             user_id: owner,
             state,
-        }) = ceremony::take(self.cache, Bound::Session(sid)).await?
+        }) = ceremony::take(self.cache, Bound::Registration(sid)).await?
         else {
             return Err(PasskeyError::NoCeremony);
         };
@@ -279,34 +283,29 @@ impl Passkeys<'_> {
         Ok(row)
     }
 
-    /// Begins a sign-in with any passkey for the interaction `interaction`
-    /// in the browser `browser`: the options for `navigator.credentials.get`
-    /// (with `mediation: "conditional"` for passkey autofill).
+    /// Begins a sign-in with any passkey for `bound` (an interaction in a
+    /// browser): the options for `navigator.credentials.get` (with
+    /// `mediation: "conditional"` for passkey autofill).
     pub async fn begin_sign_in(
         self,
-        interaction: &str,
-        browser: &str,
+        bound: Bound<'_>,
     ) -> Result<RequestChallengeResponse, PasskeyError> {
         let (options, state) = self
             .webauthn()?
             .start_discoverable_authentication()
             .map_err(PasskeyError::Refused)?;
-        let ceremony = Ceremony::SignIn {
-            browser: browser.to_owned(),
-            state,
-        };
-        ceremony::keep(self.cache, Bound::Interaction(interaction), &ceremony).await?;
+        let ceremony = Ceremony::SignIn { state };
+        ceremony::keep(self.cache, self.limits, bound, &ceremony).await?;
         Ok(options)
     }
 
-    /// Begins a second-factor check with one of `user_id`'s passkeys for the
-    /// interaction `interaction` in the browser `browser`. `None` when the
-    /// person has no passkey.
-    pub async fn begin_second_factor(
+    /// Begins a use of one of `user_id`'s own passkeys for `bound`: their
+    /// second factor (an interaction in a browser) or the proof for a change
+    /// (a session). `None` when the person has no passkey.
+    pub async fn begin_use(
         self,
         user_id: &str,
-        interaction: &str,
-        browser: &str,
+        bound: Bound<'_>,
     ) -> Result<Option<RequestChallengeResponse>, PasskeyError> {
         let webauthn = self.webauthn()?;
         let passkeys: Vec<Passkey> = self
@@ -322,28 +321,26 @@ impl Passkeys<'_> {
         let (options, state) = webauthn
             .start_passkey_authentication(&passkeys)
             .map_err(PasskeyError::Refused)?;
-        let ceremony = Ceremony::SecondFactor {
+        let ceremony = Ceremony::Person {
             user_id: user_id.to_owned(),
-            browser: browser.to_owned(),
             state,
         };
-        ceremony::keep(self.cache, Bound::Interaction(interaction), &ceremony).await?;
+        ceremony::keep(self.cache, self.limits, bound, &ceremony).await?;
         Ok(Some(options))
     }
 
-    /// Checks the browser's `answer` (JSON) to the ceremony waiting for the
-    /// interaction `interaction`, made in the browser `browser`. With
-    /// `person`, only a second-factor ceremony for that person is taken;
-    /// without, only a sign-in one. The ceremony is used up either way.
+    /// Checks the browser's `answer` (JSON) to the ceremony waiting for
+    /// `bound`. With `person`, only a ceremony of that person's own passkeys
+    /// is taken ([`Self::begin_use`]); without, only a sign-in one. The
+    /// ceremony is used up either way.
     pub async fn finish(
         self,
-        interaction: &str,
-        browser: &str,
+        bound: Bound<'_>,
         person: Option<&str>,
         answer: &str,
     ) -> Result<PasskeyUse, PasskeyError> {
         let webauthn = self.webauthn()?;
-        let taken = ceremony::take(self.cache, Bound::Interaction(interaction)).await?;
+        let taken = ceremony::take(self.cache, bound).await?;
         let answer: PublicKeyCredential =
             serde_json::from_str(answer).map_err(|_| PasskeyError::Malformed)?;
         let row = self
@@ -351,21 +348,15 @@ impl Passkeys<'_> {
             .passkey_by_credential(answer.get_credential_id())
             .await?;
         let verified = match (taken, person) {
-            (Some(Ceremony::SignIn { browser: b, state }), None) if b == browser => {
+            (Some(Ceremony::SignIn { state }), None) => {
                 let row = row.ok_or(PasskeyError::Unknown)?;
+                self.check_user_handle(&row, &answer).await?;
                 let (passkey, sign_outs) = self.usable(&row).await?;
                 let result =
                     webauthn.finish_discoverable_authentication_v2(&answer, state, &passkey);
                 (row, passkey, sign_outs, result)
             }
-            (
-                Some(Ceremony::SecondFactor {
-                    user_id,
-                    browser: b,
-                    state,
-                }),
-                Some(person),
-            ) if b == browser && user_id == person => {
+            (Some(Ceremony::Person { user_id, state }), Some(person)) if user_id == person => {
                 let row = row
                     .filter(|row| row.user_id == person)
                     .ok_or(PasskeyError::Unknown)?;
@@ -386,17 +377,19 @@ impl Passkeys<'_> {
         passkey.update_credential(&result);
         let credential =
             serde_json::to_string(&passkey).map_err(|_| StoreError::Corrupt("passkeys"))?;
-        let mut tx = self.store.begin().await?;
         let counter = i64::from(result.counter());
         let backup_eligible = i64::from(result.backup_eligible());
-        if !tx
+        let recorded = self
+            .store
             .record_passkey_use(&row.id, counter, &credential, backup_eligible, self.now)
-            .await?
-        {
-            drop(tx);
-            return Err(self.counter_regression(&row).await);
+            .await?;
+        if !recorded {
+            // Removed meanwhile, or another use moved the counter past this one.
+            return match self.store.passkey_by_credential(&row.credential_id).await? {
+                None => Err(PasskeyError::Unknown),
+                Some(_) => Err(self.counter_regression(&row).await),
+            };
         }
-        tx.commit().await?;
         let key = if result.backup_eligible() {
             "swk"
         } else {
@@ -412,6 +405,22 @@ impl Passkeys<'_> {
             name: row.name,
             amr,
         })
+    }
+
+    /// Refuses an answer whose user handle (when the authenticator sent one)
+    /// is not the one registered for the passkey's person.
+    async fn check_user_handle(
+        &self,
+        row: &PasskeyRow,
+        answer: &PublicKeyCredential,
+    ) -> Result<(), PasskeyError> {
+        let Some(sent) = answer.get_user_unique_id() else {
+            return Ok(());
+        };
+        match self.store.passkey_handle_of(&row.user_id).await? {
+            Some(handle) if handle == sent => Ok(()),
+            _ => Err(PasskeyError::Unknown),
+        }
     }
 
     /// The stored passkey of `row`, with its person's sign-out count read
@@ -449,7 +458,8 @@ impl Passkeys<'_> {
         PasskeyError::CounterRegression
     }
 
-    /// Renames `user_id`'s passkey `id` to `name`, audited with `detail`.
+    /// Renames `user_id`'s passkey `id` to `name`, audited with `detail` in
+    /// the same unit of work.
     pub async fn rename(
         self,
         user_id: &str,
@@ -457,22 +467,26 @@ impl Passkeys<'_> {
         name: &str,
         detail: &str,
     ) -> Result<(), PasskeyError> {
-        if !self.store.rename_passkey(user_id, id, name).await? {
+        let mut tx = self.store.begin().await?;
+        if !tx.rename_passkey(user_id, id, name).await? {
             return Err(PasskeyError::NotFound);
         }
         let detail = format!("renamed to “{name}” {detail}");
-        self.store
-            .record_audit(
-                &AuditEvent::of_person("passkey_renamed", user_id, &detail),
-                self.now,
-            )
-            .await?;
+        tx.record_audit(
+            &AuditEvent::of_person("passkey_renamed", user_id, &detail),
+            self.now,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Removes `user_id`'s passkey `id`, audited with `detail`, unless it is
-    /// the last way the person can sign in (no password and no other passkey).
-    pub async fn remove(self, user_id: &str, id: &str, detail: &str) -> Result<(), PasskeyError> {
+    /// the last way the person can sign in (no password and no other
+    /// passkey). A removed passkey may be a lost or stolen device, so the
+    /// person is signed out everywhere in the same unit of work; returns the
+    /// sign-out count it left, for the one browser that carries on.
+    pub async fn remove(self, user_id: &str, id: &str, detail: &str) -> Result<i64, PasskeyError> {
         let mut tx = self.store.begin().await?;
         // Locked: two removals racing for the last two passkeys of an account
         // without a password see each other's.
@@ -484,14 +498,12 @@ impl Passkeys<'_> {
         if user.password_hash.is_none() && tx.passkeys_left(user_id).await? == 0 {
             return Err(PasskeyError::LastWayIn);
         }
-        let detail = format!("“{name}” removed {detail}");
-        tx.record_audit(
-            &AuditEvent::of_person("passkey_removed", user_id, &detail),
-            self.now,
-        )
-        .await?;
+        let detail = format!("“{name}” removed {detail}; every session was signed out");
+        let event = AuditEvent::of_person("passkey_removed", user_id, &detail);
+        tx.sign_out_everywhere(user_id, self.now, &event).await?;
+        let sign_outs = tx.sign_out_count(user_id).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(sign_outs)
     }
 }
 

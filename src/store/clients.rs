@@ -3,8 +3,8 @@
 
 use super::{Store, StoreError, Tx, changed_a_row};
 
-/// One `clients` row. List columns hold JSON arrays; `first_party` and
-/// `introspect_any` are 0 or 1.
+/// One `clients` row. List columns hold JSON arrays; `first_party`,
+/// `introspect_any` and `require_mfa` are 0 or 1.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ClientRow {
     /// The public `client_id`.
@@ -29,6 +29,8 @@ pub struct ClientRow {
     pub first_party: i64,
     /// 1 when the client may introspect tokens issued to other clients.
     pub introspect_any: i64,
+    /// 1 when everyone signing in to the client must use more than a password.
+    pub require_mfa: i64,
     /// When its secret or permissions last changed, Unix seconds; none since registration.
     pub credentials_changed_at: Option<i64>,
     /// Creation time, Unix seconds.
@@ -39,7 +41,7 @@ pub struct ClientRow {
 
 const COLUMNS: &str = "id, name, kind, secret_hash, redirect_uris, post_logout_redirect_uris, \
      grant_types, scopes, token_endpoint_auth_method, first_party, introspect_any, \
-     credentials_changed_at, created_at, updated_at";
+     require_mfa, credentials_changed_at, created_at, updated_at";
 
 impl Store {
     /// Adds a new client.
@@ -48,8 +50,8 @@ impl Store {
         sqlx::query(
             "insert into clients (id, name, kind, secret_hash, redirect_uris, \
              post_logout_redirect_uris, grant_types, scopes, token_endpoint_auth_method, \
-             first_party, introspect_any, credentials_changed_at, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             first_party, introspect_any, require_mfa, credentials_changed_at, created_at, \
+             updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&row.id)
         .bind(&row.name)
@@ -62,6 +64,7 @@ impl Store {
         .bind(&row.token_endpoint_auth_method)
         .bind(row.first_party)
         .bind(row.introspect_any)
+        .bind(row.require_mfa)
         .bind(row.credentials_changed_at)
         .bind(row.created_at)
         .bind(row.updated_at)
@@ -128,7 +131,7 @@ impl Tx {
             "update clients set name = $2, kind = $3, secret_hash = $4, redirect_uris = $5, \
              post_logout_redirect_uris = $6, grant_types = $7, scopes = $8, \
              token_endpoint_auth_method = $9, first_party = $10, introspect_any = $11, \
-             credentials_changed_at = $12, updated_at = $13 where id = $1",
+             require_mfa = $12, credentials_changed_at = $13, updated_at = $14 where id = $1",
         )
         .bind(&row.id)
         .bind(&row.name)
@@ -141,6 +144,7 @@ impl Tx {
         .bind(&row.token_endpoint_auth_method)
         .bind(row.first_party)
         .bind(row.introspect_any)
+        .bind(row.require_mfa)
         .bind(row.credentials_changed_at)
         .bind(row.updated_at)
         .execute(self.conn())

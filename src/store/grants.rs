@@ -26,6 +26,9 @@ pub struct GrantRow {
     pub sign_outs: i64,
     /// JSON array of authentication methods (RFC 8176).
     pub amr: String,
+    /// The authentication context class the grant was issued under; empty
+    /// for grants made before it was recorded.
+    pub acr: String,
     /// When the grant was made.
     pub created_at: i64,
     /// When it was revoked, if it was. The one record of a grant's revocation:
@@ -63,6 +66,7 @@ struct RefreshJoin {
     auth_time: i64,
     sign_outs: i64,
     amr: String,
+    acr: String,
     created_at: i64,
     revoked_at: Option<i64>,
     claims: Option<String>,
@@ -83,7 +87,7 @@ impl Store {
     ) -> Result<Option<RefreshTokenRow>, StoreError> {
         let row: Option<RefreshJoin> = sqlx::query_as(
             "select g.id, g.client_id, g.user_id, g.scope, g.session_id, g.offline, \
-             g.auth_time, g.sign_outs, g.amr, g.created_at, g.revoked_at, g.claims, \
+             g.auth_time, g.sign_outs, g.amr, g.acr, g.created_at, g.revoked_at, g.claims, \
              r.created_at as issued_at, r.expires_at, r.used_at, \
              u.disabled, coalesce(s.sign_outs, 0) as account_sign_outs \
              from refresh_tokens r join grants g on g.id = r.grant_id \
@@ -104,6 +108,7 @@ impl Store {
                 auth_time: r.auth_time,
                 sign_outs: r.sign_outs,
                 amr: r.amr,
+                acr: r.acr,
                 created_at: r.created_at,
                 revoked_at: r.revoked_at,
                 claims: r.claims,
@@ -125,8 +130,8 @@ impl Tx {
     pub async fn insert_grant(&mut self, row: &GrantRow) -> Result<(), StoreError> {
         sqlx::query(
             "insert into grants (id, client_id, user_id, scope, session_id, offline, auth_time, \
-             sign_outs, amr, created_at, revoked_at, claims) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             sign_outs, amr, acr, created_at, revoked_at, claims) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&row.id)
         .bind(&row.client_id)
@@ -137,6 +142,7 @@ impl Tx {
         .bind(row.auth_time)
         .bind(row.sign_outs)
         .bind(&row.amr)
+        .bind(&row.acr)
         .bind(row.created_at)
         .bind(row.revoked_at)
         .bind(&row.claims)

@@ -89,20 +89,42 @@ impl Store {
         .await?)
     }
 
-    /// Renames `user_id`'s passkey `id`; returns whether there was one.
+    /// `user_id`'s WebAuthn user handle, if one was made.
     #[tracing::instrument(skip_all)]
-    pub async fn rename_passkey(
+    pub async fn passkey_handle_of(&self, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("select handle from passkey_handles where user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(handle,)| handle))
+    }
+
+    /// Records a use of passkey `id` with signature counter `counter` and its
+    /// updated `credential`. Accepted only while the stored counter is lower
+    /// — or both are 0, for authenticators that keep no counter — so a use
+    /// that does not move the counter forward is refused (`false`), as is a
+    /// use of a passkey removed meanwhile.
+    #[tracing::instrument(skip_all)]
+    pub async fn record_passkey_use(
         &self,
-        user_id: &str,
         id: &str,
-        name: &str,
+        counter: i64,
+        credential: &str,
+        backup_eligible: i64,
+        now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("update passkeys set name = $1 where id = $2 and user_id = $3")
-            .bind(name)
-            .bind(id)
-            .bind(user_id)
-            .execute(&self.writer)
-            .await?;
+        let done = sqlx::query(
+            "update passkeys set counter = $1, credential = $2, backup_eligible = $3, \
+             last_used_at = $4 where id = $5 and (counter < $1 or (counter = 0 and $1 = 0))",
+        )
+        .bind(counter)
+        .bind(credential)
+        .bind(backup_eligible)
+        .bind(now)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 }
@@ -130,30 +152,20 @@ impl Tx {
         Ok(())
     }
 
-    /// Records a use of passkey `id` with signature counter `counter` and its
-    /// updated `credential`. Accepted only while the stored counter is lower
-    /// — or both are 0, for authenticators that keep no counter — so a use
-    /// that does not move the counter forward is refused (`false`).
+    /// Renames `user_id`'s passkey `id`; returns whether there was one.
     #[tracing::instrument(skip_all)]
-    pub async fn record_passkey_use(
+    pub async fn rename_passkey(
         &mut self,
+        user_id: &str,
         id: &str,
-        counter: i64,
-        credential: &str,
-        backup_eligible: i64,
-        now: i64,
+        name: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "update passkeys set counter = $1, credential = $2, backup_eligible = $3, \
-             last_used_at = $4 where id = $5 and (counter < $1 or (counter = 0 and $1 = 0))",
-        )
-        .bind(counter)
-        .bind(credential)
-        .bind(backup_eligible)
-        .bind(now)
-        .bind(id)
-        .execute(self.conn())
-        .await?;
+        let done = sqlx::query("update passkeys set name = $1 where id = $2 and user_id = $3")
+            .bind(name)
+            .bind(id)
+            .bind(user_id)
+            .execute(self.conn())
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -1,12 +1,14 @@
 // Passkeys on Gatehouse's pages. A form marked data-passkey="get" (sign-in,
 // second factor) or data-passkey="create" (adding a passkey) is shown only
 // where the browser has WebAuthn; elsewhere its data-passkey-unavailable note
-// is shown instead. Options come from the form's data-options attribute
-// (JSON) or, with data-options-url, from a POST of the form's hidden fields
-// to that same-origin URL. The browser's answer goes back in the form's
-// "credential" field and the form is submitted like any other, so the server
-// decides what happens next. The sign-in form with data-conditional also
-// offers passkeys in the email field's autofill where the browser can.
+// is shown instead. A form marked data-passkey-proof (a change to an account
+// without a password) is confirmed with a passkey when it is submitted.
+// Options come from the form's data-options attribute (JSON) or, with
+// data-options-url, from a POST of the form's hidden fields to that
+// same-origin URL. The browser's answer goes back in the form's "credential"
+// field and the form is submitted like any other, so the server decides what
+// happens next. The sign-in form with data-conditional also offers passkeys
+// in the email field's autofill where the browser can.
 (function () {
   "use strict";
 
@@ -47,7 +49,11 @@
   function encode(credential) {
     var r = credential.response;
     var response = r.attestationObject
-      ? { attestationObject: text(r.attestationObject), clientDataJSON: text(r.clientDataJSON) }
+      ? {
+          attestationObject: text(r.attestationObject),
+          clientDataJSON: text(r.clientDataJSON),
+          transports: r.getTransports ? r.getTransports() : undefined
+        }
       : {
           authenticatorData: text(r.authenticatorData),
           clientDataJSON: text(r.clientDataJSON),
@@ -84,9 +90,16 @@
       });
   }
 
+  // A ceremony: its options (the fetch is kept in `fetching`, so a later
+  // ceremony of the same form waits for it and its challenge is the newest),
+  // the browser's answer, and the form submitted with it.
   function ceremony(form, mediation, signal) {
-    var kind = form.dataset.passkey;
-    return options(form).then(function (json) {
+    var kind = form.dataset.passkey || "get";
+    var asked = (form.fetching || Promise.resolve()).catch(function () {}).then(function () {
+      return options(form);
+    });
+    form.fetching = asked;
+    return asked.then(function (json) {
       var request = {};
       request.publicKey = decode(kind, json);
       if (kind === "create") return navigator.credentials.create(request);
@@ -112,6 +125,14 @@
   }
 
   var supported = typeof window.PublicKeyCredential === "function" && !!navigator.credentials;
+  document.querySelectorAll("form[data-passkey-proof]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      var credential = form.querySelector("input[name=credential]");
+      if (!supported || credential.value) return;
+      event.preventDefault();
+      ceremony(form, null, null).catch(function (e) { failed(form, e); });
+    });
+  });
   document.querySelectorAll("form[data-passkey]").forEach(function (form) {
     var unavailable = document.querySelector("[data-passkey-unavailable]");
     if (!supported) {

@@ -23,7 +23,23 @@ pub struct Credential {
     pub user_handle: Vec<u8>,
     /// Its signature counter (the next use sends one more).
     pub counter: u32,
+    pkcs8: Vec<u8>,
     key: EcdsaKeyPair,
+}
+
+impl Credential {
+    /// A copy of this credential, private key and counter included: what
+    /// cloning an authenticator gives an attacker.
+    pub fn cloned(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            rp_id: self.rp_id.clone(),
+            user_handle: self.user_handle.clone(),
+            counter: self.counter,
+            pkcs8: self.pkcs8.clone(),
+            key: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &self.pkcs8).unwrap(),
+        }
+    }
 }
 
 /// The software authenticator, and the browser around it.
@@ -184,6 +200,7 @@ impl SoftAuthenticator {
             rp_id,
             user_handle: unb64(key["user"]["id"].as_str().unwrap()),
             counter,
+            pkcs8: pkcs8.as_ref().to_vec(),
             key: pair,
         });
         json!({

@@ -9,6 +9,7 @@
 pub mod authenticator;
 pub mod browser;
 pub mod flow;
+pub mod passkey;
 pub mod people;
 pub mod webdriver;
 

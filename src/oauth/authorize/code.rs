@@ -5,6 +5,7 @@
 //! written with its grant (see `grants::authorization_code`); the code leaves
 //! the cache only after that commits. Attempts on one code are limited.
 
+use crate::oidc::acr::{self, Level};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,11 @@ pub struct CodeRecord {
     pub auth_time: UnixTime,
     /// How.
     pub amr: Vec<String>,
+    /// The authentication context class to report ([`crate::oidc::acr`]):
+    /// decided when the code is issued, from the session's `amr` and the
+    /// request's `acr_values`, and kept by the grant for every refresh.
+    #[serde(default)]
+    pub acr: String,
     /// The session's public id.
     pub sid: String,
     /// The person's sign-out count when that session began. A code minted
@@ -96,6 +102,7 @@ pub async fn issue(
         scope: request.scope.clone(),
         auth_time: session.auth_time,
         amr: session.amr.clone(),
+        acr: acr::reported(Level::of_amr(&session.amr), &request.acr_values).to_owned(),
         sid: session.sid.clone(),
         sign_outs: session.sign_outs,
         app_removals,

@@ -31,6 +31,7 @@ use crate::interaction::SignedIn;
 use crate::interaction::{self, App, Demands, Found, Interaction, Outcome, Purpose, Step, engine};
 use crate::login::{self, session::MaybeSession, session::Session};
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oidc::acr::{self, Level};
 
 /// `GET /authorize`.
 pub async fn authorize_get(
@@ -83,13 +84,25 @@ async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Respon
     let session = login::session::current(state, headers)
         .await
         .map_err(|e| unavailable(state, &request, e))?;
-    let interaction = begin(&request, &client);
+    let interaction = begin(&request, &client, state.config.require_mfa);
     ask_engine(state, headers, None, interaction, request, &client, session).await
 }
 
 /// The interaction an authorization request begins: its app and what the
-/// request demands of the sign-in (`prompt`, `max_age`, `id_token_hint`).
-fn begin(request: &AuthorizationRequest, client: &Client) -> Interaction {
+/// request demands of the sign-in (`prompt`, `max_age`, `id_token_hint`), and
+/// how strong it must be: the strongest of what `acr_values` and an
+/// essential `acr` claim ask for, and multi-factor when the client or the
+/// deployment (`require_mfa`) requires it.
+fn begin(request: &AuthorizationRequest, client: &Client, require_mfa: bool) -> Interaction {
+    let multi_factor = (client.require_mfa || require_mfa).then_some(Level::MultiFactor);
+    let acr = [
+        acr::required_by(request.acr_values.iter().map(String::as_str)),
+        request.claims.acr,
+        multi_factor,
+    ]
+    .into_iter()
+    .flatten()
+    .max();
     Interaction {
         purpose: Purpose::Authorize {
             app: App {
@@ -108,6 +121,7 @@ fn begin(request: &AuthorizationRequest, client: &Client) -> Interaction {
             no_pages: request.no_prompt,
             ask_consent: request.force_consent,
             login_hint: request.login_hint.clone(),
+            acr,
         },
         step: Step::SignIn,
     }
@@ -203,9 +217,16 @@ async fn ask_engine(
         None => 0,
     };
     let shown = interaction.clone();
-    let outcome = engine::proceed(state.interactions(), id, interaction, signed_in.as_ref())
-        .await
-        .map_err(|e| unavailable(state, &request, e))?;
+    let browser = login::csrf::browser_mark(state.cookies, headers);
+    let outcome = engine::proceed(
+        state.interactions(),
+        id,
+        interaction,
+        signed_in.as_ref(),
+        &browser,
+    )
+    .await
+    .map_err(|e| unavailable(state, &request, e))?;
     let refuse = |code, description| {
         Err(Error::redirect(
             &request.target,
@@ -219,6 +240,10 @@ async fn ask_engine(
         }
         (Outcome::Consent(id), Some(session)) => {
             login::pages::consent(state, headers, &shown, &session, &id).await
+        }
+        (Outcome::SecondFactor { id, first }, _) => {
+            login::pages::second_factor(state, headers, &shown, &id, &first, None, StatusCode::OK)
+                .await
         }
         (Outcome::Done, Some(session)) => {
             let code = code::issue(state, &request, &session, app_removals)
@@ -243,6 +268,10 @@ async fn ask_engine(
                 interaction::Refusal::Denied => {
                     refuse(ErrorCode::AccessDenied, "the person denied the request")
                 }
+                interaction::Refusal::Unmeetable => refuse(
+                    ErrorCode::UnmetAuthenticationRequirements,
+                    "the person cannot sign in as strongly as the request demands (no passkey, or no second factor)",
+                ),
             }
         }
         // Consent or done without a session cannot come from the engine,

@@ -43,6 +43,10 @@ pub struct AuthorizationRequest {
     /// Individual claims asked for with the `claims` parameter.
     #[serde(default)]
     pub claims: ClaimsRequest,
+    /// The authentication context classes asked for (`acr_values`), in
+    /// order of preference ([`crate::oidc::acr`]).
+    #[serde(default)]
+    pub acr_values: Vec<String>,
 }
 
 /// Why a request was refused, and how to say so.
@@ -318,6 +322,13 @@ pub async fn validate(
         login_hint: params.get("login_hint").map(str::to_owned),
         hinted_sub,
         claims,
+        acr_values: params
+            .get("acr_values")
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+            .collect(),
     };
     Ok((request, client))
 }

@@ -78,6 +78,7 @@ pub async fn grant(
         auth_time: record.auth_time,
         sign_outs: record.sign_outs,
         amr: serde_json::to_string(&record.amr).unwrap_or_else(|_| "[]".into()),
+        acr: record.acr.clone(),
         created_at: now,
         revoked_at: None,
         claims: (record.claims != ClaimsRequest::default())
