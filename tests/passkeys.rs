@@ -605,3 +605,110 @@ async fn a_disabled_account_signs_in_with_no_passkey() {
     assert_eq!(flow::count(&server, "passkeys").await, 0);
     assert_eq!(flow::count(&server, "passkey_handles").await, 0);
 }
+
+#[tokio::test]
+async fn an_admin_resets_a_persons_factors_and_that_ends_their_sessions_and_tokens() {
+    let server = server().await;
+    let user_id = flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid offline_access", true).await;
+    let mut key = SoftAuthenticator::new(&origin(&server));
+    let mut browser = account(&server).await;
+    add_passkey(
+        &server,
+        &mut browser,
+        &mut key,
+        "Stolen laptop",
+        Some(PASSWORD),
+    )
+    .await;
+    let (mut laptop, page) = sign_in_page(&server, &app.0).await;
+    let asked = options(&server, &mut laptop, &page).await;
+    let signed_in = answer(&server, &mut laptop, &page, &key.authenticate(&asked)).await;
+    let back = laptop.resume(&server.base, signed_in).await;
+    let code = flow::Code {
+        code: back.redirect_param("code").unwrap(),
+        verifier: VERIFIER.to_owned(),
+    };
+    let tokens = common::json_body(
+        flow::redeem(&server, &app.0, &app.1, &code).await,
+        StatusCode::OK,
+    )
+    .await;
+
+    let admin = server.admin_token().await;
+    let url = server.url(&format!("/admin/users/{user_id}/factors"));
+    let seen: serde_json::Value = server
+        .http
+        .get(&url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["password"], true, "{seen}");
+    assert_eq!(seen["authenticator_app"], false, "{seen}");
+    assert_eq!(seen["passkeys"][0]["name"], "Stolen laptop", "{seen}");
+    assert!(seen["passkeys"][0]["last_used_at"].is_i64(), "{seen}");
+    let missing = server
+        .http
+        .get(server.url("/admin/users/nobody/factors"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    let reset: serde_json::Value = server
+        .http
+        .delete(&url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reset["removed_passkeys"], 1, "{reset}");
+    assert_eq!(reset["password"], true, "{reset}");
+
+    // The passkey no longer signs in, the refresh token is dead, and both
+    // browsers are signed out.
+    let (mut phone, page) = sign_in_page(&server, &app.0).await;
+    let asked = options(&server, &mut phone, &page).await;
+    refused(&answer(&server, &mut phone, &page, &key.authenticate(&asked)).await);
+    let refresh = flow::refresh(
+        &server,
+        &app.0,
+        &app.1,
+        tokens["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(flow::oauth_error(refresh).await, "invalid_grant");
+    for mut signed_out in [browser, laptop] {
+        let page = signed_out.get(&server.url("/account/security")).await;
+        assert!(
+            page.body.contains("name=\"password\""),
+            "signed out: {}",
+            page.body
+        );
+    }
+    let activity = server.cli(&["user", "factors", &user_id, "--json"]);
+    let after = common::cli_json(&activity);
+    assert_eq!(after["passkeys"], json!([]), "{after}");
+    let events: serde_json::Value = server
+        .http
+        .get(server.url(&format!("/admin/audit-events?user_id={user_id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        events.to_string().contains("factors_reset"),
+        "the reset is audited: {events}"
+    );
+}

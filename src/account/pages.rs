@@ -467,6 +467,7 @@ fn event_in_words(kind: &str) -> String {
         "passkey_renamed" => "Passkey renamed",
         "passkey_removed" => "Passkey removed",
         "passkey_counter_regression" => "Passkey refused: it may have been copied",
+        "factors_reset" => "Sign-in methods reset by an administrator",
         other => return other.replace('_', " "),
     }
     .to_owned()

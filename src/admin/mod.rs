@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod clients;
+mod factors;
 mod sessions;
 mod users;
 
@@ -195,6 +196,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(users::enable))
         .routes(routes!(users::sign_out))
         .routes(routes!(sessions::list))
+        .routes(routes!(factors::show, factors::reset))
         .routes(routes!(sessions::end))
         .routes(routes!(audit::list))
         .split_for_parts();

@@ -101,6 +101,25 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show what a user has to sign in with: password, authenticator app,
+    /// recovery codes left, passkeys.
+    Factors {
+        /// The user's id.
+        user_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user's authenticator app, recovery codes and passkeys, and
+    /// sign them out everywhere. Without a password they cannot sign in until
+    /// one is set (`set-password`).
+    ResetFactors {
+        /// The user's id.
+        user_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replace a user's password, read from standard input.
     ///
     /// At a terminal the password is typed twice without echo; when piped, the first
@@ -210,6 +229,47 @@ pub async fn run(config: &Config, command: UserCommand) -> CliResult {
                 return print_json(&serde_json::json!({ "deleted": user_id }));
             }
             println!("user {user_id} deleted");
+            return Ok(());
+        }
+        UserCommand::Factors { user_id, json } => {
+            let overview = factors(&store, now).overview(&user_id).await?;
+            if json {
+                return print_json(&overview);
+            }
+            println!("  password                   {}", on(overview.password));
+            println!(
+                "  authenticator_app          {}",
+                on(overview.authenticator_app)
+            );
+            println!(
+                "  recovery_codes_left        {}",
+                overview.recovery_codes_left
+            );
+            println!("  passkeys                   {}", overview.passkeys.len());
+            for passkey in &overview.passkeys {
+                println!("    {}  {}", passkey.id, passkey.name);
+            }
+            return Ok(());
+        }
+        UserCommand::ResetFactors { user_id, json } => {
+            let reset = factors(&store, now).reset(&user_id, Actor::Cli).await?;
+            if json {
+                return print_json(&reset);
+            }
+            println!(
+                "sign-in methods of {user_id} reset: {} passkey(s) removed{}; signed out everywhere",
+                reset.removed_passkeys,
+                if reset.removed_authenticator_app {
+                    ", authenticator app removed"
+                } else {
+                    ""
+                }
+            );
+            if !reset.password {
+                println!(
+                    "the user has no password: set one with `gatehouse user set-password {user_id}`"
+                );
+            }
             return Ok(());
         }
         UserCommand::Update {
@@ -361,4 +421,19 @@ async fn end_session(config: &Config, user_id: &str, session_id: &str) -> CliRes
     }
     println!("session {session_id} ended");
     Ok(())
+}
+
+/// The factor service over `store` alone: the CLI reads and removes factors,
+/// and never needs the key-encryption key for that.
+fn factors(store: &Store, now: crate::clock::UnixTime) -> crate::factors::Factors<'_> {
+    crate::factors::Factors {
+        store,
+        kek: None,
+        issuer: "Gatehouse",
+        now,
+    }
+}
+
+fn on(yes: bool) -> &'static str {
+    if yes { "on" } else { "off" }
 }

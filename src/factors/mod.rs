@@ -18,6 +18,7 @@ use crate::crypto::CryptoError;
 use crate::crypto::key_encryption::KeyEncryptionKey;
 use crate::service_error::ServiceError;
 use crate::store::{AuditEvent, Store, StoreError, TotpRow};
+use crate::users::Actor;
 
 /// What the factor service works with.
 #[derive(Clone, Copy)]
@@ -253,6 +254,103 @@ impl Factors<'_> {
         }
         tx.commit().await?;
         Ok(removed)
+    }
+}
+
+/// What a person has to sign in with, as an admin sees it (never a secret).
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FactorOverview {
+    /// Whether the account has a password.
+    pub password: bool,
+    /// Whether an authenticator app is on.
+    pub authenticator_app: bool,
+    /// Unused recovery codes.
+    pub recovery_codes_left: i64,
+    /// The person's passkeys, oldest first.
+    pub passkeys: Vec<PasskeySummary>,
+}
+
+/// One passkey, as an admin sees it.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PasskeySummary {
+    /// Its id.
+    pub id: String,
+    /// The name the person gave it.
+    pub name: String,
+    /// When it was added, Unix seconds.
+    pub created_at: i64,
+    /// When it last signed the person in, Unix seconds.
+    pub last_used_at: Option<i64>,
+    /// Whether it may be synced to other devices.
+    pub synced: bool,
+}
+
+/// What a reset of a person's factors removed.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FactorReset {
+    /// Whether an authenticator app (and its recovery codes) was removed.
+    pub removed_authenticator_app: bool,
+    /// How many passkeys were removed.
+    pub removed_passkeys: u64,
+    /// Whether the account still has a password: without one, the person
+    /// cannot sign in until one is set.
+    pub password: bool,
+}
+
+impl Factors<'_> {
+    /// What `user_id` has to sign in with.
+    pub async fn overview(self, user_id: &str) -> Result<FactorOverview, StoreError> {
+        let user = self.store.get_user(user_id).await?;
+        let standing = self.standing(user_id).await?;
+        let passkeys = self
+            .store
+            .passkeys_of(user_id)
+            .await?
+            .into_iter()
+            .map(|row| PasskeySummary {
+                id: row.id,
+                name: row.name,
+                created_at: row.created_at,
+                last_used_at: row.last_used_at,
+                synced: row.backup_eligible != 0,
+            })
+            .collect();
+        Ok(FactorOverview {
+            password: user.password_hash.is_some(),
+            authenticator_app: standing.totp,
+            recovery_codes_left: standing.recovery_codes_left,
+            passkeys,
+        })
+    }
+
+    /// Removes every second factor and passkey of `user_id` (a person who
+    /// lost them, or an account taken over), and signs the person out
+    /// everywhere — every session, refresh and access token — in the same
+    /// unit of work, audited as done `by`.
+    pub async fn reset(self, user_id: &str, by: Actor<'_>) -> Result<FactorReset, StoreError> {
+        let mut tx = self.store.begin().await?;
+        let user = tx.user_for_update(user_id).await?;
+        let removed_authenticator_app = tx.remove_second_factors(user_id).await?;
+        let removed_passkeys = tx.remove_passkeys(user_id).await?;
+        let detail = format!(
+            "sign-in methods reset {}: {} passkey(s){}; every session was signed out",
+            by.phrase(),
+            removed_passkeys,
+            if removed_authenticator_app {
+                ", the authenticator app and its recovery codes removed"
+            } else {
+                " removed"
+            }
+        );
+        let event = AuditEvent::of_person("factors_reset", user_id, &detail);
+        tx.sign_out_everywhere(user_id, self.now, &event).await?;
+        tx.commit().await?;
+        tracing::warn!(%user_id, removed_passkeys, removed_authenticator_app, "sign-in methods reset");
+        Ok(FactorReset {
+            removed_authenticator_app,
+            removed_passkeys,
+            password: user.password_hash.is_some(),
+        })
     }
 }
 

@@ -387,7 +387,13 @@ impl From<InvalidParams> for Error {
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        Error::internal(e)
+        match e {
+            StoreError::NotFound => Error::NotFound,
+            // Every change is one unit of work, so a failed write changed
+            // nothing and the same request may simply be sent again.
+            StoreError::Database(_) => Error::Unavailable(Some(Arc::new(e))),
+            other => Error::internal(other),
+        }
     }
 }
 
@@ -461,9 +467,7 @@ impl From<UserError> for Error {
                 }
             }
             UserError::Password(PasswordError::Overloaded) => Error::Unavailable(None),
-            // A user change is one unit of work, so a failed write changed
-            // nothing and the same request may simply be sent again.
-            UserError::Store(StoreError::Database(_)) => Error::Unavailable(Some(Arc::new(e))),
+            UserError::Store(e) => e.into(),
             other => Error::internal(other),
         }
     }

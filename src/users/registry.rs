@@ -475,7 +475,8 @@ pub enum Actor<'a> {
 }
 
 impl Actor<'_> {
-    fn phrase(self) -> String {
+    /// Who acted, as audit events say it ("by an admin").
+    pub fn phrase(self) -> String {
         match self {
             Actor::Admin => "by an admin".to_owned(),
             Actor::Cli => "from the CLI".to_owned(),
