@@ -566,7 +566,11 @@ async fn a_failed_write_leaves_everything_as_before_and_the_retry_succeeds() {
     let code = flow::code(&server, &mut browser, &id, "openid offline_access").await;
     break_writes(&server, "refresh_tokens", "insert").await;
     let failed = redeem(&server, &id, &secret, &code).await;
-    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE, "a failed write: retry");
+    assert_eq!(
+        failed.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a failed write: retry"
+    );
     assert_eq!(count(&server, "grants").await, 0);
     assert_eq!(count(&server, "redeemed_codes").await, 0);
     heal(&server, "refresh_tokens", "insert").await;
@@ -575,7 +579,11 @@ async fn a_failed_write_leaves_everything_as_before_and_the_retry_succeeds() {
     // Refresh rotation: consume + insert.
     break_writes(&server, "refresh_tokens", "insert").await;
     let failed = refresh(&server, &id, &secret, &field(&issued, "refresh_token")).await;
-    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE, "a failed write: retry");
+    assert_eq!(
+        failed.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a failed write: retry"
+    );
     heal(&server, "refresh_tokens", "insert").await;
     let rotated =
         tokens(refresh(&server, &id, &secret, &field(&issued, "refresh_token")).await).await;
@@ -584,7 +592,11 @@ async fn a_failed_write_leaves_everything_as_before_and_the_retry_succeeds() {
     // Grant revocation on reuse: grant state + audit.
     break_writes(&server, "audit_events", "insert").await;
     let failed = refresh(&server, &id, &secret, &field(&issued, "refresh_token")).await;
-    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE, "a failed write: retry");
+    assert_eq!(
+        failed.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a failed write: retry"
+    );
     assert!(
         is_active(&server, &id, &secret, &field(&rotated, "access_token")).await,
         "no revocation without its audit event"

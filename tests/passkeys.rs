@@ -31,14 +31,7 @@ async fn a_passkey_signs_in_with_no_email_and_every_falsified_answer_is_refused(
     let app = flow::app(&server, "openid", true).await;
     let mut key = SoftAuthenticator::new(&origin(&server));
     let mut browser = account(&server).await;
-    let listed = add_passkey(
-        &server,
-        &mut browser,
-        &mut key,
-        "Work laptop",
-        Some(PASSWORD),
-    )
-    .await;
+    let listed = add_passkey(&server, &mut browser, &mut key, "Work laptop", None).await;
     assert!(listed.body.contains("Work laptop"), "{}", listed.body);
     assert!(listed.body.contains("not used yet"), "{}", listed.body);
 
@@ -117,7 +110,7 @@ async fn the_same_passkey_answer_posted_twice_at_once_signs_in_once() {
     let app = flow::app(&server, "openid", true).await;
     let mut key = SoftAuthenticator::new(&origin(&server));
     let mut browser = account(&server).await;
-    add_passkey(&server, &mut browser, &mut key, "Phone", Some(PASSWORD)).await;
+    add_passkey(&server, &mut browser, &mut key, "Phone", None).await;
 
     let (mut laptop, page) = sign_in_page(&server, &app.0).await;
     let asked = options(&server, &mut laptop, &page).await;
@@ -172,14 +165,7 @@ async fn an_app_demanding_multi_factor_gets_a_passkey_after_the_password_and_onl
     let app = flow::app(&server, "openid", true).await;
     let mut key = SoftAuthenticator::new(&origin(&server));
     let mut browser = account(&server).await;
-    add_passkey(
-        &server,
-        &mut browser,
-        &mut key,
-        "Security key",
-        Some(PASSWORD),
-    )
-    .await;
+    add_passkey(&server, &mut browser, &mut key, "Security key", None).await;
 
     // Someone else's passkey.
     let mut ada = Browser::new();
@@ -187,7 +173,7 @@ async fn an_app_demanding_multi_factor_gets_a_passkey_after_the_password_and_onl
     ada.sign_in(&server.base, &page, "ada@example.com", PASSWORD)
         .await;
     let mut adas_key = SoftAuthenticator::new(&origin(&server));
-    add_passkey(&server, &mut ada, &mut adas_key, "Ada's", Some(PASSWORD)).await;
+    add_passkey(&server, &mut ada, &mut adas_key, "Ada's", None).await;
 
     // Without a demand, the password alone signs in: a passkey is another
     // way in, not a step every password sign-in must take.
@@ -237,7 +223,7 @@ async fn an_app_demanding_multi_factor_gets_a_passkey_after_the_password_and_onl
     // A synced passkey is a software key.
     let mut synced = SoftAuthenticator::new(&origin(&server));
     synced.synced = true;
-    let listed = add_passkey(&server, &mut browser, &mut synced, "Cloud", Some(PASSWORD)).await;
+    let listed = add_passkey(&server, &mut browser, &mut synced, "Cloud", Some(&mut key)).await;
     assert!(listed.body.contains("synced"), "{}", listed.body);
     let (mut tablet, page) = sign_in_page(&server, &app.0).await;
     let asked = options(&server, &mut tablet, &page).await;
@@ -258,9 +244,9 @@ async fn a_passkey_only_account_proves_every_change_with_a_passkey_and_keeps_a_w
     // No password removal without a passkey.
     let security = browser.get(&server.url("/account/security")).await;
     assert!(!security.body.contains("Remove my password"));
-    add_passkey(&server, &mut browser, &mut key, "One", Some(PASSWORD)).await;
+    add_passkey(&server, &mut browser, &mut key, "One", None).await;
     let mut other_key = SoftAuthenticator::new(&origin(&server));
-    let security = add_passkey(&server, &mut browser, &mut other_key, "Two", Some(PASSWORD)).await;
+    let security = add_passkey(&server, &mut browser, &mut other_key, "Two", Some(&mut key)).await;
     let (one, two) = (passkey_id(&security, "One"), passkey_id(&security, "Two"));
 
     // Renaming keeps at most 64 characters.
@@ -278,13 +264,14 @@ async fn a_passkey_only_account_proves_every_change_with_a_passkey_and_keeps_a_w
     assert!(security.body.contains(&"x".repeat(64)));
     assert!(!security.body.contains(&"x".repeat(65)));
 
-    // Removing the password needs it; then only passkeys sign in.
+    // Removing the password needs the strongest factor the person has: the
+    // password alone is not enough once a passkey exists.
     let wrong = post_account(
         &server,
         &mut browser,
         "/account/security/password/remove",
         &security,
-        &[("password", "not the password")],
+        &[("password", PASSWORD)],
     )
     .await;
     assert_eq!(
@@ -293,12 +280,20 @@ async fn a_passkey_only_account_proves_every_change_with_a_passkey_and_keeps_a_w
         "{}",
         wrong.body
     );
+    assert!(
+        wrong
+            .body
+            .contains("Confirm it is you with one of your passkeys"),
+        "{}",
+        wrong.body
+    );
+    let with_proof = proof(&server, &mut browser, &security, &mut key).await;
     let removed = post_account(
         &server,
         &mut browser,
         "/account/security/password/remove",
         &security,
-        &[("password", PASSWORD)],
+        &[("credential", &with_proof)],
     )
     .await;
     assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.body);
@@ -430,14 +425,15 @@ async fn two_removals_racing_for_the_last_two_passkeys_leave_one() {
     let mut one = SoftAuthenticator::new(&origin(&server));
     let mut two = SoftAuthenticator::new(&origin(&server));
     let mut browser = account(&server).await;
-    add_passkey(&server, &mut browser, &mut one, "One", Some(PASSWORD)).await;
-    let security = add_passkey(&server, &mut browser, &mut two, "Two", Some(PASSWORD)).await;
+    add_passkey(&server, &mut browser, &mut one, "One", None).await;
+    let security = add_passkey(&server, &mut browser, &mut two, "Two", Some(&mut one)).await;
+    let with_proof = proof(&server, &mut browser, &security, &mut one).await;
     let removed = post_account(
         &server,
         &mut browser,
         "/account/security/password/remove",
         &security,
-        &[("password", PASSWORD)],
+        &[("credential", &with_proof)],
     )
     .await;
     assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.body);
@@ -519,7 +515,7 @@ async fn of_cloned_authenticators_answering_with_one_counter_at_once_at_most_one
     let app = flow::app(&server, "openid", true).await;
     let mut key = SoftAuthenticator::new(&origin(&server));
     let mut browser = account(&server).await;
-    add_passkey(&server, &mut browser, &mut key, "Cloned", Some(PASSWORD)).await;
+    add_passkey(&server, &mut browser, &mut key, "Cloned", None).await;
 
     // Six copies of one authenticator, each answering its own sign-in page
     // with the same next counter; the answers are posted together.
@@ -584,7 +580,7 @@ async fn a_disabled_account_signs_in_with_no_passkey() {
     let app = flow::app(&server, "openid", true).await;
     let mut key = SoftAuthenticator::new(&origin(&server));
     let mut browser = account(&server).await;
-    add_passkey(&server, &mut browser, &mut key, "Key", Some(PASSWORD)).await;
+    add_passkey(&server, &mut browser, &mut key, "Key", None).await;
     let disabled = server.cli(&["user", "disable", &user_id]);
     assert!(
         disabled.status.success(),
@@ -613,14 +609,7 @@ async fn an_admin_resets_a_persons_factors_and_that_ends_their_sessions_and_toke
     let app = flow::app(&server, "openid offline_access", true).await;
     let mut key = SoftAuthenticator::new(&origin(&server));
     let mut browser = account(&server).await;
-    add_passkey(
-        &server,
-        &mut browser,
-        &mut key,
-        "Stolen laptop",
-        Some(PASSWORD),
-    )
-    .await;
+    add_passkey(&server, &mut browser, &mut key, "Stolen laptop", None).await;
     let (mut laptop, page) = sign_in_page(&server, &app.0).await;
     let asked = options(&server, &mut laptop, &page).await;
     let signed_in = answer(&server, &mut laptop, &page, &key.authenticate(&asked)).await;

@@ -32,7 +32,7 @@ async fn person_with_a_passkey(server: &TestServer) -> (Browser, SoftAuthenticat
     flow::seed_user(server).await;
     let mut key = SoftAuthenticator::new(&origin(server));
     let mut browser = account(server).await;
-    add_passkey(server, &mut browser, &mut key, "Laptop", Some(PASSWORD)).await;
+    add_passkey(server, &mut browser, &mut key, "Laptop", None).await;
     (browser, key)
 }
 
@@ -87,10 +87,12 @@ async fn a_person_signed_in_with_a_password_is_asked_only_for_the_missing_factor
     let app = flow::app(&server, "openid offline_access", true).await;
     let (mut browser, mut key) = person_with_a_passkey(&server).await;
 
-    // Signed in with the password alone: the app gets one factor.
-    let plain = ask(&server, &mut browser, &app.0, "").await;
-    let first = tokens(&server, &app, &plain).await;
-    let first = claims_of(first["id_token"].as_str().unwrap());
+    // Signed in with the password alone: the app gets one factor (and a
+    // refresh token tied to the session: no offline_access).
+    let url = flow::authorize_url(&server, &app.0, "openid", VERIFIER);
+    let plain = browser.get(&url).await;
+    let plain_tokens = tokens(&server, &app, &plain).await;
+    let first = claims_of(plain_tokens["id_token"].as_str().unwrap());
     assert_eq!(first["acr"], "urn:gatehouse:acr:1fa");
     assert_eq!(first["amr"], json!(["pwd"]));
 
@@ -110,9 +112,17 @@ async fn a_person_signed_in_with_a_password_is_asked_only_for_the_missing_factor
     assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
     assert_eq!(claims["amr"], json!(["pwd", "hwk", "user", "mfa"]));
     assert_eq!(
-        claims["auth_time"],
-        json!(server.clock.now()),
-        "the step-up is an authentication"
+        claims["auth_time"], first["auth_time"],
+        "a step-up adds a factor; the sign-in is still the first one"
+    );
+    assert_eq!(claims["sid"], first["sid"], "the same session, upgraded");
+    // What the session was issued before the step-up stays valid.
+    let online = plain_tokens["refresh_token"].as_str().unwrap();
+    let kept = flow::refresh(&server, &app.0, &app.1, online).await;
+    assert_eq!(
+        kept.status(),
+        StatusCode::OK,
+        "the session's grant lives on"
     );
 
     // A refresh keeps what the sign-in reached.
@@ -213,7 +223,7 @@ async fn a_demand_the_person_cannot_meet_is_an_error_never_a_downgrade() {
 
     // With a passkey the demand can be met, but not without a page.
     let mut key = SoftAuthenticator::new(&origin(&server));
-    add_passkey(&server, &mut browser, &mut key, "Key", Some(PASSWORD)).await;
+    add_passkey(&server, &mut browser, &mut key, "Key", None).await;
     let back = ask(&server, &mut browser, &app.0, &format!("{MFA}&prompt=none")).await;
     assert_eq!(app_error(&back), "login_required");
 }
@@ -286,7 +296,7 @@ async fn the_deployment_policy_requires_multi_factor_for_every_app_but_not_the_a
     let back = ask(&server, &mut browser, &app.0, "").await;
     assert_eq!(app_error(&back), "unmet_authentication_requirements");
     let mut key = SoftAuthenticator::new(&origin(&server));
-    add_passkey(&server, &mut browser, &mut key, "Key", Some(PASSWORD)).await;
+    add_passkey(&server, &mut browser, &mut key, "Key", None).await;
 
     // Now the same browser is asked for the passkey, and gets in.
     let step = ask(&server, &mut browser, &app.0, "").await;
@@ -298,5 +308,96 @@ async fn the_deployment_policy_requires_multi_factor_for_every_app_but_not_the_a
     assert_eq!(
         claims_of(tokens["id_token"].as_str().unwrap())["acr"],
         "phr"
+    );
+}
+
+#[tokio::test]
+async fn a_step_up_is_taken_only_while_the_browser_is_in_the_session_that_asked() {
+    let server = server().await;
+    let app = flow::app(&server, "openid offline_access", true).await;
+    let (mut browser, mut key) = person_with_a_passkey(&server).await;
+    let step = ask(&server, &mut browser, &app.0, MFA).await;
+    assert!(step.body.contains("Use a passkey"), "{}", step.body);
+    let asked = options(&server, &mut browser, &step).await;
+    let good = key.authenticate(&asked);
+
+    // The session ends (signed out from another device) before the passkey
+    // is given: the step is out of date, and no session comes of it.
+    let mut other = account(&server).await;
+    let sessions = other.get(&server.url("/account/sessions")).await;
+    let sid = sessions
+        .body
+        .split("name=\"session\" value=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .find(|sid| *sid != sessions.field("for"))
+        .expect("the first browser's session");
+    let ended = flow::post_account(
+        &server,
+        &mut other,
+        "/account/sessions/end",
+        &sessions,
+        &[("session", &sid)],
+    )
+    .await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER, "{}", ended.body);
+    let late = answer(&server, &mut browser, &step, &good).await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    assert!(
+        late.headers
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("gatehouse_session=")),
+        "no session from a step-up of an ended one"
+    );
+}
+
+#[tokio::test]
+async fn without_pages_a_step_up_is_login_required_whatever_the_person_has() {
+    let server = server().await;
+    let app = flow::app(&server, "openid offline_access", true).await;
+    let (mut browser, mut key) = person_with_a_passkey(&server).await;
+    // Whatever the demand, and whether or not the person could meet it, the
+    // answer is the same: prompt=none tells an app nothing of their factors.
+    for demand in [
+        "&acr_values=phr&prompt=none",
+        "&acr_values=urn:gatehouse:acr:mfa&prompt=none",
+    ] {
+        let back = ask(&server, &mut browser, &app.0, demand).await;
+        assert_eq!(app_error(&back), "login_required", "{demand}");
+    }
+    server
+        .seed_user(json!({"email": "ada@example.com", "password": PASSWORD}))
+        .await;
+    let mut ada = Browser::new();
+    let page = ada.get(&server.url("/account")).await;
+    ada.sign_in(&server.base, &page, "ada@example.com", PASSWORD)
+        .await;
+    let back = ask(&server, &mut ada, &app.0, "&acr_values=phr&prompt=none").await;
+    assert_eq!(
+        app_error(&back),
+        "login_required",
+        "no passkey: the same answer"
+    );
+
+    // Once stepped up, prompt=none gets its code.
+    let step = ask(&server, &mut browser, &app.0, MFA).await;
+    let asked = options(&server, &mut browser, &step).await;
+    let passed = answer(&server, &mut browser, &step, &key.authenticate(&asked)).await;
+    browser.resume(&server.base, passed).await;
+    let back = ask(&server, &mut browser, &app.0, &format!("{MFA}&prompt=none")).await;
+    assert!(back.redirect_param("code").is_some(), "{:?}", back.location);
+
+    // An essential acr names the values the ID token may report.
+    let claims = url::form_urlencoded::byte_serialize(
+        br#"{"id_token":{"acr":{"essential":true,"values":["urn:gatehouse:acr:mfa"]}}}"#,
+    )
+    .collect::<String>();
+    let back = ask(&server, &mut browser, &app.0, &format!("&claims={claims}")).await;
+    let tokens = tokens(&server, &app, &back).await;
+    assert_eq!(
+        claims_of(tokens["id_token"].as_str().unwrap())["acr"],
+        "urn:gatehouse:acr:mfa",
+        "one of the essential values, though the sign-in reached phr"
     );
 }

@@ -9,7 +9,7 @@ use axum::response::Response;
 use super::pages::{
     PasswordPage, ProfilePage, profile_fields, proving_with_passkey, render, render_with,
 };
-use super::security::{PASSKEY_NOT_ACCEPTED, passkey_proof};
+use super::security::{ProofAsked, proof, retry_after_when_busy};
 use super::{AccountForm, origin, recent_enough};
 use crate::app::AppState;
 use crate::http::pages::see_other;
@@ -18,8 +18,6 @@ use crate::http::{ClientIp, Error};
 use crate::interaction::AccountPage;
 use crate::login::cookies::CookieKind;
 use crate::login::csrf::CsrfForm;
-use crate::login::device;
-use crate::login::password::{Checked, check};
 use crate::login::session;
 use crate::users::{self, Actor, AddressPatch, ClaimsPatch, UserError, UserPatch};
 
@@ -126,16 +124,19 @@ pub async fn change_password(
         return Ok(page);
     }
     let user = users::find(&state.store, &current.user_id).await?;
-    let policy = proving_with_passkey(user.password_hash.is_some());
+    let asks = ProofAsked::of(&state, &user).await?;
+    let policy = proving_with_passkey(asks.passkey);
     let again = |error: &str, status: StatusCode| {
-        render_with(&state, &headers, status, &policy, |csrf| PasswordPage {
+        let page = render_with(&state, &headers, status, &policy, |csrf| PasswordPage {
             email: &user.email,
             sid: &current.sid,
             csrf,
             error: Some(error),
             done: false,
             has_password: user.password_hash.is_some(),
-        })
+            asks,
+        });
+        page.map(retry_after_when_busy)
     };
     let new_password = form.get("new_password").unwrap_or_default();
     if form.get("confirm_password").unwrap_or_default() != new_password {
@@ -144,28 +145,17 @@ pub async fn change_password(
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
-    let agent = device::user_agent(&headers);
-    let current_password = form.get("current_password").unwrap_or_default();
-    // An account without a password proves the change with one of its
-    // passkeys instead (a stolen session cookie is recent too).
-    let (checked_hash, amr) = match &user.password_hash {
-        None => match passkey_proof(&state, &current, &form).await? {
-            Some(amr) => (None, amr),
-            None => return again(PASSKEY_NOT_ACCEPTED, StatusCode::UNPROCESSABLE_ENTITY),
-        },
-        Some(_) => match check(&state, &user.email, current_password, &ip, agent).await {
-            Ok(Checked::Right(found)) if found.user.id == user.id => {
-                (found.user.password_hash, vec!["pwd".to_owned()])
-            }
-            Ok(_) => {
-                return again(
-                    "Your current password is not right.",
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                );
-            }
-            Err(why) => return why.answer(again),
-        },
+    // Proven with the strongest factor the person has: the current password
+    // (and a code when an app is on), or a passkey (a stolen session cookie
+    // is recent too).
+    let proven = match proof(&state, &headers, &ip, &current, &form, "current_password").await? {
+        Ok(proven) => proven,
+        Err(("Your password is not right.", status)) => {
+            return again("Your current password is not right.", status);
+        }
+        Err((message, status)) => return again(message, status),
     };
+    let (checked_hash, amr) = (proven.password_hash, proven.amr);
     let from = origin(&current, &ip, &headers);
     let now = state.clock.now();
     let changed = users::change_own_password(

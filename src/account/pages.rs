@@ -261,6 +261,8 @@ pub(super) struct PasswordPage<'a> {
     pub(super) done: bool,
     /// Whether the account has a password (else this page sets one).
     pub(super) has_password: bool,
+    /// What the form asks for as proof.
+    pub(super) asks: super::security::ProofAsked,
 }
 
 /// What a page's query may carry: a notice after a change.
@@ -280,11 +282,11 @@ pub(super) fn render<T: Template>(
     render_with(state, headers, status, &PagePolicy::default(), build)
 }
 
-/// The policy of an account page whose forms an account without a password
-/// proves with a passkey: our passkey script runs there.
-pub(super) fn proving_with_passkey(has_password: bool) -> PagePolicy {
+/// The policy of an account page whose forms are proven with a passkey
+/// (when `passkey_proof`): our passkey script runs there.
+pub(super) fn proving_with_passkey(passkey_proof: bool) -> PagePolicy {
     PagePolicy {
-        script: !has_password,
+        script: passkey_proof,
         ..PagePolicy::default()
     }
 }
@@ -434,7 +436,8 @@ pub async fn password(
     }
     let user = users::find(&state.store, &session.user_id).await?;
     let done = notice.done.as_deref() == Some("changed");
-    let policy = proving_with_passkey(user.password_hash.is_some());
+    let asks = super::security::ProofAsked::of(&state, &user).await?;
+    let policy = proving_with_passkey(asks.passkey);
     render_with(&state, &headers, StatusCode::OK, &policy, |csrf| {
         PasswordPage {
             email: &user.email,
@@ -443,6 +446,7 @@ pub async fn password(
             error: None,
             done,
             has_password: user.password_hash.is_some(),
+            asks,
         }
     })
 }

@@ -12,7 +12,7 @@ use axum::response::Response;
 
 use super::actions::carry_on;
 use super::pages::render_with;
-use super::security::prove;
+use super::security::{Proof, prove};
 use super::{AccountForm, origin, recent_enough};
 use crate::app::AppState;
 use crate::http::pages::{PagePolicy, see_other};
@@ -44,7 +44,7 @@ pub async fn begin(
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Err(page) = prove(&state, &headers, &ip, &session, &form).await? {
+    if let Proof::Page(page) = prove(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
     let user = users::find(&state.store, &session.user_id).await?;
@@ -125,8 +125,8 @@ pub async fn remove(
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
     let proven = match prove(&state, &headers, &ip, &session, &form).await? {
-        Ok(proven) => proven,
-        Err(page) => return Ok(page),
+        Proof::Given(proven) => proven,
+        Proof::Page(page) => return Ok(page),
     };
     let detail = format!("by the person {}", origin(&session, &ip, &headers));
     let sign_outs = state
@@ -160,8 +160,8 @@ pub async fn remove_password(
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
     let proven = match prove(&state, &headers, &ip, &session, &form).await? {
-        Ok(proven) => proven,
-        Err(page) => return Ok(page),
+        Proof::Given(proven) => proven,
+        Proof::Page(page) => return Ok(page),
     };
     // The hash the proof just checked: a change made since refuses this one.
     let Some(checked) = proven.password_hash else {

@@ -8,7 +8,7 @@
 use askama::Template;
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -35,6 +35,8 @@ struct SecurityPage<'a> {
     passkeys: Vec<PasskeyItem>,
     passkeys_available: bool,
     has_password: bool,
+    /// What changes here are proven with.
+    asks: ProofAsked,
     email: &'a str,
     notice: Option<&'a str>,
     error: Option<&'a str>,
@@ -116,8 +118,10 @@ pub(super) async fn security_page(
             synced: row.backup_eligible != 0,
         })
         .collect();
-    let policy = proving_with_passkey(user.password_hash.is_some());
+    let asks = ProofAsked::of(state, &user).await?;
+    let policy = proving_with_passkey(asks.passkey);
     render_with(state, headers, status, &policy, |csrf| SecurityPage {
+        asks,
         totp: standing.totp,
         recovery_codes_left: standing.recovery_codes_left,
         passkeys,
@@ -141,70 +145,128 @@ pub(super) struct Proven {
     pub password_hash: Option<String>,
 }
 
+/// How a change form's proof ended.
+pub(super) enum Proof {
+    /// Given: the change may be made.
+    Given(Proven),
+    /// Not given: show this page instead (the sign-in page, or the form again
+    /// saying what was wrong).
+    Page(Response),
+}
+
 /// Whether the form may change the sign-in methods: the sign-in is recent
 /// enough ([`recent_enough`]; else its sign-in page), and the form proves the
-/// person is at the keyboard beyond that (a stolen session cookie is recent
-/// too): their current password — or, for an account without one, a use of
-/// one of their passkeys made for this session ([`passkey_proof`]) — and,
-/// when an authenticator app is on, a current code from it or a recovery
-/// code, each through its limits. `Err` holds the page to show instead.
+/// person is at the keyboard beyond that ([`proof`]).
 pub(super) async fn prove(
     state: &AppState,
     headers: &HeaderMap,
     ip: &str,
     session: &Session,
     form: &FormParams,
-) -> Result<Result<Proven, Response>, Error> {
+) -> Result<Proof, Error> {
     if let Some(page) = recent_enough(state, headers, session, AccountPage::Security).await? {
-        return Ok(Err(page));
+        return Ok(Proof::Page(page));
     }
-    let user = users::find(&state.store, &session.user_id).await?;
-    let refused = |message: &'static str, status: StatusCode| async move {
-        security_page(state, headers, session, None, Some(message), status)
-            .await
-            .map(Err)
-    };
-    let mut proven = match user.password_hash {
-        None => match passkey_proof(state, session, form).await? {
-            Some(amr) => Proven {
-                amr,
-                password_hash: None,
-            },
-            None => return refused(PASSKEY_NOT_ACCEPTED, StatusCode::UNPROCESSABLE_ENTITY).await,
-        },
-        Some(_) => {
-            let password = form.get("password").unwrap_or_default();
-            let agent = device::user_agent(headers);
-            match check(state, &user.email, password, ip, agent).await {
-                Ok(Checked::Right(found)) if found.user.id == user.id => Proven {
-                    amr: vec!["pwd".to_owned()],
-                    password_hash: found.user.password_hash,
-                },
-                Ok(_) => {
-                    return refused(
-                        "Your password is not right.",
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                    )
-                    .await;
-                }
-                Err(Unchecked::Failed(e)) => return Err(e),
-                Err(why) => {
-                    let (message, status) = why.message();
-                    return refused(message, status).await;
-                }
-            }
+    match proof(state, headers, ip, session, form, "password").await? {
+        Ok(proven) => Ok(Proof::Given(proven)),
+        Err((message, status)) => {
+            let page = security_page(state, headers, session, None, Some(message), status).await?;
+            Ok(Proof::Page(retry_after_when_busy(page)))
         }
+    }
+}
+
+/// The proof a form gives that the person is at the keyboard, beyond the
+/// session (a stolen session cookie is recent too), with the strongest
+/// factor they have — so holding one factor never lets anyone replace a
+/// stronger one: a use of one of their passkeys made for this session
+/// ([`passkey_proof`]) when they have a passkey; else their password (the
+/// field `password_field`) and, when an authenticator app is on, a current
+/// code from it or a recovery code, each through its limits. `Err` holds
+/// what the form tells the person, and the status.
+pub(super) async fn proof(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: &str,
+    session: &Session,
+    form: &FormParams,
+    password_field: &str,
+) -> Result<Result<Proven, (&'static str, StatusCode)>, Error> {
+    let user = users::find(&state.store, &session.user_id).await?;
+    if ProofAsked::of(state, &user).await?.passkey {
+        return Ok(match passkey_proof(state, session, form).await? {
+            Some(amr) => Ok(Proven {
+                amr,
+                password_hash: user.password_hash,
+            }),
+            None => Err((PASSKEY_NOT_ACCEPTED, StatusCode::UNPROCESSABLE_ENTITY)),
+        });
+    }
+    if user.password_hash.is_none() {
+        return Ok(Err((
+            "Passkeys cannot be used on this server now, and your account has no password: ask its operator.",
+            StatusCode::CONFLICT,
+        )));
+    }
+    let password = form.get(password_field).unwrap_or_default();
+    let agent = device::user_agent(headers);
+    let mut proven = match check(state, &user.email, password, ip, agent).await {
+        Ok(Checked::Right(found)) if found.user.id == user.id => Proven {
+            amr: vec!["pwd".to_owned()],
+            password_hash: found.user.password_hash,
+        },
+        Ok(_) => {
+            return Ok(Err((
+                "Your password is not right.",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )));
+        }
+        Err(Unchecked::Failed(e)) => return Err(e),
+        Err(why) => return Ok(Err(why.message())),
     };
     if state.factors().standing(&user.id).await?.totp {
         let code = form.get("code").unwrap_or_default();
         match check_code(state, headers, &user.id, code, ip).await? {
             CodeCheck::Passed(_) => proven.amr.extend(["otp".to_owned(), "mfa".to_owned()]),
-            refused_code => {
-                return refused(refused_code.message(), refused_code.status()).await;
-            }
+            refused => return Ok(Err((refused.message(), refused.status()))),
         }
     }
     Ok(Ok(proven))
+}
+
+/// What a change form asks the person for as proof ([`proof`]), so the page
+/// shows those fields.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ProofAsked {
+    /// A use of one of their passkeys (the person has one).
+    pub passkey: bool,
+    /// The password (when no passkey is asked for).
+    pub password: bool,
+    /// A code from the authenticator app (when no passkey is asked for).
+    pub code: bool,
+}
+
+impl ProofAsked {
+    /// What changes of `user` are proven with.
+    pub(super) async fn of(state: &AppState, user: &crate::users::User) -> Result<Self, Error> {
+        let passkeys = state.passkeys();
+        let passkey = passkeys.available() && passkeys.count(&user.id).await? > 0;
+        let totp = state.factors().standing(&user.id).await?.totp;
+        Ok(Self {
+            passkey,
+            password: !passkey && user.password_hash.is_some(),
+            code: !passkey && totp,
+        })
+    }
+}
+
+/// `page` with `Retry-After` when it says the server is busy (503).
+pub(super) fn retry_after_when_busy(mut page: Response) -> Response {
+    if page.status() == StatusCode::SERVICE_UNAVAILABLE {
+        page.headers_mut()
+            .insert(RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    }
+    page
 }
 
 /// What the person is told when the passkey proof of a form did not pass.
@@ -256,7 +318,7 @@ pub async fn begin_totp(
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Err(page) = prove(&state, &headers, &ip, &session, &form).await? {
+    if let Proof::Page(page) = prove(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
     let user = users::find(&state.store, &session.user_id).await?;
@@ -322,7 +384,7 @@ pub async fn new_recovery_codes(
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Err(page) = prove(&state, &headers, &ip, &session, &form).await? {
+    if let Proof::Page(page) = prove(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
     let detail = format!("made by the person {}", origin(&session, &ip, &headers));
@@ -344,7 +406,7 @@ pub async fn remove_totp(
     headers: HeaderMap,
     AccountForm { session, form }: AccountForm,
 ) -> Result<Response, Error> {
-    if let Err(page) = prove(&state, &headers, &ip, &session, &form).await? {
+    if let Proof::Page(page) = prove(&state, &headers, &ip, &session, &form).await? {
         return Ok(page);
     }
     let detail = format!(

@@ -123,11 +123,13 @@ pub async fn proceed(
     }
     let demanded = demands.acr.unwrap_or(Level::OneFactor);
     if Level::of_amr(&session.amr) < demanded {
-        if reachable(deps, &session.user_id).await? < demanded {
-            return finished(deps, id, Outcome::Refused(Refusal::Unmeetable)).await;
-        }
+        // Without pages the answer is the same whatever the person has: an
+        // app never learns through `prompt=none` which factors they hold.
         if demands.no_pages {
             return Ok(Outcome::Refused(Refusal::LoginRequired));
+        }
+        if reachable(deps, &session.user_id).await? < demanded {
+            return finished(deps, id, Outcome::Refused(Refusal::Unmeetable)).await;
         }
         // Only the missing factor is asked for; passing it starts a session
         // claiming both (its auth_time is then).
@@ -136,6 +138,7 @@ pub async fn proceed(
             sign_outs: session.sign_outs,
             amr: session.amr.clone(),
             browser: browser.to_owned(),
+            session: Some(session.sid.clone()),
         };
         let next = Interaction {
             step: Step::SecondFactor(first.clone()),

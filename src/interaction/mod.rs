@@ -188,6 +188,32 @@ pub struct FirstFactor {
     /// Names the browser that passed it (a hash of its CSRF token): the
     /// second factor is taken only from that browser.
     pub browser: String,
+    /// For a step-up, the public id of the browser's session that passed the
+    /// first factor: the second is taken only while the browser is still in
+    /// that session, and adds to it rather than starting another.
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+impl FirstFactor {
+    /// Adds the methods `more` (RFC 8176) of a further factor passed, each
+    /// once, and `mfa`: with the first, it makes two.
+    pub fn add_methods<S: AsRef<str>>(&mut self, more: &[S]) {
+        for method in more.iter().map(AsRef::as_ref).chain(["mfa"]) {
+            if !self.amr.iter().any(|m| m == method) {
+                self.amr.push(method.to_owned());
+            }
+        }
+    }
+
+    /// How the sign-in this factor completes is described in the person's
+    /// security activity: `factor` names what was passed now.
+    pub fn described(&self, factor: &str) -> String {
+        match self.session {
+            Some(_) => format!("stepped up with {factor}"),
+            None => format!("with a password and {factor}"),
+        }
+    }
 }
 
 /// What the person answered on the consent page, if they were asked.

@@ -11,7 +11,6 @@ use crate::app::AppState;
 use crate::http::Error;
 use crate::http::pages::{self, PagePolicy};
 use crate::interaction::{FirstFactor, Interaction, Purpose};
-use crate::oidc::acr::Level;
 
 #[derive(Template)]
 #[template(path = "login_signin.html")]
@@ -125,8 +124,7 @@ pub async fn second_factor(
 ) -> Result<Response, Error> {
     let standing = state.factors().standing(&first.user_id).await?;
     let used = |method: &str| first.amr.iter().any(|m| m == method);
-    let code_does = interaction.demands.acr < Some(Level::PhishingResistant);
-    let totp = standing.totp && !used("otp") && code_does;
+    let totp = standing.totp && super::second_factor::takes_a_code(interaction, first);
     let passkey =
         standing.passkeys > 0 && state.passkeys().available() && !used("hwk") && !used("swk");
     step_page(state, headers, interaction, status, passkey, |csrf| {

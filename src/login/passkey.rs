@@ -118,6 +118,7 @@ pub async fn verify(
             sign_outs: used.sign_outs,
             amr: used.amr,
             browser,
+            session: None,
         };
         // A passkey reaches the strongest level: nothing more is asked.
         let after = engine::complete_first_factor(
@@ -132,15 +133,8 @@ pub async fn verify(
         let how = format!("with {how}");
         return finish::sign_in(&state, &headers, &ip, &id, interaction, &person, &how).await;
     };
-    for method in used.amr {
-        if !person.amr.contains(&method) {
-            person.amr.push(method);
-        }
-    }
-    if !person.amr.iter().any(|m| m == "mfa") {
-        person.amr.push("mfa".to_owned());
-    }
-    let how = format!("with a password and {how}");
+    person.add_methods(&used.amr);
+    let how = person.described(&how);
     finish::sign_in(&state, &headers, &ip, &id, interaction, &person, &how).await
 }
 

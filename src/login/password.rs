@@ -204,6 +204,7 @@ pub async fn sign_in(
         sign_outs,
         amr: vec!["pwd".into()],
         browser: csrf::browser_mark(state.cookies, &headers),
+        session: None,
     };
     let after = engine::complete_first_factor(
         state.interactions(),

@@ -14,7 +14,8 @@ use super::throttle::{self, Attempt, Verdict};
 use super::{ClientIp, csrf, device, finish, pages};
 use crate::app::AppState;
 use crate::http::Error;
-use crate::interaction::Step;
+use crate::interaction::{FirstFactor, Interaction, Step};
+use crate::oidc::acr::Level;
 
 /// How a second-factor code check ended.
 pub enum CodeCheck {
@@ -100,6 +101,14 @@ pub async fn check_code(
     Ok(CodeCheck::Wrong)
 }
 
+/// Whether the second-factor step of `interaction`, for the person who
+/// passed `first`, takes a code: not once a code was used, and not when the
+/// purpose demands a phishing-resistant sign-in (only a passkey meets it).
+pub fn takes_a_code(interaction: &Interaction, first: &FirstFactor) -> bool {
+    interaction.demands.acr < Some(Level::PhishingResistant)
+        && !first.amr.iter().any(|m| m == "otp")
+}
+
 /// The digits of an authenticator code; anything else typed is taken as a
 /// recovery code.
 const TOTP_DIGITS: usize = crate::factors::totp::DIGITS;
@@ -123,6 +132,10 @@ pub async fn verify(
         tracing::info!("a second-factor form from another browser was refused");
         return Err(Error::out_of_date());
     }
+    if !takes_a_code(&interaction, first) {
+        // The page offered no code field: a crafted form spends no code.
+        return Err(Error::out_of_date());
+    }
     let mut person = first.clone();
     let code = fields.get("code").unwrap_or_default();
     let how = match check_code(&state, &headers, &person.user_id, code, &ip).await? {
@@ -140,7 +153,7 @@ pub async fn verify(
             .await;
         }
     };
-    person.amr.extend(["otp".to_owned(), "mfa".to_owned()]);
-    let how = format!("with a password and {how}");
+    person.add_methods(&["otp"]);
+    let how = person.described(how);
     finish::sign_in(&state, &headers, &ip, &id, interaction, &person, &how).await
 }

@@ -45,6 +45,29 @@ pub async fn start(
     Ok((session, cookie))
 }
 
+/// Adds the methods `more` to this browser's live session `sid` (a step-up),
+/// moving it to a new cookie; returns it with the `Set-Cookie` to send, or
+/// `None` when the browser's session is no longer that one.
+pub async fn upgrade(
+    state: &AppState,
+    headers: &HeaderMap,
+    sid: &str,
+    more: &[String],
+) -> Result<Option<(Session, Option<HeaderValue>)>, ServiceError> {
+    let Some(secret) = state.cookies.get(headers, CookieKind::Session) else {
+        return Ok(None);
+    };
+    let Some((session, secret)) = state.sessions().upgrade(&secret, sid, more).await? else {
+        return Ok(None);
+    };
+    let cookie = state.cookies.set(
+        CookieKind::Session,
+        &secret,
+        state.config.session_absolute_timeout_secs,
+    );
+    Ok(Some((session, cookie)))
+}
+
 /// The live session of this browser, if any; refreshes its idle timer.
 pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, CacheError> {
     match state.cookies.get(headers, CookieKind::Session) {

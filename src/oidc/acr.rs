@@ -79,12 +79,14 @@ pub fn required_by<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Leve
 }
 
 /// The `acr` to report for a sign-in that reached `level`, to a request
-/// that listed `requested`: the first listed class it meets, else its own.
-pub fn reported(level: Level, requested: &[String]) -> &'static str {
+/// that listed `requested` and was held to `floor`: the first listed class
+/// between the two (never weaker than what was enforced), else the level's
+/// own class.
+pub fn reported(level: Level, requested: &[String], floor: Option<Level>) -> &'static str {
     requested
         .iter()
         .filter_map(|value| Level::parse(value))
-        .find(|asked| *asked <= level)
+        .find(|asked| *asked <= level && Some(*asked) >= floor)
         .unwrap_or(level)
         .value()
 }
@@ -114,10 +116,16 @@ mod tests {
         assert_eq!(required_by(["phr", MULTI_FACTOR]), Some(Level::MultiFactor));
         assert_eq!(required_by(["urn:example:gold"]), None);
         let asked = vec!["phr".to_owned(), MULTI_FACTOR.to_owned()];
-        assert_eq!(reported(Level::MultiFactor, &asked), MULTI_FACTOR);
-        assert_eq!(reported(Level::PhishingResistant, &asked), "phr");
-        assert_eq!(reported(Level::OneFactor, &[]), ONE_FACTOR);
+        let floor = required_by(asked.iter().map(String::as_str));
+        assert_eq!(reported(Level::MultiFactor, &asked, floor), MULTI_FACTOR);
+        assert_eq!(reported(Level::PhishingResistant, &asked, floor), "phr");
+        assert_eq!(reported(Level::OneFactor, &[], None), ONE_FACTOR);
         let all: Vec<String> = SUPPORTED.iter().map(|s| (*s).to_owned()).collect();
-        assert_eq!(reported(Level::MultiFactor, &all), ONE_FACTOR);
+        assert_eq!(reported(Level::MultiFactor, &all, None), ONE_FACTOR);
+        // Held to multi-factor (a client that requires it): never reported weaker.
+        let floor = Some(Level::MultiFactor);
+        assert_eq!(reported(Level::MultiFactor, &all, floor), MULTI_FACTOR);
+        let weak = vec![ONE_FACTOR.to_owned()];
+        assert_eq!(reported(Level::PhishingResistant, &weak, floor), "phr");
     }
 }

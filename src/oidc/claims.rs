@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::oauth::scope::Scope;
-use crate::oidc::acr::{self, Level};
+use crate::oidc::acr;
 use crate::users::User;
 
 /// The claims each scope releases.
@@ -94,10 +94,11 @@ pub struct ClaimsRequest {
     /// only that person may be signed in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
-    /// The level an essential `acr` in the ID token demands (§5.5.1.1): the
-    /// weakest of its values that Gatehouse defines.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acr: Option<Level>,
+    /// The values of an essential `acr` in the ID token (§5.5.1.1): the
+    /// sign-in must meet the weakest of them Gatehouse defines, and the
+    /// `acr` reported must be one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr: Vec<String>,
 }
 
 /// Why a `claims` parameter is refused.
@@ -135,14 +136,15 @@ impl ClaimsRequest {
             .get("id_token")
             .and_then(|member| member.get("acr"))
             .filter(|ask| ask.get("essential") == Some(&Value::Bool(true)))
-            .and_then(|ask| {
+            .map(|ask| {
                 let one = ask.get("value").and_then(Value::as_str);
                 let many = ask.get("values").and_then(Value::as_array);
-                let values = one
-                    .into_iter()
-                    .chain(many.into_iter().flatten().filter_map(Value::as_str));
-                acr::required_by(values)
-            });
+                one.into_iter()
+                    .chain(many.into_iter().flatten().filter_map(Value::as_str))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Self {
             userinfo: requested(object.get("userinfo"))?,
             id_token: requested(object.get("id_token"))?,
@@ -166,7 +168,7 @@ impl ClaimsRequest {
             userinfo: keep(&self.userinfo),
             id_token: keep(&self.id_token),
             sub: self.sub.clone(),
-            acr: self.acr,
+            acr: self.acr.clone(),
         }
     }
 

@@ -190,6 +190,41 @@ impl Sessions<'_> {
         Ok((session, secret))
     }
 
+    /// Adds the methods `more` (RFC 8176) to the live session `sid` that the
+    /// cookie secret `cookie` stands for — a step-up: the person passed a
+    /// further factor in that session — keeping its id (what apps were
+    /// issued in it stays valid) and its `auth_time` (the first sign-in's),
+    /// and moving it to a new cookie secret (a privilege change never keeps
+    /// a cookie). Returns the session and the new secret, or `None` when the
+    /// cookie no longer stands for that live session.
+    pub async fn upgrade(
+        self,
+        cookie: &str,
+        sid: &str,
+        more: &[String],
+    ) -> Result<Option<(Session, String)>, ServiceError> {
+        let old_key = cookie_key(cookie);
+        let Some(mut session) = self.current(cookie).await? else {
+            return Ok(None);
+        };
+        if session.sid != sid {
+            return Ok(None);
+        }
+        for method in more {
+            if !session.amr.contains(method) {
+                session.amr.push(method.clone());
+            }
+        }
+        session.last_seen = self.now;
+        let secret = new_secret()?;
+        if !self.touch(&old_key, &session).await? {
+            return Ok(None);
+        }
+        self.write(&cookie_key(&secret), &session).await?;
+        self.cache.delete(&old_key).await?;
+        Ok(Some((session, secret)))
+    }
+
     /// The live session the cookie secret `cookie` stands for, if any;
     /// refreshes its idle timer. A session past a timeout, of a disabled
     /// account, or begun before a sign-out everywhere is ended here.

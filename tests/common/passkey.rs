@@ -52,18 +52,26 @@ pub async fn account(server: &TestServer) -> Browser {
     browser
 }
 
-/// Adds a passkey of `authenticator` named `name` in `browser`'s account
-/// (proving it with `password` when given); returns the page the browser
-/// lands on.
+/// Adds a passkey of `authenticator` named `name` in `browser`'s account,
+/// proving the change with the password — or, once the person has a
+/// passkey, with a use of `proven_by` (the strongest factor is asked for);
+/// returns the page the browser lands on.
 pub async fn add_passkey(
     server: &TestServer,
     browser: &mut Browser,
     authenticator: &mut SoftAuthenticator,
     name: &str,
-    password: Option<&str>,
+    proven_by: Option<&mut SoftAuthenticator>,
 ) -> Seen {
     let security = browser.get(&server.url("/account/security")).await;
-    let proof: Vec<(&str, &str)> = password.map(|p| ("password", p)).into_iter().collect();
+    let credential;
+    let proof: Vec<(&str, &str)> = match proven_by {
+        None => vec![("password", PASSWORD)],
+        Some(key) => {
+            credential = self::proof(server, browser, &security, key).await;
+            vec![("credential", credential.as_str())]
+        }
+    };
     let begin = post_account(
         server,
         browser,

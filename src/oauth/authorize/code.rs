@@ -5,7 +5,6 @@
 //! written with its grant (see `grants::authorization_code`); the code leaves
 //! the cache only after that commits. Attempts on one code are limited.
 
-use crate::oidc::acr::{self, Level};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -83,14 +82,16 @@ fn attempts_key(code: &str) -> String {
     )
 }
 
-/// Mints a code for `request`, signed in as `session`. `app_removals` is the
-/// person's count of removals of the client's access, read before consent was
-/// decided (so a removal landing after that decision refuses the code).
+/// Mints a code for `request`, signed in as `session`, reporting `acr`.
+/// `app_removals` is the person's count of removals of the client's access,
+/// read before consent was decided (so a removal landing after that decision
+/// refuses the code).
 pub async fn issue(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &Session,
     app_removals: i64,
+    acr: String,
 ) -> Result<String, ServiceError> {
     let ttl = state.config.authorization_code_ttl_secs;
     let record = CodeRecord {
@@ -102,7 +103,7 @@ pub async fn issue(
         scope: request.scope.clone(),
         auth_time: session.auth_time,
         amr: session.amr.clone(),
-        acr: acr::reported(Level::of_amr(&session.amr), &request.acr_values).to_owned(),
+        acr,
         sid: session.sid.clone(),
         sign_outs: session.sign_outs,
         app_removals,

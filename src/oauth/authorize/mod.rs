@@ -94,15 +94,7 @@ async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Respon
 /// essential `acr` claim ask for, and multi-factor when the client or the
 /// deployment (`require_mfa`) requires it.
 fn begin(request: &AuthorizationRequest, client: &Client, require_mfa: bool) -> Interaction {
-    let multi_factor = (client.require_mfa || require_mfa).then_some(Level::MultiFactor);
-    let acr = [
-        acr::required_by(request.acr_values.iter().map(String::as_str)),
-        request.claims.acr,
-        multi_factor,
-    ]
-    .into_iter()
-    .flatten()
-    .max();
+    let acr = demanded_level(request, client, require_mfa);
     Interaction {
         purpose: Purpose::Authorize {
             app: App {
@@ -125,6 +117,44 @@ fn begin(request: &AuthorizationRequest, client: &Client, require_mfa: bool) -> 
         },
         step: Step::SignIn,
     }
+}
+
+/// How strongly the person must sign in for `request`: the strongest of what
+/// `acr_values` and an essential `acr` claim ask for (each meets its weakest
+/// value Gatehouse defines), and multi-factor when the client or the
+/// deployment (`require_mfa`) requires it.
+fn demanded_level(
+    request: &AuthorizationRequest,
+    client: &Client,
+    require_mfa: bool,
+) -> Option<Level> {
+    let multi_factor = (client.require_mfa || require_mfa).then_some(Level::MultiFactor);
+    [
+        acr::required_by(request.acr_values.iter().map(String::as_str)),
+        acr::required_by(request.claims.acr.iter().map(String::as_str)),
+        multi_factor,
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+}
+
+/// The `acr` the ID token reports for a sign-in with the methods `amr`: one
+/// of the essential claim's values when it named some (it must be one of
+/// them), else of `acr_values`, never weaker than what was demanded.
+fn reported_acr(
+    request: &AuthorizationRequest,
+    client: &Client,
+    require_mfa: bool,
+    amr: &[String],
+) -> String {
+    let requested = if request.claims.acr.is_empty() {
+        &request.acr_values
+    } else {
+        &request.claims.acr
+    };
+    let floor = demanded_level(request, client, require_mfa);
+    acr::reported(Level::of_amr(amr), requested, floor).to_owned()
 }
 
 /// What the person consents to: the requested scope, and the scopes whose
@@ -246,7 +276,8 @@ async fn ask_engine(
                 .await
         }
         (Outcome::Done, Some(session)) => {
-            let code = code::issue(state, &request, &session, app_removals)
+            let acr = reported_acr(&request, client, state.config.require_mfa, &session.amr);
+            let code = code::issue(state, &request, &session, app_removals, acr)
                 .await
                 .map_err(|e| unavailable(state, &request, e))?;
             tracing::info!(client_id = %client.id, "authorization code issued");
