@@ -2,7 +2,9 @@
 # Load benchmark of the release server on a 2-core machine: the server is pinned
 # to core 0, wrk to core 1, traffic goes to 127.0.0.1 only. Prints requests/s and
 # p50/p99 latency per endpoint, the raw RS256 signing rate (benches/signing.rs),
-# the time to list one person's 50 sessions on Redis (benches/session_list.rs)
+# the time to list one person's 50 sessions on Redis (benches/session_list.rs),
+# the second-factor check rates on one core (benches/factors.rs: TOTP codes,
+# passkey assertions)
 # and the server's idle RSS, then compares them with the targets.
 #
 # Then runs scripts/bench/signin.sh (sign-in flows) and scripts/bench/flood.sh
@@ -234,3 +236,7 @@ if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 else
     echo "session list: skipped (no Redis on 127.0.0.1:6379; BENCH_REDIS_URL to point elsewhere)"
 fi
+
+# --- second factors: checks per second on one core ----------------------------
+echo
+taskset -c "$SERVER_CORE" cargo bench --bench factors --quiet
