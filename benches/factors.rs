@@ -36,11 +36,11 @@ fn totp_checks(duration: Duration) {
     let secret = [0x5au8; totp::SECRET_BYTES];
     let now = 1_800_000_000;
     let right = totp::code(&secret, totp::step_at(now));
-    let wrong = format!(
-        "{:06}",
-        (right.parse::<u32>().unwrap() + 1) % 1_000_000
-    );
-    for (label, typed) in [("wrong code", wrong.as_str()), ("right code", right.as_str())] {
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for (label, typed) in [
+        ("wrong code", wrong.as_str()),
+        ("right code", right.as_str()),
+    ] {
         let started = Instant::now();
         let mut checks = 0u64;
         while started.elapsed() < duration {
@@ -67,8 +67,7 @@ fn passkey_assertions() {
         .start_passkey_registration(Uuid::from_bytes([7; 16]), "bench", "bench", None)
         .unwrap();
     let options: Value = serde_json::to_value(&options).unwrap();
-    let made: RegisterPublicKeyCredential =
-        serde_json::from_value(key.register(&options)).unwrap();
+    let made: RegisterPublicKeyCredential = serde_json::from_value(key.register(&options)).unwrap();
     let passkey = webauthn.finish_passkey_registration(&made, &state).unwrap();
 
     let mut pending = Vec::with_capacity(ASSERTIONS);
@@ -83,7 +82,9 @@ fn passkey_assertions() {
     }
     let started = Instant::now();
     for (answer, state) in &pending {
-        let result = webauthn.finish_passkey_authentication(answer, state).unwrap();
+        let result = webauthn
+            .finish_passkey_authentication(answer, state)
+            .unwrap();
         std::hint::black_box(result);
     }
     let rate = ASSERTIONS as f64 / started.elapsed().as_secs_f64();
