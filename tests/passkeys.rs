@@ -209,6 +209,12 @@ async fn an_app_demanding_multi_factor_gets_a_passkey_after_the_password_and_onl
     );
     asked["publicKey"]["allowCredentials"] = json!([]);
     refused(&answer(&server, &mut laptop, &step, &adas_key.authenticate(&asked)).await);
+    let activity = browser.get(&server.url("/account/activity")).await;
+    assert!(
+        activity.body.contains("a passkey that was not accepted"),
+        "a failed second factor is in Grace's activity: {}",
+        activity.body
+    );
 
     // Her own does; the ID token says password and passkey.
     let asked = options(&server, &mut laptop, &step).await;
@@ -700,4 +706,58 @@ async fn an_admin_resets_a_persons_factors_and_that_ends_their_sessions_and_toke
         events.to_string().contains("factors_reset"),
         "the reset is audited: {events}"
     );
+}
+
+#[tokio::test]
+async fn a_passkey_holder_proves_a_password_change_with_it_and_no_code_form_is_taken_where_none_was_shown()
+ {
+    let server = server().await;
+    flow::seed_user(&server).await;
+    let app = flow::app(&server, "openid", true).await;
+    let mut key = SoftAuthenticator::new(&origin(&server));
+    let mut browser = account(&server).await;
+    add_passkey(&server, &mut browser, &mut key, "Key", None).await;
+
+    // The current password alone does not change the password of someone
+    // with a passkey.
+    let page = browser.get(&server.url("/account/password")).await;
+    assert!(page.body.contains("data-passkey-proof"), "{}", page.body);
+    let new_password = "a brand new and long passphrase";
+    let fields = [
+        ("current_password", PASSWORD),
+        ("new_password", new_password),
+        ("confirm_password", new_password),
+    ];
+    let refused_change =
+        post_account(&server, &mut browser, "/account/password", &page, &fields).await;
+    assert_eq!(
+        refused_change.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused_change.body
+    );
+    let with_proof = proof(&server, &mut browser, &page, &mut key).await;
+    let fields = [
+        ("new_password", new_password),
+        ("confirm_password", new_password),
+        ("credential", with_proof.as_str()),
+    ];
+    let changed = post_account(&server, &mut browser, "/account/password", &page, &fields).await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+
+    // At a second-factor step that offered only a passkey, a crafted code
+    // form is out of date.
+    let (mut laptop, page) = sign_in_page_asking(&server, &app.0, MFA).await;
+    let step = laptop
+        .submit_sign_in(&server.base, &page, EMAIL, new_password)
+        .await;
+    assert!(!step.body.contains("name=\"code\""), "{}", step.body);
+    let (request, csrf) = (step.field("request"), step.field("csrf"));
+    let crafted = laptop
+        .post(
+            &server.url("/login/second-factor"),
+            &[("request", &request), ("csrf", &csrf), ("code", "123456")],
+        )
+        .await;
+    assert_eq!(crafted.status, StatusCode::CONFLICT, "{}", crafted.body);
 }

@@ -401,3 +401,70 @@ async fn without_pages_a_step_up_is_login_required_whatever_the_person_has() {
         "one of the essential values, though the sign-in reached phr"
     );
 }
+
+#[tokio::test]
+async fn a_step_up_keeps_to_max_age_and_to_the_session_it_was_asked_in() {
+    let server = server().await;
+    let app = flow::app(&server, "openid offline_access", true).await;
+    let (mut browser, mut key) = person_with_a_passkey(&server).await;
+
+    // max_age is measured when the code would be issued: a step-up keeps the
+    // first sign-in's time, so one finished too late asks for a sign-in.
+    server.clock.advance(290);
+    let step = ask(&server, &mut browser, &app.0, &format!("{MFA}&max_age=300")).await;
+    assert!(step.body.contains("Use a passkey"), "{}", step.body);
+    server.clock.advance(60);
+    let asked = options(&server, &mut browser, &step).await;
+    let passed = answer(&server, &mut browser, &step, &key.authenticate(&asked)).await;
+    let back = browser.resume(&server.base, passed).await;
+    assert_eq!(back.status, StatusCode::OK, "{:?}", back.location);
+    assert!(
+        back.body.contains("name=\"password\""),
+        "a sign-in: {}",
+        back.body
+    );
+
+    // A step-up asked in Grace's session, finished after the browser signed
+    // in as someone else, adds nothing to anyone.
+    server
+        .seed_user(json!({"email": "ada@example.com", "password": PASSWORD}))
+        .await;
+    let mut browser = account(&server).await;
+    let stepping = ask(&server, &mut browser, &app.0, "&acr_values=phr").await;
+    assert!(stepping.body.contains("Use a passkey"), "{}", stepping.body);
+    let asked = options(&server, &mut browser, &stepping).await;
+    let graces = key.authenticate(&asked);
+    let page = ask(&server, &mut browser, &app.0, "&prompt=login").await;
+    let as_ada = browser
+        .submit_sign_in(&server.base, &page, "ada@example.com", PASSWORD)
+        .await;
+    assert_eq!(as_ada.status, StatusCode::SEE_OTHER, "{}", as_ada.body);
+    let late = answer(&server, &mut browser, &stepping, &graces).await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    assert!(
+        late.headers
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("gatehouse_session=")),
+        "Ada's session is not touched"
+    );
+}
+
+#[tokio::test]
+async fn an_essential_acr_weaker_than_what_the_app_requires_is_refused_at_once() {
+    let server = server().await;
+    let app = flow::app(&server, "openid offline_access", true).await;
+    let updated = server.cli(&["client", "update", &app.0, "--require-mfa", "true"]);
+    assert!(
+        updated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&updated.stderr)
+    );
+    let claims = url::form_urlencoded::byte_serialize(
+        br#"{"id_token":{"acr":{"essential":true,"values":["urn:gatehouse:acr:1fa"]}}}"#,
+    )
+    .collect::<String>();
+    let mut browser = Browser::new();
+    let back = ask(&server, &mut browser, &app.0, &format!("&claims={claims}")).await;
+    assert_eq!(app_error(&back), "unmet_authentication_requirements");
+}

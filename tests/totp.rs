@@ -253,7 +253,7 @@ async fn an_authenticator_app_guards_every_sign_in_and_each_code_works_once() {
     for event in [
         "Authenticator app turned on",
         "Recovery code used",
-        "Wrong two-step verification code",
+        "Two-step verification not passed",
     ] {
         assert!(activity.body.contains(event), "{event}: {}", activity.body);
     }

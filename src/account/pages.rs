@@ -464,7 +464,7 @@ fn event_in_words(kind: &str) -> String {
         "totp_added" => "Authenticator app turned on",
         "password_accepted" => "Password entered; two-step verification asked for",
         "totp_removed" => "Authenticator app turned off",
-        "second_factor_failed" => "Wrong two-step verification code",
+        "second_factor_failed" => "Two-step verification not passed",
         "recovery_code_used" => "Recovery code used",
         "recovery_codes_regenerated" => "New recovery codes made",
         "passkey_added" => "Passkey added",

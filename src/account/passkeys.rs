@@ -19,7 +19,7 @@ use crate::http::pages::{PagePolicy, see_other};
 use crate::http::{ClientIp, Error};
 use crate::interaction::AccountPage;
 use crate::login::device;
-use crate::passkeys::clean_name;
+use crate::passkeys::{PasskeyError, clean_name};
 use crate::users::{self, Actor, UserError};
 
 #[derive(Template)]
@@ -163,6 +163,11 @@ pub async fn remove_password(
         Proof::Given(proven) => proven,
         Proof::Page(page) => return Ok(page),
     };
+    // While passkeys cannot be used, a password holder with passkeys proved
+    // this with the password: removing it would leave only what cannot open.
+    if !state.passkeys().available() {
+        return Err(PasskeyError::Unavailable.into());
+    }
     // The hash the proof just checked: a change made since refuses this one.
     let Some(checked) = proven.password_hash else {
         return Ok(done("password-removed"));

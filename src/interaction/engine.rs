@@ -90,13 +90,12 @@ pub async fn proceed(
         return finished(deps, id, Outcome::Refused(Refusal::Denied)).await;
     }
     let demands = &interaction.demands;
-    let signed_in_here = match (&settled_by, answer) {
-        (None, _) => false,
-        (Some(_), Answer::NotAsked) => true,
-        // Signed in for this interaction, but time passed on the consent page:
-        // `max_age` is measured when the purpose is served.
-        (Some(by), _) => !outlived_max_age(demands.max_age, by.auth_time, deps.now),
-    };
+    // Signed in for this interaction — but time may have passed on the consent
+    // page, and a step-up keeps the first sign-in's time: `max_age` is
+    // measured when the purpose is served.
+    let signed_in_here = settled_by
+        .as_ref()
+        .is_some_and(|by| !outlived_max_age(demands.max_age, by.auth_time, deps.now));
     let session = match session {
         Some(session) if signed_in_here || !needs_sign_in(&interaction, session, deps.now) => {
             session

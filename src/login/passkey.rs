@@ -11,6 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::form::InteractionForm;
+use super::second_factor::{CodeCheck, record_failure};
+use super::throttle::{self, Attempt, Verdict};
 use super::{ClientIp, csrf, finish, pages};
 use crate::app::AppState;
 use crate::http::Error;
@@ -80,11 +82,61 @@ pub async fn verify(
         browser: &browser,
     };
     let person = first.as_ref().map(|f| f.user_id.as_str());
+    // At the second-factor step the person is known: their attempts count in
+    // the same buckets as codes (DESIGN.md rule 9), and failures are audited.
+    let reservation = match &first {
+        None => None,
+        Some(first) => {
+            match throttle::reserve(&state, Attempt::SecondFactor, &first.user_id, &ip).await? {
+                Verdict::Allowed(reservation) => Some(reservation),
+                Verdict::Refused => {
+                    let refused = CodeCheck::Throttled;
+                    let page = pages::second_factor(
+                        &state,
+                        &headers,
+                        &interaction,
+                        &id,
+                        first,
+                        Some(refused.message()),
+                        refused.status(),
+                    );
+                    return page.await;
+                }
+            }
+        }
+    };
     let used = state.passkeys().finish(bound, person, answer).await;
-    let used = match used {
-        Ok(used) => used,
-        Err(PasskeyError::Service(e)) => return Err(e.into()),
-        Err(e) => {
+    let used = match (used, reservation) {
+        (Ok(used), reservation) => {
+            if let Some(reservation) = reservation {
+                reservation.succeeded(&state).await;
+            }
+            used
+        }
+        (Err(e), reservation) => {
+            let guess = !matches!(
+                e,
+                PasskeyError::Service(_) | PasskeyError::NoCeremony | PasskeyError::Unavailable
+            );
+            if let (Some(reservation), Some(user_id)) = (reservation, person) {
+                if guess {
+                    let failures = reservation.failed();
+                    record_failure(
+                        &state,
+                        &headers,
+                        user_id,
+                        &ip,
+                        failures,
+                        "a passkey that was not accepted",
+                    )
+                    .await;
+                } else {
+                    reservation.release(&state).await;
+                }
+            }
+            if let PasskeyError::Service(e) = e {
+                return Err(e.into());
+            }
             tracing::info!(error = %e, "a passkey answer was refused");
             let message = refusal_message(&e);
             return match &first {

@@ -91,14 +91,37 @@ pub async fn check_code(
         return Ok(CodeCheck::Passed(how));
     }
     let failures = reservation.failed();
-    if failures == 1 || failures == u64::from(state.config.login_attempts_per_account) {
-        // Recorded before answering: whoever types a code already passed the
-        // password, so the answer's timing tells them nothing new.
-        let detail = format!("wrong second-factor code from {ip}, {agent}");
-        audit(state, "second_factor_failed", user_id, &detail).await;
-    }
+    record_failure(
+        state,
+        headers,
+        user_id,
+        ip,
+        failures,
+        "wrong second-factor code",
+    )
+    .await;
     tokio::time::sleep(throttle::delay_after_failure(failures)).await;
     Ok(CodeCheck::Wrong)
+}
+
+/// Records the `failures`-th failed second factor of `user_id` from `ip` in
+/// their security activity — the window's first and the one reaching the
+/// limit, so what a stranger with the password can write stays bounded —
+/// described as `what`. Recorded before answering: whoever gets this far
+/// passed the first factor, so the answer's timing tells them nothing new.
+pub(super) async fn record_failure(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: &str,
+    ip: &str,
+    failures: u64,
+    what: &str,
+) {
+    if failures == 1 || failures == u64::from(state.config.login_attempts_per_account) {
+        let agent = device::label(device::user_agent(headers));
+        let detail = format!("{what} from {ip}, {agent}");
+        audit(state, "second_factor_failed", user_id, &detail).await;
+    }
 }
 
 /// Whether the second-factor step of `interaction`, for the person who
@@ -132,8 +155,10 @@ pub async fn verify(
         tracing::info!("a second-factor form from another browser was refused");
         return Err(Error::out_of_date());
     }
-    if !takes_a_code(&interaction, first) {
-        // The page offered no code field: a crafted form spends no code.
+    let has_app = state.factors().standing(&first.user_id).await?.totp;
+    if !has_app || !takes_a_code(&interaction, first) {
+        // The page offered no code field: a crafted form spends no code and
+        // no attempt.
         return Err(Error::out_of_date());
     }
     let mut person = first.clone();

@@ -487,6 +487,9 @@ impl Passkeys<'_> {
     /// person is signed out everywhere in the same unit of work; returns the
     /// sign-out count it left, for the one browser that carries on.
     pub async fn remove(self, user_id: &str, id: &str, detail: &str) -> Result<i64, PasskeyError> {
+        // While passkeys cannot be used, their owner could not have proven the
+        // removal with one: nothing is removed on a weaker proof.
+        self.webauthn()?;
         let mut tx = self.store.begin().await?;
         // Locked: two removals racing for the last two passkeys of an account
         // without a password see each other's.

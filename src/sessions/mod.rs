@@ -18,7 +18,7 @@ mod records;
 use serde::{Deserialize, Serialize};
 
 use self::records::{cookie_key, sessions_of_key};
-use crate::cache::{Cache, CacheError};
+use crate::cache::{Cache, CacheError, Retention};
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto::secret::{new_secret, random_id};
@@ -217,11 +217,26 @@ impl Sessions<'_> {
         }
         session.last_seen = self.now;
         let secret = new_secret()?;
-        if !self.touch(&old_key, &session).await? {
+        // The old cookie stops first, so a failure from here on leaves the
+        // browser signed out, never the old cookie with the new methods; the
+        // record is only replaced, never recreated, so a session ended
+        // meanwhile stays ended (a new pointer to it is dropped at its use).
+        let pointed = self.cache.take(&old_key).await?;
+        if pointed.as_deref() != Some(sid.as_bytes()) {
             return Ok(None);
         }
-        self.write(&cookie_key(&secret), &session).await?;
-        self.cache.delete(&old_key).await?;
+        let ttl = self.ttl(&session);
+        let record = session.encode();
+        if !self
+            .cache
+            .replace(&records::sid_key(sid), &record, ttl, Retention::Keep)
+            .await?
+        {
+            return Ok(None);
+        }
+        self.cache
+            .put(&cookie_key(&secret), sid.as_bytes(), ttl)
+            .await?;
         Ok(Some((session, secret)))
     }
 

@@ -84,17 +84,25 @@ async fn run(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Respon
     let session = login::session::current(state, headers)
         .await
         .map_err(|e| unavailable(state, &request, e))?;
-    let interaction = begin(&request, &client, state.config.require_mfa);
+    let Ok(acr) = demanded_level(&request, &client, state.config.require_mfa) else {
+        let error = OAuthError::new(
+            ErrorCode::UnmetAuthenticationRequirements,
+            "none of the essential acr values meets what this app requires",
+        );
+        return Err(Error::redirect(
+            &request.target,
+            &state.config.issuer,
+            error,
+        ));
+    };
+    let interaction = begin(&request, &client, acr);
     ask_engine(state, headers, None, interaction, request, &client, session).await
 }
 
 /// The interaction an authorization request begins: its app and what the
 /// request demands of the sign-in (`prompt`, `max_age`, `id_token_hint`), and
-/// how strong it must be: the strongest of what `acr_values` and an
-/// essential `acr` claim ask for, and multi-factor when the client or the
-/// deployment (`require_mfa`) requires it.
-fn begin(request: &AuthorizationRequest, client: &Client, require_mfa: bool) -> Interaction {
-    let acr = demanded_level(request, client, require_mfa);
+/// how strong it must be (`acr`, [`demanded_level`]).
+fn begin(request: &AuthorizationRequest, client: &Client, acr: Option<Level>) -> Interaction {
     Interaction {
         purpose: Purpose::Authorize {
             app: App {
@@ -119,25 +127,37 @@ fn begin(request: &AuthorizationRequest, client: &Client, require_mfa: bool) -> 
     }
 }
 
-/// How strongly the person must sign in for `request`: the strongest of what
-/// `acr_values` and an essential `acr` claim ask for (each meets its weakest
-/// value Gatehouse defines), and multi-factor when the client or the
-/// deployment (`require_mfa`) requires it.
+/// How strongly the person must sign in for `request`: at least the weakest
+/// class of `acr_values` Gatehouse defines, and multi-factor when the client
+/// or the deployment (`require_mfa`) requires it; with an essential `acr`
+/// claim, the weakest of its values at or above that (the reported `acr`
+/// must be one of them). `Err` when no essential value is strong enough:
+/// the request can never be met.
 fn demanded_level(
     request: &AuthorizationRequest,
     client: &Client,
     require_mfa: bool,
-) -> Option<Level> {
+) -> Result<Option<Level>, Unmeetable> {
     let multi_factor = (client.require_mfa || require_mfa).then_some(Level::MultiFactor);
-    [
-        acr::required_by(request.acr_values.iter().map(String::as_str)),
-        acr::required_by(request.claims.acr.iter().map(String::as_str)),
-        multi_factor,
-    ]
-    .into_iter()
-    .flatten()
-    .max()
+    let voluntary = acr::required_by(request.acr_values.iter().map(String::as_str));
+    let floor = voluntary.max(multi_factor);
+    if request.claims.acr.is_empty() {
+        return Ok(floor);
+    }
+    request
+        .claims
+        .acr
+        .iter()
+        .filter_map(|value| Level::parse(value))
+        .filter(|level| Some(*level) >= floor)
+        .min()
+        .map(Some)
+        .ok_or(Unmeetable)
 }
+
+/// An essential `acr` none of whose values meets what else is demanded.
+#[derive(Debug)]
+struct Unmeetable;
 
 /// The `acr` the ID token reports for a sign-in with the methods `amr`: one
 /// of the essential claim's values when it named some (it must be one of
@@ -153,7 +173,7 @@ fn reported_acr(
     } else {
         &request.claims.acr
     };
-    let floor = demanded_level(request, client, require_mfa);
+    let floor = demanded_level(request, client, require_mfa).unwrap_or_default();
     acr::reported(Level::of_amr(amr), requested, floor).to_owned()
 }
 
