@@ -18,7 +18,7 @@ use common::browser::Browser;
 use common::flow::{self, EMAIL, PASSWORD, post_account};
 use common::passkey::{
     MFA, VERIFIER, account, account_by_passkey, add_passkey, answer, options, origin, passkey_id,
-    proof, refused, server, sign_in_page, sign_in_page_asking,
+    post_together, proof, refused, server, sign_in_page, sign_in_page_asking,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -115,37 +115,10 @@ async fn the_same_passkey_answer_posted_twice_at_once_signs_in_once() {
     let (mut laptop, page) = sign_in_page(&server, &app.0).await;
     let asked = options(&server, &mut laptop, &page).await;
     let good = key.authenticate(&asked);
-    let barrier = Arc::new(Barrier::new(8));
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let (server_url, barrier) = (server.url(""), barrier.clone());
-        let (mut browser, page, good) = (laptop.clone(), page.clone(), good.clone());
-        tasks.push(tokio::spawn(async move {
-            let (request, csrf) = (page.field("request"), page.field("csrf"));
-            let credential = good.to_string();
-            barrier.wait().await;
-            browser
-                .post(
-                    &format!("{server_url}/login/passkey"),
-                    &[
-                        ("request", &request),
-                        ("csrf", &csrf),
-                        ("credential", &credential),
-                    ],
-                )
-                .await
-                .status
-        }));
-    }
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap());
-    }
-    let signed_in = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::SEE_OTHER)
-        .count();
-    assert_eq!(signed_in, 1, "{statuses:?}");
+    let posts = (0..8)
+        .map(|_| (laptop.clone(), page.clone(), good.clone()))
+        .collect();
+    let statuses = post_together(&server, posts).await;
     assert!(
         statuses.iter().all(|s| *s == StatusCode::SEE_OTHER
             || *s == StatusCode::UNPROCESSABLE_ENTITY
@@ -533,36 +506,7 @@ async fn of_cloned_authenticators_answering_with_one_counter_at_once_at_most_one
         let asked = options(&server, &mut laptop, &page).await;
         posts.push((laptop, page, copy.authenticate(&asked)));
     }
-    let barrier = Arc::new(Barrier::new(posts.len()));
-    let mut tasks = Vec::new();
-    for (mut laptop, page, answer) in posts {
-        let (url, barrier) = (server.url("/login/passkey"), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            let (request, csrf) = (page.field("request"), page.field("csrf"));
-            let credential = answer.to_string();
-            barrier.wait().await;
-            laptop
-                .post(
-                    &url,
-                    &[
-                        ("request", &request),
-                        ("csrf", &csrf),
-                        ("credential", &credential),
-                    ],
-                )
-                .await
-                .status
-        }));
-    }
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap());
-    }
-    let signed_in = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::SEE_OTHER)
-        .count();
-    assert_eq!(signed_in, 1, "{statuses:?}");
+    let statuses = post_together(&server, posts).await;
     assert!(
         statuses
             .iter()

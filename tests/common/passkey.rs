@@ -161,13 +161,50 @@ pub fn refused(seen: &Seen) {
         "{}",
         seen.body
     );
-    assert!(
-        seen.headers
-            .get_all("set-cookie")
-            .iter()
-            .all(|c| !c.to_str().unwrap().contains("session")),
-        "no session for a refused passkey"
-    );
+    assert!(sets_no_session(seen), "no session for a refused passkey");
+}
+
+/// Whether the answer `seen` sets no session cookie.
+pub fn sets_no_session(seen: &Seen) -> bool {
+    seen.headers
+        .get_all("set-cookie")
+        .iter()
+        .all(|c| !c.to_str().unwrap().starts_with("gatehouse_session="))
+}
+
+/// Posts each `(browser, page, answer)` to the page's passkey form, all at
+/// once (a barrier); returns the statuses, and checks that exactly one
+/// signed in and every other was refused.
+pub async fn post_together(
+    server: &TestServer,
+    posts: Vec<(Browser, Seen, Value)>,
+) -> Vec<StatusCode> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(posts.len()));
+    let mut tasks = Vec::new();
+    for (mut browser, page, answer) in posts {
+        let (url, barrier) = (server.url("/login/passkey"), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let (request, csrf) = (page.field("request"), page.field("csrf"));
+            let credential = answer.to_string();
+            barrier.wait().await;
+            let form = [
+                ("request", request.as_str()),
+                ("csrf", csrf.as_str()),
+                ("credential", credential.as_str()),
+            ];
+            browser.post(&url, &form).await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let signed_in = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SEE_OTHER)
+        .count();
+    assert_eq!(signed_in, 1, "{statuses:?}");
+    statuses
 }
 
 /// The proof a passkey-only account gives for a change made on `page`: a
