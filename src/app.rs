@@ -86,7 +86,7 @@ impl AppState {
         crate::factors::Factors {
             store: &self.store,
             kek: self.kek.as_deref(),
-            issuer: "Gatehouse",
+            issuer: crate::factors::ISSUER,
             now: self.clock.now(),
         }
     }

@@ -705,3 +705,87 @@ async fn a_passkey_holder_proves_a_password_change_with_it_and_no_code_form_is_t
         .await;
     assert_eq!(crafted.status, StatusCode::CONFLICT, "{}", crafted.body);
 }
+
+#[tokio::test]
+async fn a_flood_of_passkey_challenges_is_bounded_like_pending_sign_ins() {
+    let server = TestServer::start_with(|config| {
+        config.issuer = config.issuer.replace("127.0.0.1", "localhost");
+        config.max_pending_per_address = 4;
+    })
+    .await;
+    let app = flow::app(&server, "openid", true).await;
+    // The sign-in page is one pending entry of this address; each challenge
+    // asked for is another, until the address's cap refuses more.
+    let (mut flood, page) = sign_in_page(&server, &app.0).await;
+    let (request, csrf) = (page.field("request"), page.field("csrf"));
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let seen = flood
+            .post(
+                &server.url("/login/passkey/options"),
+                &[("request", &request), ("csrf", &csrf)],
+            )
+            .await;
+        statuses.push(seen.status);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ],
+        "challenges count against max_pending_per_address"
+    );
+}
+
+#[tokio::test]
+async fn passkey_answers_at_the_second_factor_are_limited_like_codes() {
+    let server = TestServer::start_with(|config| {
+        config.issuer = config.issuer.replace("127.0.0.1", "localhost");
+        config.login_attempts_per_account = 3;
+    })
+    .await;
+    flow::seed_user(&server).await;
+    server
+        .seed_user(json!({"email": "ada@example.com", "password": PASSWORD}))
+        .await;
+    let app = flow::app(&server, "openid", true).await;
+    let mut key = SoftAuthenticator::new(&origin(&server));
+    let mut browser = account(&server).await;
+    add_passkey(&server, &mut browser, &mut key, "Grace's", None).await;
+    let mut ada = Browser::new();
+    let page = ada.get(&server.url("/account/security")).await;
+    ada.sign_in(&server.base, &page, "ada@example.com", PASSWORD)
+        .await;
+    let mut adas_key = SoftAuthenticator::new(&origin(&server));
+    add_passkey(&server, &mut ada, &mut adas_key, "Ada's", None).await;
+
+    let (mut laptop, page) = sign_in_page_asking(&server, &app.0, MFA).await;
+    let step = laptop
+        .submit_sign_in(&server.base, &page, EMAIL, PASSWORD)
+        .await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let mut asked = options(&server, &mut laptop, &step).await;
+        asked["publicKey"]["allowCredentials"] = json!([]);
+        let wrong = adas_key.authenticate(&asked);
+        statuses.push(answer(&server, &mut laptop, &step, &wrong).await.status);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::TOO_MANY_REQUESTS,
+        ]
+    );
+    // The person's own passkey is refused too until the window ends.
+    let asked = options(&server, &mut laptop, &step).await;
+    let own = answer(&server, &mut laptop, &step, &key.authenticate(&asked)).await;
+    assert_eq!(own.status, StatusCode::TOO_MANY_REQUESTS, "{}", own.body);
+}

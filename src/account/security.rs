@@ -16,6 +16,7 @@ use super::pages::{Notice, proving_with_passkey, render, render_with};
 use super::when::When;
 use super::{AccountForm, Person, origin, recent_enough};
 use crate::app::AppState;
+use crate::factors::Standing;
 use crate::http::pages::see_other;
 use crate::http::params::FormParams;
 use crate::http::{ClientIp, Error};
@@ -118,7 +119,7 @@ pub(super) async fn security_page(
             synced: row.backup_eligible != 0,
         })
         .collect();
-    let asks = ProofAsked::of(state, &user).await?;
+    let asks = ProofAsked::given(state, &user, &standing);
     let policy = proving_with_passkey(asks.passkey);
     render_with(state, headers, status, &policy, |csrf| SecurityPage {
         asks,
@@ -193,7 +194,8 @@ pub(super) async fn proof(
     password_field: &str,
 ) -> Result<Result<Proven, (&'static str, StatusCode)>, Error> {
     let user = users::find(&state.store, &session.user_id).await?;
-    if ProofAsked::of(state, &user).await?.passkey {
+    let asks = ProofAsked::of(state, &user).await?;
+    if asks.passkey {
         return Ok(match passkey_proof(state, session, form).await? {
             Some(amr) => Ok(Proven {
                 amr,
@@ -202,7 +204,7 @@ pub(super) async fn proof(
             None => Err((PASSKEY_NOT_ACCEPTED, StatusCode::UNPROCESSABLE_ENTITY)),
         });
     }
-    if user.password_hash.is_none() {
+    if !asks.password {
         return Ok(Err((
             "Passkeys cannot be used on this server now, and your account has no password: ask its operator.",
             StatusCode::CONFLICT,
@@ -224,7 +226,7 @@ pub(super) async fn proof(
         Err(Unchecked::Failed(e)) => return Err(e),
         Err(why) => return Ok(Err(why.message())),
     };
-    if state.factors().standing(&user.id).await?.totp {
+    if asks.code {
         let code = form.get("code").unwrap_or_default();
         match check_code(state, headers, &user.id, code, ip).await? {
             CodeCheck::Passed(_) => proven.amr.extend(["otp".to_owned(), "mfa".to_owned()]),
@@ -249,14 +251,18 @@ pub(super) struct ProofAsked {
 impl ProofAsked {
     /// What changes of `user` are proven with.
     pub(super) async fn of(state: &AppState, user: &crate::users::User) -> Result<Self, Error> {
-        let passkeys = state.passkeys();
-        let passkey = passkeys.available() && passkeys.count(&user.id).await? > 0;
-        let totp = state.factors().standing(&user.id).await?.totp;
-        Ok(Self {
+        let standing = state.factors().standing(&user.id).await?;
+        Ok(Self::given(state, user, &standing))
+    }
+
+    /// What changes of `user`, who has `standing`, are proven with.
+    fn given(state: &AppState, user: &crate::users::User, standing: &Standing) -> Self {
+        let passkey = state.passkeys().available() && standing.passkeys > 0;
+        Self {
             passkey,
             password: !passkey && user.password_hash.is_some(),
-            code: !passkey && totp,
-        })
+            code: !passkey && standing.totp,
+        }
     }
 }
 

@@ -429,7 +429,7 @@ fn factors(store: &Store, now: crate::clock::UnixTime) -> crate::factors::Factor
     crate::factors::Factors {
         store,
         kek: None,
-        issuer: "Gatehouse",
+        issuer: crate::factors::ISSUER,
         now,
     }
 }

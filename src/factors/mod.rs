@@ -20,6 +20,9 @@ use crate::service_error::ServiceError;
 use crate::store::{AuditEvent, Store, StoreError, TotpRow};
 use crate::users::Actor;
 
+/// The name authenticator apps and passkey prompts show for the account.
+pub const ISSUER: &str = "Gatehouse";
+
 /// What the factor service works with.
 #[derive(Clone, Copy)]
 pub struct Factors<'a> {

@@ -144,7 +144,7 @@ pub fn relying_party(issuer: &str) -> Option<Webauthn> {
     };
     let origin = Url::parse(&url.origin().ascii_serialization()).ok()?;
     let built = WebauthnBuilder::new(host, &origin)
-        .and_then(|builder| builder.rp_name("Gatehouse").build());
+        .and_then(|builder| builder.rp_name(crate::factors::ISSUER).build());
     match built {
         Ok(webauthn) => Some(webauthn),
         Err(e) => {
@@ -181,11 +181,6 @@ impl Passkeys<'_> {
     /// `user_id`'s passkeys, oldest first.
     pub async fn list(self, user_id: &str) -> Result<Vec<PasskeyRow>, StoreError> {
         self.store.passkeys_of(user_id).await
-    }
-
-    /// How many passkeys `user_id` has.
-    pub async fn count(self, user_id: &str) -> Result<i64, StoreError> {
-        self.store.passkey_count(user_id).await
     }
 
     /// Begins registering a passkey for `user_id` (named `email` on the
