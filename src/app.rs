@@ -26,6 +26,7 @@ use crate::crypto::keyring::KeyRing;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::rotation::{self, KeyError};
 use crate::login::cookies::CookiePolicy;
+use crate::mail::Outbox;
 use crate::store::{PurgeCutoffs, Store, StoreError};
 
 /// How often the background purge runs, seconds.
@@ -40,6 +41,9 @@ const PURGE_MAX_BATCHES: u32 = 200;
 
 /// Pause between purge batches, so requests' writes go first.
 const PURGE_PAUSE: Duration = Duration::from_millis(20);
+
+/// Tasks handed off by requests that may run at once ([`AppState::detached`]).
+const DETACHED_TASKS: usize = 64;
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -64,6 +68,13 @@ pub struct AppState {
     pub jwks_cache_control: HeaderValue,
     /// Names and attributes of the browser cookies, decided once from the issuer.
     pub cookies: CookiePolicy,
+    /// Outgoing mail: where messages are written and how they leave.
+    pub mail: Arc<Outbox>,
+    /// Permits for work a request hands off and answers before it is done
+    /// (a reset request's lookup and mail, so its answer takes the same time
+    /// whether or not the account exists): bounded, so a flood cannot pile
+    /// up tasks.
+    pub detached: Arc<tokio::sync::Semaphore>,
     kek: Option<Arc<KeyEncryptionKey>>,
     /// The WebAuthn relying party; `None` when passkeys are unavailable.
     webauthn: Option<Arc<webauthn_rs::Webauthn>>,
@@ -98,6 +109,18 @@ impl AppState {
             cache: &self.cache,
             webauthn: self.webauthn.as_deref(),
             limits: crate::admission::Limits::of(&self.config),
+            now: self.clock.now(),
+        }
+    }
+
+    /// The account recovery service's inputs, at the time now.
+    pub fn recovery(&self) -> crate::recovery::Recovery<'_> {
+        crate::recovery::Recovery {
+            store: &self.store,
+            mail: &self.mail,
+            passwords: &self.passwords,
+            issuer: &self.config.issuer,
+            reset_ttl_secs: self.config.password_reset_ttl_secs,
             now: self.clock.now(),
         }
     }
@@ -154,6 +177,9 @@ pub enum StartError {
     /// A data directory or socket could not be set up.
     #[error("{0}")]
     Io(String),
+    /// The mail settings cannot be used.
+    #[error("mail: {0}")]
+    Mail(String),
 }
 
 /// Opens the configured database (creating the data directory for the embedded
@@ -256,6 +282,8 @@ impl App {
             .map_err(|e| StartError::Io(e.to_string()))?;
         let passwords = Arc::new(PasswordHasher::new(&config)?);
         let webauthn = crate::passkeys::relying_party(&config.issuer).map(Arc::new);
+        let kek = kek.map(Arc::new);
+        let mail = Arc::new(Outbox::new(&config, kek.clone()).map_err(StartError::Mail)?);
         let state = AppState {
             clients: Arc::default(),
             discovery: crate::oidc::document(&config.issuer),
@@ -267,7 +295,9 @@ impl App {
             cache,
             clock,
             passwords,
-            kek: kek.map(Arc::new),
+            kek,
+            mail,
+            detached: Arc::new(tokio::sync::Semaphore::new(DETACHED_TASKS)),
             webauthn,
         };
         Ok(Self { state })
@@ -306,6 +336,13 @@ impl App {
                 stop_rx.clone(),
             ));
         }
+        let mail = self.state.mail.is_on().then(|| {
+            let (state, stop) = (self.state.clone(), stop_rx.clone());
+            tokio::spawn(async move {
+                let poll = Duration::from_millis(state.config.mail_poll_interval_ms);
+                crate::mail::worker::run(&state.mail, &state.store, &state.clock, poll, stop).await;
+            })
+        });
         let maintenance = tokio::spawn(maintain(self.state.clone(), stop_rx));
         tokio::spawn(async move {
             shutdown.await;
@@ -319,6 +356,9 @@ impl App {
             }
         }
         let _ = maintenance.await;
+        if let Some(mail) = mail {
+            let _ = mail.await;
+        }
         self.state.store.close().await;
         result
     }

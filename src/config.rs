@@ -130,6 +130,29 @@ pub struct Config {
     /// Open connections at most; new ones wait in the listen backlog. Capped
     /// at start below the process's file-descriptor limit.
     pub max_connections: usize,
+    /// Where mail goes: `smtps://host:465` (TLS), `smtp://host:587?tls=required`
+    /// (STARTTLS), or `smtp://host:25` (plain, for a relay on the same host or
+    /// network). A user name may be given in the URL; the password is better
+    /// given in `smtp_password_file` or `GATEHOUSE_SMTP_PASSWORD`. Without it,
+    /// a development server (an `http://` issuer on a loopback host) writes
+    /// messages to the log and any other server sends no mail.
+    pub smtp_url: Option<String>,
+    /// The SMTP password (set it through `GATEHOUSE_SMTP_PASSWORD`, not a file
+    /// under version control).
+    pub smtp_password: Option<String>,
+    /// A file whose first line is the SMTP password.
+    pub smtp_password_file: Option<PathBuf>,
+    /// The sender of every message, as `Name <address>` or an address.
+    pub mail_from: String,
+    /// Delivery attempts of a message before it is kept as failed.
+    pub mail_max_attempts: u32,
+    /// How often the delivery worker looks for due messages, milliseconds
+    /// (a message written by this instance is picked up at once).
+    pub mail_poll_interval_ms: u64,
+    /// How long a password reset link works, seconds (at most an hour).
+    pub password_reset_ttl_secs: i64,
+    /// Password reset links one address may ask for within `login_window_secs`.
+    pub password_reset_requests_per_account: u32,
 }
 
 impl Default for Config {
@@ -179,6 +202,14 @@ impl Default for Config {
             connection_idle_timeout_secs: 60,
             request_timeout_secs: 30,
             max_connections: 10_000,
+            smtp_url: None,
+            smtp_password: None,
+            smtp_password_file: None,
+            mail_from: "Gatehouse <gatehouse@localhost>".into(),
+            mail_max_attempts: 10,
+            mail_poll_interval_ms: 2000,
+            password_reset_ttl_secs: 900,
+            password_reset_requests_per_account: 3,
         }
     }
 }
@@ -311,6 +342,7 @@ impl Config {
                 "must be at least 8 KiB per lane (argon2_parallelism)",
             ));
         }
+        crate::mail::check_settings(&self).map_err(|(key, message)| invalid(key, message))?;
         if self.trusted_proxies.len() > MAX_TRUSTED_PROXIES {
             return Err(invalid(
                 "trusted_proxies",
@@ -323,7 +355,7 @@ impl Config {
     /// Every number with its accepted range, inclusive: (key, value, min, max).
     /// The upper bounds keep times and sizes far from overflow wherever they
     /// are added to a timestamp or multiplied, whatever a file or environment says.
-    fn numeric_bounds(&self) -> [(&'static str, i128, i128, i128); 27] {
+    fn numeric_bounds(&self) -> [(&'static str, i128, i128, i128); 31] {
         const DAY: i128 = 86_400;
         [
             (
@@ -468,6 +500,25 @@ impl Config {
                 1,
                 3650,
             ),
+            ("mail_max_attempts", self.mail_max_attempts.into(), 1, 100),
+            (
+                "mail_poll_interval_ms",
+                self.mail_poll_interval_ms.into(),
+                10,
+                600_000,
+            ),
+            (
+                "password_reset_ttl_secs",
+                self.password_reset_ttl_secs.into(),
+                60,
+                3600,
+            ),
+            (
+                "password_reset_requests_per_account",
+                self.password_reset_requests_per_account.into(),
+                1,
+                1000,
+            ),
         ]
     }
 
@@ -505,6 +556,12 @@ impl Config {
             );
             if let Some(url) = &self.redis_url {
                 obj.insert("redis_url".into(), mask_url_password(url).into());
+            }
+            if let Some(url) = &self.smtp_url {
+                obj.insert("smtp_url".into(), mask_url_password(url).into());
+            }
+            if self.smtp_password.is_some() {
+                obj.insert("smtp_password".into(), "********".into());
             }
         }
         value
@@ -632,6 +689,10 @@ mod tests {
         ("request_timeout_secs", Some(0), 601),
         ("max_connections", Some(0), 1_000_001),
         ("audit_retention_days", Some(0), 3651),
+        ("mail_max_attempts", Some(0), 101),
+        ("mail_poll_interval_ms", Some(9), 600_001),
+        ("password_reset_ttl_secs", Some(59), 3601),
+        ("password_reset_requests_per_account", Some(0), 1001),
     ];
 
     #[test]

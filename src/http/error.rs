@@ -35,6 +35,7 @@ use crate::http::params::InvalidParams;
 use crate::oauth::authorize::response::ResponseTarget;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::passkeys::PasskeyError;
+use crate::recovery::RecoveryError;
 use crate::service_error::ServiceError;
 use crate::store::StoreError;
 use crate::users::UserError;
@@ -469,6 +470,26 @@ impl From<UserError> for Error {
             UserError::Password(PasswordError::Overloaded) => Error::Unavailable(None),
             UserError::Store(e) => e.into(),
             other => Error::internal(other),
+        }
+    }
+}
+
+impl From<RecoveryError> for Error {
+    fn from(e: RecoveryError) -> Self {
+        match e {
+            RecoveryError::Unavailable => Error::page(
+                StatusCode::NOT_FOUND,
+                "Password reset is not available",
+                "This server sends no mail. Ask your administrator to reset your password.",
+            ),
+            RecoveryError::InvalidLink => Error::page(
+                StatusCode::BAD_REQUEST,
+                "This link no longer works",
+                "Password reset links work once, for a limited time. Ask for a new one.",
+            ),
+            RecoveryError::User(e) => e.into(),
+            RecoveryError::Store(e) => e.into(),
+            RecoveryError::Mail(e) => Error::internal(e),
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::app::AppState;
 const STYLESHEET: &str = include_str!("../../templates/static/gatehouse.css");
 const FORM_POST_SCRIPT: &str = include_str!("../../templates/static/form_post.js");
 const PASSKEY_SCRIPT: &str = include_str!("../../templates/static/passkeys.js");
+const RESET_SCRIPT: &str = include_str!("../../templates/static/reset.js");
 
 /// The error page (DESIGN.md rule 5: shown instead of redirecting when the
 /// client or redirect URI cannot be trusted).
@@ -108,6 +109,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/static/passkeys.js",
             get(|| asset("text/javascript; charset=utf-8", PASSKEY_SCRIPT)),
+        )
+        .route(
+            "/static/reset.js",
+            get(|| asset("text/javascript; charset=utf-8", RESET_SCRIPT)),
         )
 }
 

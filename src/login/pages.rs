@@ -21,6 +21,7 @@ struct SignInPage<'a> {
     email: &'a str,
     error: Option<&'a str>,
     passkey: bool,
+    forgot: bool,
 }
 
 #[derive(Template)]
@@ -105,6 +106,7 @@ pub fn sign_in(
             email,
             error,
             passkey,
+            forgot: state.mail.is_on(),
         }
     })
 }

@@ -45,6 +45,9 @@ pub enum Attempt {
     Password,
     /// A second-factor code (authenticator or recovery code), for a person's id.
     SecondFactor,
+    /// A request for a password reset link, for the account of an email:
+    /// every request counts, so the limit bounds the mail one address gets.
+    ResetRequest,
 }
 
 impl Attempt {
@@ -52,13 +55,26 @@ impl Attempt {
         match self {
             Attempt::Password => "login",
             Attempt::SecondFactor => "second-factor",
+            Attempt::ResetRequest => "reset-request",
         }
+    }
+
+    /// The most attempts one account, and one address, may make in a window.
+    fn limits(self, config: &crate::config::Config) -> (u64, u64) {
+        let per_account = match self {
+            Attempt::Password | Attempt::SecondFactor => config.login_attempts_per_account,
+            Attempt::ResetRequest => config.password_reset_requests_per_account,
+        };
+        (
+            u64::from(per_account),
+            u64::from(config.login_attempts_per_ip),
+        )
     }
 
     /// The account as counted: an email in any case is one account.
     fn account(self, account: &str) -> String {
         match self {
-            Attempt::Password => account.trim().to_lowercase(),
+            Attempt::Password | Attempt::ResetRequest => account.trim().to_lowercase(),
             Attempt::SecondFactor => account.to_owned(),
         }
     }
@@ -96,6 +112,7 @@ pub async fn reserve(
     ip: &str,
 ) -> Result<Verdict, CacheError> {
     let config = &state.config;
+    let (account_limit, ip_limit) = attempt.limits(config);
     let window = config.login_window_secs;
     let number = u64::try_from(state.clock.now()).unwrap_or(0) / window.max(1);
     let reservation = Reservation {
@@ -106,7 +123,7 @@ pub async fn reserve(
     // The address first: once it is over its limit, a flood of attempts for
     // ever new emails touches no per-account counter at all.
     let per_ip = state.cache.incr(&reservation.ip, window).await?;
-    if per_ip > u64::from(config.login_attempts_per_ip) {
+    if per_ip > ip_limit {
         tracing::warn!(per_ip, "sign-in attempts from one address over the limit");
         refund(state, &reservation.ip).await;
         return Ok(Verdict::Refused);
@@ -118,7 +135,7 @@ pub async fn reserve(
             return Err(e);
         }
     };
-    if per_account > u64::from(config.login_attempts_per_account) {
+    if per_account > account_limit {
         tracing::warn!(
             per_account,
             "sign-in attempts for one account over the limit"
@@ -162,6 +179,24 @@ impl Reservation {
     }
 }
 
+/// Seconds until the current attempt window ends and its counts start over:
+/// what a refused attempt is told to wait (`Retry-After`).
+pub fn window_left(state: &AppState) -> u64 {
+    let window = state.config.login_window_secs.max(1);
+    let now = u64::try_from(state.clock.now()).unwrap_or(0);
+    window - now % window
+}
+
+/// `seconds` as a person reads a wait: "a minute", "15 minutes", "2 hours".
+pub fn in_words(seconds: u64) -> String {
+    let minutes = seconds.div_ceil(60).max(1);
+    match minutes {
+        1 => "a minute".to_owned(),
+        2..=119 => format!("{minutes} minutes"),
+        _ => format!("{} hours", minutes.div_ceil(60)),
+    }
+}
+
 /// How long to wait before answering the `failures`-th failed attempt: nothing
 /// for the first three, then doubling from 250 ms up to 4 s.
 pub fn delay_after_failure(attempt: u64) -> Duration {
@@ -174,6 +209,15 @@ pub fn delay_after_failure(attempt: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_are_said_in_words() {
+        assert_eq!(in_words(0), "a minute");
+        assert_eq!(in_words(59), "a minute");
+        assert_eq!(in_words(61), "2 minutes");
+        assert_eq!(in_words(900), "15 minutes");
+        assert_eq!(in_words(7200), "2 hours");
+    }
 
     #[test]
     fn the_delay_grows_and_is_capped() {

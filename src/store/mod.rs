@@ -6,6 +6,7 @@
 //! flags), and each backend has its own migrations. See
 //! `docs/decisions/0003-storage.md`.
 
+mod account_tokens;
 mod apps;
 mod audit;
 mod clients;
@@ -13,6 +14,7 @@ mod consents;
 mod factors;
 mod grants;
 mod keys;
+mod outbox;
 mod passkeys;
 mod purge;
 mod redemptions;
@@ -28,12 +30,14 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Executor};
 
+pub use account_tokens::AccountTokenRow;
 pub use apps::{ConsentRow, LiveGrantRow};
 pub use audit::{AuditEvent, AuditRow, SIGN_IN_FAILED};
 pub use clients::ClientRow;
 pub use factors::TotpRow;
 pub use grants::{GrantFilter, GrantRow, RefreshTokenRow};
 pub use keys::KeyRow;
+pub use outbox::{ClaimedMail, MailRow, NewMail};
 pub use passkeys::PasskeyRow;
 pub use purge::{PurgeCutoffs, PurgeRound};
 pub use redemptions::RedeemedCode;

@@ -1,6 +1,7 @@
 //! Background purge of rows nothing can use any more: expired or revoked grants
-//! and refresh tokens, expired redeemed-code records and access-token
-//! revocations, and audit events past their retention. Each call deletes at most
+//! and refresh tokens, expired redeemed-code records, access-token
+//! revocations and mailed links, and audit events and delivered or failed
+//! mail past their retention. Each call deletes at most
 //! one bounded batch per table, each batch one short statement on the writer
 //! path (an index range scan), so requests' writes interleave between batches.
 
@@ -23,7 +24,7 @@ pub struct PurgeCutoffs {
 /// Each statement deletes at most `$2` rows chosen by an indexed condition; `$1`
 /// is the statement's cutoff. Order matters: refresh tokens of revoked grants go
 /// before the grants, so no token is left pointing at a missing grant.
-const BATCHES: [(&str, Cutoff); 7] = [
+const BATCHES: [(&str, Cutoff); 9] = [
     (
         "delete from refresh_tokens where token_hash in \
          (select token_hash from refresh_tokens where expires_at < $1 limit $2)",
@@ -57,6 +58,16 @@ const BATCHES: [(&str, Cutoff); 7] = [
     ),
     (
         "delete from audit_events where id in (select id from audit_events where at < $1 limit $2)",
+        Cutoff::Audit,
+    ),
+    (
+        "delete from account_tokens where token_hash in \
+         (select token_hash from account_tokens where expires_at < $1 limit $2)",
+        Cutoff::Now,
+    ),
+    (
+        "delete from mail_outbox where id in (select id from mail_outbox \
+         where created_at < $1 and status <> 'pending' limit $2)",
         Cutoff::Audit,
     ),
 ];

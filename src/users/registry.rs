@@ -515,8 +515,33 @@ fn log_ended(user_id: &str, ending: Option<&str>, grants: usize) {
     }
 }
 
-/// Checks the password's length, then hashes it.
-async fn hash_password(hasher: &PasswordHasher, password: &str) -> Result<String, UserError> {
+/// Sets the password of active account `id` to the one hashed as
+/// `password_hash` (made by [`hash_password`]) inside the caller's unit of
+/// work, and — as every password change does — signs the person out
+/// everywhere in it, giving `detail` as the reason. A disabled account is
+/// [`UserError::NotFound`]: a password change never brings it back. Returns
+/// the user as changed.
+pub async fn set_password_in(
+    tx: &mut Tx,
+    now: UnixTime,
+    id: &str,
+    password_hash: String,
+    detail: &str,
+) -> Result<User, UserError> {
+    let mut user = from_row(tx.user_for_update(id).await?);
+    if user.disabled {
+        return Err(UserError::NotFound);
+    }
+    user.password_hash = Some(password_hash);
+    user.updated_at = now;
+    tx.update_user(&to_row(&user)).await?;
+    end_access(tx, id, now, Some(detail)).await?;
+    Ok(user)
+}
+
+/// Checks a new password by the rules every password follows, then hashes
+/// it on the bounded hashing pool.
+pub async fn hash_password(hasher: &PasswordHasher, password: &str) -> Result<String, UserError> {
     validate::password(password)?;
     Ok(hasher.hash(password).await?)
 }

@@ -53,7 +53,7 @@ pub(super) fn email(email: &str) -> Result<String, UserError> {
 }
 
 /// A password of acceptable length; any characters are allowed.
-pub(super) fn password(password: &str) -> Result<(), UserError> {
+pub fn password(password: &str) -> Result<(), UserError> {
     if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&password.chars().count()) {
         Ok(())
     } else {

@@ -9,11 +9,13 @@
 pub mod authenticator;
 pub mod browser;
 pub mod flow;
+pub mod mailbox;
 pub mod passkey;
 pub mod people;
 pub mod webdriver;
 
 use std::process::Output;
+use std::sync::Arc;
 
 use gatehouse::cache::Cache;
 use gatehouse::clock::{Clock, ManualClock};
@@ -35,8 +37,11 @@ pub const TEST_POSTGRES_KEK: &str = "test key-encryption key shared by every ins
 
 /// A running server and what a test needs to drive it.
 pub struct TestServer {
-    /// `http://127.0.0.1:<port>`, also the issuer.
+    /// `http://127.0.0.1:<port>`: where it serves (for the first instance
+    /// of a deployment, also the issuer).
     pub base: String,
+    /// The address it listens on.
+    pub served_on: std::net::SocketAddr,
     /// The server's shared state (store, keys, config).
     pub state: AppState,
     /// Moves the server's time.
@@ -47,7 +52,7 @@ pub struct TestServer {
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<()>>,
-    db: TestDatabase,
+    db: Arc<TestDatabase>,
 }
 
 /// Where a test's data lives; dropping it removes the data.
@@ -207,13 +212,36 @@ impl TestServer {
     }
 
     /// A server on an existing database (e.g. to restart on the same data).
-    pub async fn start_on(db: TestDatabase, adjust: impl FnOnce(&mut Config)) -> Self {
+    pub async fn start_on(
+        db: impl Into<Arc<TestDatabase>>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        let db = db.into();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = db.config(&base);
         adjust(&mut config);
+        Self::launch(db, listener, config, ManualClock::starting_now()).await
+    }
+
+    /// Another instance of this deployment: the same database, cache, issuer
+    /// and clock (with `adjust` applied to the configuration), on a port of
+    /// its own — as behind a load balancer.
+    pub async fn beside(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        Self::launch(self.db.clone(), listener, config, self.clock.clone()).await
+    }
+
+    async fn launch(
+        db: Arc<TestDatabase>,
+        listener: tokio::net::TcpListener,
+        config: Config,
+        clock: ManualClock,
+    ) -> Self {
+        let served_on = listener.local_addr().unwrap();
         let config = config.validated().unwrap();
-        let clock = ManualClock::starting_now();
         let app = App::build(config.clone(), Clock::Manual(clock.clone()))
             .await
             .unwrap();
@@ -227,7 +255,8 @@ impl TestServer {
             .unwrap();
         });
         Self {
-            base,
+            base: format!("http://{served_on}"),
+            served_on,
             state,
             clock,
             config,
@@ -239,7 +268,7 @@ impl TestServer {
     }
 
     /// Stops the server gracefully (in-flight requests finish) and hands back its database.
-    pub async fn stop(self) -> TestDatabase {
+    pub async fn stop(self) -> Arc<TestDatabase> {
         let TestServer {
             stop, served, db, ..
         } = self;
