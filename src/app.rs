@@ -118,7 +118,6 @@ impl AppState {
         crate::recovery::Recovery {
             store: &self.store,
             mail: &self.mail,
-            passwords: &self.passwords,
             issuer: &self.config.issuer,
             reset_ttl_secs: self.config.password_reset_ttl_secs,
             now: self.clock.now(),
@@ -284,6 +283,7 @@ impl App {
         let webauthn = crate::passkeys::relying_party(&config.issuer).map(Arc::new);
         let kek = kek.map(Arc::new);
         let mail = Arc::new(Outbox::new(&config, kek.clone()).map_err(StartError::Mail)?);
+        mail.announce();
         let state = AppState {
             clients: Arc::default(),
             discovery: crate::oidc::document(&config.issuer),

@@ -420,3 +420,108 @@ async fn without_smtp_a_public_server_offers_no_reset_and_says_why() {
     );
     assert!(!page.body.contains("<form"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn a_new_address_or_a_sign_out_everywhere_ends_a_live_link() {
+    let mailbox = Mailbox::start();
+    let server = server(&mailbox).await;
+    let user_id = people::seed_person(&server).await;
+    let admin = server.admin_token().await;
+    ask(&server, EMAIL).await;
+    let before_sign_out = reset_link(&mailbox, 1).await;
+    let signed_out = server
+        .http
+        .post(server.url(&format!("/admin/users/{user_id}/sign-out")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_out.status().is_success(), "{}", signed_out.status());
+    let refused = use_link(&before_sign_out, NEW_PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+
+    ask(&server, EMAIL).await;
+    let before_move = reset_link(&mailbox, 2).await;
+    let moved = server
+        .http
+        .patch(server.url(&format!("/admin/users/{user_id}")))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"email": "grace@new.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), StatusCode::OK);
+    let refused = use_link(&before_move, NEW_PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+}
+
+#[tokio::test]
+async fn new_passwords_sent_with_one_link_are_limited_before_they_are_hashed() {
+    let mailbox = Mailbox::start();
+    let server = server(&mailbox).await;
+    people::seed_person(&server).await;
+    ask(&server, EMAIL).await;
+    let link = reset_link(&mailbox, 1).await;
+    let limit = server.config.login_attempts_per_account as usize;
+    let mut browser = Browser::new();
+    let page = browser.get(&link).await;
+    let mut statuses = Vec::new();
+    for _ in 0..limit + 2 {
+        statuses.push(submit(&mut browser, &link, &page, "short").await.status);
+    }
+    assert!(
+        statuses[..limit]
+            .iter()
+            .all(|s| *s == StatusCode::BAD_REQUEST),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[limit..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_password_change_mails_a_notice_to_the_person() {
+    let mailbox = Mailbox::start();
+    let server = server(&mailbox).await;
+    let user_id = people::seed_person(&server).await;
+    let admin = server.admin_token().await;
+    let changed = server
+        .http
+        .patch(server.url(&format!("/admin/users/{user_id}")))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"password": NEW_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let notice = mailbox.wait_for(EMAIL, "password was changed", 1).await;
+    assert!(
+        notice[0].text.contains("was changed by an admin"),
+        "{}",
+        notice[0].text
+    );
+    assert!(notice[0].text.contains("/login/forgot"));
+
+    // From the CLI too: the running server delivers what the CLI wrote.
+    let output = server.cli_with_stdin(
+        &["user", "set-password", &user_id],
+        "another long passphrase\n",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The CLI wrote it due at the wall-clock time; the server's clock is held.
+    server.clock.advance(5);
+    let notices = mailbox.wait_for(EMAIL, "password was changed", 2).await;
+    assert!(
+        notices[1].text.contains("from the CLI"),
+        "{}",
+        notices[1].text
+    );
+}

@@ -559,3 +559,69 @@ async fn an_authenticator_app_meets_a_multi_factor_demand_but_not_a_phishing_res
     assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
 }
+
+#[tokio::test]
+async fn a_reset_link_asks_for_the_authenticator_code_or_a_recovery_code_too() {
+    let mailbox = common::mailbox::Mailbox::start();
+    let url = mailbox.url();
+    let server = TestServer::start_with(move |c| {
+        c.smtp_url = Some(url);
+        c.mail_poll_interval_ms = 50;
+    })
+    .await;
+    flow::seed_user(&server).await;
+    let (_, secret, recovery_codes) = enrolled(&server).await;
+    let mut asking = Browser::new();
+    let forgot = asking.get(&server.url("/login/forgot")).await;
+    let csrf = forgot.field("csrf");
+    asking
+        .post(
+            &server.url("/login/forgot"),
+            &[("csrf", &csrf), ("email", EMAIL)],
+        )
+        .await;
+    let mail = mailbox.wait_for(EMAIL, "Reset your", 1).await;
+    let link = common::mailbox::link(&mail[0].text, "/login/reset/");
+    let mut browser = Browser::new();
+    let page = browser.get(&link).await;
+    assert!(page.body.contains("name=\"code\""), "{}", page.body);
+    let post = |code: String| {
+        let (csrf, token) = (page.field("csrf"), page.field("token"));
+        let mut browser = browser.clone();
+        let url = server.url("/login/reset");
+        async move {
+            browser
+                .post(
+                    &url,
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("token", token.as_str()),
+                        ("new_password", "a new passphrase of mine"),
+                        ("confirm_password", "a new passphrase of mine"),
+                        ("code", code.as_str()),
+                    ],
+                )
+                .await
+        }
+    };
+    let missing = post(String::new()).await;
+    assert!(
+        missing.body.contains("That code is not right"),
+        "{}",
+        missing.body
+    );
+    let wrong_code = post(wrong(&app_code(&secret, server.clock.now()))).await;
+    assert!(
+        wrong_code.body.contains("That code is not right"),
+        "{}",
+        wrong_code.body
+    );
+    assert!(!wrong_code.body.contains("Your password was changed"));
+    let done = post(recovery_codes[0].clone()).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(
+        done.body.contains("Your password was changed"),
+        "{}",
+        done.body
+    );
+}

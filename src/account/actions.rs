@@ -161,6 +161,7 @@ pub async fn change_password(
     let changed = users::change_own_password(
         &state.store,
         &state.passwords,
+        &state.mail,
         now,
         &user.id,
         checked_hash.as_deref(),

@@ -175,6 +175,7 @@ pub async fn remove_password(
     let from = origin(&session, &ip, &headers);
     let removed = users::remove_own_password(
         &state.store,
+        &state.mail,
         state.clock.now(),
         &session.user_id,
         &checked,

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod clients;
 mod factors;
+mod mail;
 mod sessions;
 mod users;
 
@@ -42,7 +43,8 @@ pub use sessions::SessionView;
     tags(
         (name = "clients", description = "OAuth client registry"),
         (name = "users", description = "People who sign in"),
-        (name = "audit", description = "Security-relevant events")
+        (name = "audit", description = "Security-relevant events"),
+        (name = "mail", description = "The outbox of messages sent by mail")
     )
 )]
 struct AdminApi;
@@ -199,6 +201,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(factors::show, factors::reset))
         .routes(routes!(sessions::end))
         .routes(routes!(audit::list))
+        .routes(routes!(mail::list))
+        .routes(routes!(mail::retry))
         .split_for_parts();
     let mut api = api;
     ErrorResponses.modify(&mut api);

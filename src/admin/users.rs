@@ -63,6 +63,7 @@ pub async fn update(
     let user = users::update(
         &state.store,
         &state.passwords,
+        &state.mail,
         state.clock.now(),
         &user_id,
         patch,

@@ -1,9 +1,11 @@
-//! The command line: `serve`, `config check`, `client …`, `user …` and `keys …`. Every
+//! The command line: `serve`, `config check`, `client …`, `user …`, `keys …`
+//! and `mail …`. Every
 //! command but `serve` works on the configured database directly, so it runs
 //! before the server has ever started; every command that prints accepts `--json`.
 
 mod client;
 mod keys;
+mod mail;
 mod serve;
 mod user;
 
@@ -53,6 +55,9 @@ enum Command {
     /// List and rotate the token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// See the outbox of messages sent by mail, and send failed ones again.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +105,7 @@ pub fn main() -> ExitCode {
             Command::Client(command) => client::run(&config, command).await,
             Command::User(command) => user::run(&config, command).await,
             Command::Keys(command) => keys::run(&config, command).await,
+            Command::Mail(command) => mail::run(&config, command).await,
         }
     });
     match result {

@@ -286,7 +286,9 @@ pub async fn run(config: &Config, command: UserCommand) -> CliResult {
                 ..UserPatch::default()
             };
             let hasher = PasswordHasher::new(config)?;
-            let user = users::update(&store, &hasher, now, &user_id, patch, Actor::Cli).await?;
+            let mail = notices(config)?;
+            let user =
+                users::update(&store, &hasher, &mail, now, &user_id, patch, Actor::Cli).await?;
             if !json {
                 println!("user updated");
             }
@@ -298,7 +300,9 @@ pub async fn run(config: &Config, command: UserCommand) -> CliResult {
                 ..UserPatch::default()
             };
             let hasher = PasswordHasher::new(config)?;
-            let user = users::update(&store, &hasher, now, &user_id, patch, Actor::Cli).await?;
+            let mail = notices(config)?;
+            let user =
+                users::update(&store, &hasher, &mail, now, &user_id, patch, Actor::Cli).await?;
             if !json {
                 println!("password changed; the user is signed out everywhere");
             }
@@ -436,4 +440,10 @@ fn factors(store: &Store, now: crate::clock::UnixTime) -> crate::factors::Factor
 
 fn on(yes: bool) -> &'static str {
     if yes { "on" } else { "off" }
+}
+
+/// The outbox the CLI writes notices to (a running server delivers them). It
+/// holds no key-encryption key, so it writes only messages without secrets.
+fn notices(config: &Config) -> Result<crate::mail::Outbox, Box<dyn std::error::Error>> {
+    Ok(crate::mail::Outbox::new(config, None)?)
 }

@@ -106,7 +106,7 @@ pub fn sign_in(
             email,
             error,
             passkey,
-            forgot: state.mail.is_on(),
+            forgot: state.mail.sends_links(),
         }
     })
 }

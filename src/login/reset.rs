@@ -104,7 +104,7 @@ fn forgot_page(
             csrf,
             email,
             sent,
-            available: state.mail.is_on(),
+            available: state.mail.sends_links(),
             minutes: state.config.password_reset_ttl_secs / 60,
             error,
         };
@@ -117,6 +117,17 @@ fn with_retry_after(mut response: Response, seconds: u64) -> Response {
         response.headers_mut().insert(RETRY_AFTER, value);
     }
     response
+}
+
+/// The form shown again saying the service is busy (503, `Retry-After`).
+fn busy(
+    again: impl FnOnce(&str, StatusCode) -> Result<Response, Error>,
+) -> Result<Response, Error> {
+    let page = again(
+        "The service is busy. Please try again in a moment.",
+        StatusCode::SERVICE_UNAVAILABLE,
+    )?;
+    Ok(with_retry_after(page, 1))
 }
 
 /// `GET /login/forgot`: the form asking for the account's email.
@@ -134,7 +145,7 @@ pub async fn ask(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, Error> {
-    if !state.mail.is_on() {
+    if !state.mail.sends_links() {
         return forgot_page(&state, &headers, "", false, None, StatusCode::NOT_FOUND);
     }
     let email = form.get("email").unwrap_or_default().trim();
@@ -245,9 +256,10 @@ fn reset_page(
 }
 
 /// `POST /login/reset`: the new password (twice) and, for a person with an
-/// authenticator app, a code from it or a recovery code. The password's rules
-/// are checked before the code, so a code is never spent on a form that
-/// fails anyway.
+/// authenticator app, a code from it or a recovery code. Attempts are
+/// counted per person first; the password is checked and hashed before the
+/// code, so a code is spent only on a form that then fails only if the link
+/// was used meanwhile.
 pub async fn reset(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -279,10 +291,31 @@ pub async fn reset(
     if Some(new_password) != form.get("confirm_password") {
         return again("The two passwords differ.", StatusCode::BAD_REQUEST);
     }
-    if let Err(UserError::Invalid { message, .. }) = crate::users::check_new_password(new_password)
-    {
-        return again(&format!("The password {message}."), StatusCode::BAD_REQUEST);
+    // Counted per person before any hashing: parallel posts of one live
+    // link cannot fill the hashing pool.
+    match throttle::reserve(&state, Attempt::ResetCompletion, &target.user_id, &ip).await? {
+        Verdict::Allowed(reservation) => drop(reservation.failed()),
+        Verdict::Refused => {
+            let wait = throttle::window_left(&state);
+            let message = format!(
+                "Too many attempts. Wait {} and try again.",
+                throttle::in_words(wait)
+            );
+            return Ok(with_retry_after(
+                again(&message, StatusCode::TOO_MANY_REQUESTS)?,
+                wait,
+            ));
+        }
     }
+    // Hashed before the code is checked, so a busy hasher never wastes a code.
+    let hash = match crate::users::hash_password(&state.passwords, new_password).await {
+        Ok(hash) => hash,
+        Err(UserError::Invalid { message, .. }) => {
+            return again(&format!("The password {message}."), StatusCode::BAD_REQUEST);
+        }
+        Err(UserError::Password(PasswordError::Overloaded)) => return busy(again),
+        Err(e) => return Err(e.into()),
+    };
     if standing.totp {
         let typed = form.get("code").unwrap_or_default();
         match second_factor::check_code(&state, &headers, &target.user_id, typed, &ip).await? {
@@ -293,7 +326,7 @@ pub async fn reset(
     let how = format!("from {ip}, {}", device::label(device::user_agent(&headers)));
     match state
         .recovery()
-        .complete_reset(token, &target, new_password, &how)
+        .complete_reset(token, &target, hash, &how)
         .await
     {
         Ok(()) => Ok(notice(
@@ -304,13 +337,6 @@ pub async fn reset(
             "Sign in",
         )),
         Err(RecoveryError::InvalidLink) => Ok(dead_link()),
-        Err(RecoveryError::User(UserError::Password(PasswordError::Overloaded))) => {
-            let page = again(
-                "The service is busy. Please try again in a moment.",
-                StatusCode::SERVICE_UNAVAILABLE,
-            )?;
-            Ok(with_retry_after(page, 1))
-        }
         Err(e) => Err(e.into()),
     }
 }

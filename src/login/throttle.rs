@@ -48,6 +48,9 @@ pub enum Attempt {
     /// A request for a password reset link, for the account of an email:
     /// every request counts, so the limit bounds the mail one address gets.
     ResetRequest,
+    /// A new password sent with a reset link, for a person's id: every one
+    /// counts, so parallel posts cannot fill the hashing pool.
+    ResetCompletion,
 }
 
 impl Attempt {
@@ -56,13 +59,16 @@ impl Attempt {
             Attempt::Password => "login",
             Attempt::SecondFactor => "second-factor",
             Attempt::ResetRequest => "reset-request",
+            Attempt::ResetCompletion => "reset-completion",
         }
     }
 
     /// The most attempts one account, and one address, may make in a window.
     fn limits(self, config: &crate::config::Config) -> (u64, u64) {
         let per_account = match self {
-            Attempt::Password | Attempt::SecondFactor => config.login_attempts_per_account,
+            Attempt::Password | Attempt::SecondFactor | Attempt::ResetCompletion => {
+                config.login_attempts_per_account
+            }
             Attempt::ResetRequest => config.password_reset_requests_per_account,
         };
         (
@@ -75,7 +81,7 @@ impl Attempt {
     fn account(self, account: &str) -> String {
         match self {
             Attempt::Password | Attempt::ResetRequest => account.trim().to_lowercase(),
-            Attempt::SecondFactor => account.to_owned(),
+            Attempt::SecondFactor | Attempt::ResetCompletion => account.to_owned(),
         }
     }
 }

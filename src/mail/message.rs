@@ -78,6 +78,18 @@ impl Message<'_> {
         }
     }
 
+    /// Whether the message holds a secret (a single-use link), so it must
+    /// be sealed while it waits.
+    pub fn holds_secret(&self) -> bool {
+        matches!(self, Message::PasswordReset { .. })
+    }
+
+    /// Whether a message of `kind` carries a link that stops working after
+    /// the reset lifetime, so it is not worth sending once that has passed.
+    pub fn expires(kind: &str) -> bool {
+        kind == "password_reset"
+    }
+
     /// The subject and both bodies, for `recipient`, naming the server as `site`.
     pub fn render(&self, site: &str, recipient: &str) -> Result<Rendered, askama::Error> {
         let mut m = Context {

@@ -37,6 +37,10 @@ pub enum MailError {
     /// The stored message does not read back.
     #[error("a stored message does not read back")]
     Corrupt,
+    /// The message holds a secret (a link) and there is no key to seal it
+    /// under: it is never written in plaintext.
+    #[error("a message holding a link cannot be sealed: no key-encryption key")]
+    Unsealable,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -48,8 +52,10 @@ pub struct Outbox {
     delivery: Delivery,
     from: Mailbox,
     site: String,
+    issuer: String,
     kek: Option<Arc<KeyEncryptionKey>>,
     max_attempts: u32,
+    link_ttl_secs: i64,
     wake: Notify,
 }
 
@@ -74,10 +80,10 @@ pub fn check_settings(config: &Config) -> Result<(), (&'static str, String)> {
 
 impl Outbox {
     /// The outbox `config` describes; messages are sealed under `kek` when
-    /// there is one. Says in the log how mail will go out.
+    /// there is one. Without one, only messages that hold no secret (notices)
+    /// are written: a link never waits in the database in plaintext.
     pub fn new(config: &Config, kek: Option<Arc<KeyEncryptionKey>>) -> Result<Self, String> {
         let delivery = Delivery::for_config(config)?;
-        delivery.announce();
         let from = config
             .mail_from
             .parse::<Mailbox>()
@@ -90,16 +96,29 @@ impl Outbox {
             delivery,
             from,
             site,
+            issuer: config.issuer.clone(),
             kek,
             max_attempts: config.mail_max_attempts,
+            link_ttl_secs: config.password_reset_ttl_secs,
             wake: Notify::new(),
         })
+    }
+
+    /// Says in the log how mail goes out (once, when the server starts).
+    pub fn announce(&self) {
+        self.delivery.announce();
     }
 
     /// Whether messages are delivered at all (over SMTP, or to the log on a
     /// development server). When not, features that need mail say so.
     pub fn is_on(&self) -> bool {
         !matches!(self.delivery, Delivery::Off)
+    }
+
+    /// Whether messages holding a secret (reset links) can be sent: mail is
+    /// on and there is a key to seal them under while they wait.
+    pub fn sends_links(&self) -> bool {
+        self.is_on() && self.kek.is_some()
     }
 
     /// Renders `message` for `recipient` and adds it to the outbox inside
@@ -124,7 +143,11 @@ impl Outbox {
         let rendered = message.render(&self.site, recipient)?;
         let plain = serde_json::to_vec(&rendered).map_err(|_| MailError::Corrupt)?;
         let (body, sealed) = match &self.kek {
-            Some(kek) => (kek.seal(&sealing_id(&id), &plain)?, true),
+            Some(kek) => (
+                kek.seal(&sealing_id(&id, message.kind(), recipient), &plain)?,
+                true,
+            ),
+            None if message.holds_secret() => return Err(MailError::Unsealable),
             None => (plain, false),
         };
         let mail = NewMail {
@@ -139,15 +162,23 @@ impl Outbox {
         Ok(())
     }
 
+    /// The issuer, which links in messages point under.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     /// Tells the delivery worker there is something to send now.
     pub fn wake(&self) {
         self.wake.notify_one();
     }
 
-    /// The rendered message stored for `id` as `body`.
-    fn open(&self, id: &str, body: &[u8], sealed: bool) -> Result<Rendered, MailError> {
-        let plain = match (sealed, &self.kek) {
-            (true, Some(kek)) => kek.open(&sealing_id(id), body)?,
+    /// The rendered message stored as `mail`.
+    fn open(&self, mail: &crate::store::ClaimedMail) -> Result<Rendered, MailError> {
+        let body = mail.message.as_deref().ok_or(MailError::Corrupt)?;
+        let plain = match (mail.sealed != 0, &self.kek) {
+            (true, Some(kek)) => {
+                kek.open(&sealing_id(&mail.id, &mail.kind, &mail.recipient), body)?
+            }
             (true, None) => return Err(MailError::Corrupt),
             (false, _) => body.to_vec(),
         };
@@ -155,8 +186,9 @@ impl Outbox {
     }
 }
 
-/// The associated data a message is sealed with: its own id, so a sealed
-/// body cannot be moved to another row.
-fn sealing_id(id: &str) -> String {
-    format!("mail:{id}")
+/// The associated data a message is sealed with: its id, kind and
+/// recipient, so a sealed body can be neither moved to another row nor
+/// redirected to another address by rewriting its row.
+fn sealing_id(id: &str, kind: &str, recipient: &str) -> String {
+    format!("mail:{id}:{kind}:{recipient}")
 }

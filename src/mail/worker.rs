@@ -1,24 +1,25 @@
-//! The delivery worker: claims due messages, sends each, and records the
-//! outcome. A failed attempt is retried after an exponentially growing pause
-//! (30 s, 1 min, 2 min, … at most an hour); after `mail_max_attempts` the
-//! message is kept as failed, for operators to see and retry. A claim is a
-//! lease: a message whose worker died is taken up again once its lease runs
-//! out, so every message is delivered at least once and, while workers live,
-//! exactly once.
+//! The delivery worker: claims due messages one at a time, sends each, and
+//! records the outcome. A failed attempt is retried after an exponentially
+//! growing pause (30 s, 1 min, 2 min, … at most an hour); after
+//! `mail_max_attempts` the message is kept as failed, for operators to see
+//! and retry, and a reset link is not sent once it has expired. A claim is a
+//! lease longer than one attempt may take: a message whose worker died is
+//! taken up again once its lease runs out, so every message is delivered at
+//! least once and, while workers live, exactly once.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{MailError, Outbox};
+use super::{MailError, Message, Outbox};
 use crate::clock::Clock;
 use crate::crypto::secret::random_id;
 use crate::store::{ClaimedMail, Store};
 
-/// Messages claimed at once.
-const BATCH: i64 = 16;
+/// The longest one delivery attempt may take before it counts as failed.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How long a claim lasts, seconds: well beyond one SMTP exchange's timeout.
+/// How long a claim lasts, seconds: twice the longest attempt.
 const LEASE_SECS: i64 = 120;
 
 /// The pause after the first failed attempt, seconds; it doubles with each.
@@ -37,7 +38,7 @@ pub fn retry_delay(attempts: i64) -> i64 {
 
 /// Delivers due messages until `stop` turns true: whenever woken by
 /// [`Outbox::wake`], and every `poll` besides (messages written by other
-/// instances, retries coming due).
+/// instances, retries coming due). Stops between messages.
 pub async fn run(
     outbox: &Outbox,
     store: &Store,
@@ -46,12 +47,12 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        loop {
-            match deliver_due(outbox, store, clock).await {
-                Ok(n) if n >= BATCH.unsigned_abs() => continue,
-                Ok(_) => break,
+        while !*stop.borrow() {
+            match deliver_next(outbox, store, clock).await {
+                Ok(true) => {}
+                Ok(false) => break,
                 Err(e) => {
-                    tracing::warn!(error = %e, "mail delivery could not claim messages; trying again later");
+                    tracing::warn!(error = %e, "mail delivery could not claim a message; trying again later");
                     break;
                 }
             }
@@ -64,34 +65,40 @@ pub async fn run(
     }
 }
 
-/// Claims up to one batch of due messages and attempts each once; returns how
-/// many were claimed.
-pub async fn deliver_due(outbox: &Outbox, store: &Store, clock: &Clock) -> Result<u64, MailError> {
+/// Claims the next due message and attempts it once; `false` when none was due.
+pub async fn deliver_next(
+    outbox: &Outbox,
+    store: &Store,
+    clock: &Clock,
+) -> Result<bool, MailError> {
     let claim = random_id(22)?;
-    let claimed = store
-        .claim_mail(&claim, clock.now(), LEASE_SECS, BATCH)
-        .await?;
-    let count = claimed.len() as u64;
-    for mail in claimed {
-        attempt(outbox, store, clock, &claim, mail).await;
+    let Some(mail) = store.claim_mail(&claim, clock.now(), LEASE_SECS).await? else {
+        return Ok(false);
+    };
+    attempt(outbox, store, clock, &claim, mail).await;
+    Ok(true)
+}
+
+/// Sends `mail` once: `Err((permanent, reason))` when it did not go.
+async fn send(outbox: &Outbox, clock: &Clock, mail: &ClaimedMail) -> Result<(), (bool, String)> {
+    if Message::expires(&mail.kind) && clock.now() - mail.created_at > outbox.link_ttl_secs {
+        return Err((true, "the link it holds has expired".into()));
     }
-    Ok(count)
+    let rendered = outbox
+        .open(mail)
+        .map_err(|e| (true, format!("the stored message cannot be opened: {e}")))?;
+    let sending = outbox
+        .delivery
+        .send(&outbox.from, &mail.recipient, &rendered);
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, sending).await {
+        Ok(sent) => sent.map_err(|failure| (failure.permanent, failure.reason)),
+        Err(_) => Err((false, "the mail server did not answer in time".into())),
+    }
 }
 
 /// One delivery attempt of `mail`, with its outcome recorded.
 async fn attempt(outbox: &Outbox, store: &Store, clock: &Clock, claim: &str, mail: ClaimedMail) {
-    let opened = match &mail.message {
-        Some(body) => outbox.open(&mail.id, body, mail.sealed != 0),
-        None => Err(MailError::Corrupt),
-    };
-    let outcome = match opened {
-        Ok(rendered) => outbox
-            .delivery
-            .send(&outbox.from, &mail.recipient, &rendered)
-            .await
-            .map_err(|failure| (failure.permanent, failure.reason)),
-        Err(e) => Err((true, format!("the stored message cannot be opened: {e}"))),
-    };
+    let outcome = send(outbox, clock, &mail).await;
     let now = clock.now();
     let recorded = match outcome {
         Ok(()) => {

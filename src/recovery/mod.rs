@@ -5,7 +5,6 @@
 //! and its audit event are one unit of work.
 
 use crate::clock::UnixTime;
-use crate::crypto::password::PasswordHasher;
 use crate::crypto::secret::{hash_secret, new_secret};
 use crate::mail::{MailError, Message, Outbox};
 use crate::store::{AuditEvent, Store, StoreError};
@@ -21,7 +20,7 @@ pub const RESET_PATH: &str = "/login/reset";
 pub const FORGOT_PATH: &str = "/login/forgot";
 
 /// The purpose of a reset token, as stored.
-const PASSWORD_RESET: &str = "password_reset";
+pub const PASSWORD_RESET: &str = "password_reset";
 
 /// What recovery works with, at one moment.
 #[derive(Clone, Copy)]
@@ -30,8 +29,6 @@ pub struct Recovery<'a> {
     pub store: &'a Store,
     /// The outbox the links and notices go through.
     pub mail: &'a Outbox,
-    /// Hashes new passwords.
-    pub passwords: &'a PasswordHasher,
     /// The issuer: links point under it.
     pub issuer: &'a str,
     /// How long a reset link works, seconds.
@@ -80,7 +77,7 @@ impl Recovery<'_> {
     /// The caller answers the same either way (and before this finishes),
     /// so no one learns whether an account exists.
     pub async fn request_reset(self, email: &str) -> Result<(), RecoveryError> {
-        if !self.mail.is_on() {
+        if !self.mail.sends_links() {
             return Err(RecoveryError::Unavailable);
         }
         let Some(found) = crate::users::find_by_email(self.store, email).await? else {
@@ -96,6 +93,9 @@ impl Recovery<'_> {
         let link = format!("{}{RESET_PATH}/{token}", self.issuer);
         let expires_at = self.now.saturating_add(self.reset_ttl_secs);
         let mut tx = self.store.begin().await?;
+        // The person's row first, as every change of theirs does: parallel
+        // requests queue here, so each ends the link of the one before.
+        tx.user_for_update(&user.id).await?;
         tx.replace_account_token(
             &token_hash(&token),
             &user.id,
@@ -148,8 +148,10 @@ impl Recovery<'_> {
         })
     }
 
-    /// Uses `token` to set `new_password` for the person it is for, who must
-    /// be `target` (the caller checked their second factor): the token is
+    /// Uses `token` to set the password hashed as `password_hash` (made with
+    /// [`crate::users::hash_password`] before the second factor was checked,
+    /// so a busy hasher never wastes a code) for the person it is for, who
+    /// must be `target` (the caller checked their second factor): the token is
     /// taken (so of parallel uses exactly one gets here), every other reset
     /// link of theirs ends, the password changes, they are signed out
     /// everywhere (DESIGN.md rule 7), the change is audited and a notice is
@@ -158,12 +160,13 @@ impl Recovery<'_> {
         self,
         token: &str,
         target: &ResetTarget,
-        new_password: &str,
+        password_hash: String,
         how: &str,
     ) -> Result<(), RecoveryError> {
-        let hash = crate::users::hash_password(self.passwords, new_password).await?;
         let detail = format!("password reset with an emailed link {how}");
         let mut tx = self.store.begin().await?;
+        // The person's row first, in the order a new request takes them.
+        tx.user_for_update(&target.user_id).await?;
         let taken = tx
             .take_account_token(&token_hash(token), PASSWORD_RESET, self.now)
             .await?
@@ -171,22 +174,22 @@ impl Recovery<'_> {
             .ok_or(RecoveryError::InvalidLink)?;
         tx.end_account_tokens(&taken.user_id, PASSWORD_RESET, self.now)
             .await?;
-        let user = crate::users::set_password_in(&mut tx, self.now, &taken.user_id, hash, &detail)
-            .await
-            .map_err(|e| match e {
-                UserError::NotFound => RecoveryError::InvalidLink,
-                other => other.into(),
-            })?;
+        let user = crate::users::set_password_in(
+            &mut tx,
+            self.now,
+            &taken.user_id,
+            password_hash,
+            &detail,
+        )
+        .await
+        .map_err(|e| match e {
+            UserError::NotFound => RecoveryError::InvalidLink,
+            other => other.into(),
+        })?;
         let event = AuditEvent::of_person("password_reset", &user.id, &detail);
         tx.record_audit(&event, self.now).await?;
-        let forgot = format!("{}{FORGOT_PATH}", self.issuer);
-        let notice = Message::PasswordChanged {
-            how: &format!("with a reset link {how}"),
-            link: &forgot,
-        };
-        self.mail
-            .enqueue(&mut tx, &user.email, Some(&user.id), &notice, self.now)
-            .await?;
+        let how = format!("with a reset link {how}");
+        crate::users::notify_password_change(&mut tx, self.mail, &user, self.now, &how).await?;
         tx.commit().await?;
         self.mail.wake();
         tracing::warn!(user_id = %user.id, "password reset; signed out everywhere");

@@ -38,6 +38,8 @@ pub struct ClaimedMail {
     pub sealed: i64,
     /// Attempts so far, this one included.
     pub attempts: i64,
+    /// When it was written, Unix seconds.
+    pub created_at: i64,
 }
 
 impl std::fmt::Debug for ClaimedMail {
@@ -105,36 +107,36 @@ impl Tx {
 }
 
 impl Store {
-    /// Claims up to `limit` pending messages that are due at `now` and not
-    /// claimed by anyone else, for `lease_secs`: each claimed row gets `claim`
-    /// and one more attempt, in one statement. On PostgreSQL rows another
-    /// instance is claiming are skipped (`for update skip locked`); SQLite has
-    /// one writer. So a message is in at most one worker's hands at a time.
+    /// Claims the pending message due longest at `now` that no one else has
+    /// claimed, for `lease_secs`: it gets `claim` and one more attempt, in one
+    /// statement (the uncorrelated subquery picks one row, once). On
+    /// PostgreSQL a row another instance is claiming is skipped
+    /// (`for update skip locked`) and the update re-checks that the row is
+    /// still unclaimed; SQLite has one writer. So a message is in at most one
+    /// worker's hands at a time.
     #[tracing::instrument(skip_all)]
     pub async fn claim_mail(
         &self,
         claim: &str,
         now: i64,
         lease_secs: i64,
-        limit: i64,
-    ) -> Result<Vec<ClaimedMail>, StoreError> {
+    ) -> Result<Option<ClaimedMail>, StoreError> {
         let locking = match self.backend {
             Backend::Sqlite => "",
             Backend::Postgres => " for update skip locked",
         };
+        let due = format!("status = '{PENDING}' and next_attempt_at <= $3 and claimed_until <= $3");
         let sql = format!(
             "update mail_outbox set claim = $1, claimed_until = $2, attempts = attempts + 1 \
-             where id in (select id from mail_outbox where status = '{PENDING}' \
-             and next_attempt_at <= $3 and claimed_until <= $3 \
-             order by next_attempt_at limit $4{locking}) \
-             returning id, kind, recipient, message, sealed, attempts"
+             where id = (select id from mail_outbox where {due} \
+             order by next_attempt_at limit 1{locking}) and {due} \
+             returning id, kind, recipient, message, sealed, attempts, created_at"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(claim)
             .bind(now.saturating_add(lease_secs))
             .bind(now)
-            .bind(limit)
-            .fetch_all(&self.writer)
+            .fetch_optional(&self.writer)
             .await?)
     }
 

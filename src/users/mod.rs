@@ -14,7 +14,7 @@ pub use claims::{Address, AddressPatch, Claims, ClaimsPatch};
 pub use model::{NewUser, User, UserPatch, UserView};
 pub use registry::{
     Actor, FoundUser, UserError, change_own_password, create, delete, disable, enable, find,
-    find_by_email, hash_password, is_active, list, remove_own_password, set_password_in,
-    sign_out_everywhere, update, update_profile, upgrade_password_hash,
+    find_by_email, hash_password, is_active, list, notify_password_change, remove_own_password,
+    set_password_in, sign_out_everywhere, update, update_profile, upgrade_password_hash,
 };
 pub use validate::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, password as check_new_password};

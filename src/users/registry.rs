@@ -9,6 +9,7 @@ use super::validate;
 use crate::clock::UnixTime;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::secret::random_id;
+use crate::mail::{MailError, Message, Outbox};
 use crate::store::{AuditEvent, Store, StoreError, Tx, UserRow};
 
 /// Why a user operation failed.
@@ -43,6 +44,9 @@ pub enum UserError {
     /// The cache failed.
     #[error(transparent)]
     Cache(#[from] crate::cache::CacheError),
+    /// The notice of the change could not be written (nothing changed).
+    #[error(transparent)]
+    Mail(#[from] MailError),
 }
 
 impl From<StoreError> for UserError {
@@ -153,13 +157,14 @@ pub async fn list(store: &Store) -> Result<Vec<User>, UserError> {
 pub async fn update(
     store: &Store,
     hasher: &PasswordHasher,
+    mail: &Outbox,
     now: UnixTime,
     id: &str,
     patch: UserPatch,
     by: Actor<'_>,
 ) -> Result<User, UserError> {
     let change = Change::validated(hasher, patch).await?;
-    let (user, _) = apply(store, now, id, change, by, None, None).await?;
+    let (user, _) = apply(store, Some(mail), now, id, change, by, None, None).await?;
     Ok(user)
 }
 
@@ -191,6 +196,7 @@ pub async fn update_profile(
     };
     let (user, _) = apply(
         store,
+        None,
         now,
         id,
         change,
@@ -211,9 +217,11 @@ pub async fn update_profile(
 /// Like every password change it signs the person out everywhere in the same
 /// unit of work; returns the sign-out count it left, read in that unit of
 /// work, for the one session that carries on.
+#[allow(clippy::too_many_arguments)]
 pub async fn change_own_password(
     store: &Store,
     hasher: &PasswordHasher,
+    mail: &Outbox,
     now: UnixTime,
     id: &str,
     checked_hash: Option<&str>,
@@ -225,7 +233,17 @@ pub async fn change_own_password(
         ..UserPatch::default()
     };
     let change = Change::validated(hasher, patch).await?;
-    let (_, sign_outs) = apply(store, now, id, change, by, Some(checked_hash), None).await?;
+    let (_, sign_outs) = apply(
+        store,
+        Some(mail),
+        now,
+        id,
+        change,
+        by,
+        Some(checked_hash),
+        None,
+    )
+    .await?;
     Ok(sign_outs)
 }
 
@@ -237,6 +255,7 @@ pub async fn change_own_password(
 /// everywhere in the same unit of work; returns the sign-out count it left.
 pub async fn remove_own_password(
     store: &Store,
+    mail: &Outbox,
     now: UnixTime,
     id: &str,
     checked_hash: &str,
@@ -255,8 +274,17 @@ pub async fn remove_own_password(
     tx.update_user(&to_row(&user)).await?;
     let detail = format!("password removed {}", by.phrase());
     let revoked = end_access(&mut tx, id, now, Some(&detail)).await?;
+    notify_password_change(
+        &mut tx,
+        mail,
+        &user,
+        now,
+        &format!("(removed) {}", by.phrase()),
+    )
+    .await?;
     let sign_outs = tx.sign_out_count(id).await?;
     tx.commit().await?;
+    mail.wake();
     log_ended(id, Some(&detail), revoked);
     Ok(sign_outs)
 }
@@ -266,8 +294,10 @@ pub async fn remove_own_password(
 /// still that one (`Some(None)`: that there is still none), and recording
 /// `event` with it when given. Returns the user
 /// and their sign-out count afterwards.
+#[allow(clippy::too_many_arguments)]
 async fn apply(
     store: &Store,
+    mail: Option<&Outbox>,
     now: UnixTime,
     id: &str,
     change: Change,
@@ -280,7 +310,17 @@ async fn apply(
     if expected_hash.is_some_and(|hash| user.password_hash.as_deref() != hash) {
         return Err(UserError::PasswordChanged);
     }
+    let before = user.clone();
     let password_changed = change.apply_to(&mut user);
+    if user.email != before.email {
+        // A link mailed to the old address must not outlive the change.
+        tx.end_account_tokens(&user.id, crate::recovery::PASSWORD_RESET, now)
+            .await?;
+    }
+    if let (true, Some(mail)) = (password_changed, mail) {
+        // To the address the account had: a change of both tells its owner.
+        notify_password_change(&mut tx, mail, &before, now, &by.phrase()).await?;
+    }
     user.updated_at = now;
     let detail = format!("password changed {}", by.phrase());
     let ending = password_changed.then_some(detail.as_str());
@@ -291,6 +331,9 @@ async fn apply(
     }
     let sign_outs = tx.sign_out_count(&user.id).await?;
     tx.commit().await?;
+    if let (true, Some(mail)) = (password_changed, mail) {
+        mail.wake();
+    }
     tracing::info!(user_id = %user.id, "user updated");
     log_ended(&user.id, ending, revoked);
     Ok((user, sign_outs))
@@ -513,6 +556,23 @@ fn log_ended(user_id: &str, ending: Option<&str>, grants: usize) {
     if let Some(reason) = ending {
         tracing::warn!(kind = SIGNED_OUT_EVERYWHERE, %user_id, reason, grants, "grants revoked");
     }
+}
+
+/// Writes, inside `tx`, the notice that `user`'s password changed (`how`,
+/// in words), to the address they had, with the link to reset it. Every
+/// password change made through this module sends one.
+pub async fn notify_password_change(
+    tx: &mut Tx,
+    mail: &Outbox,
+    user: &User,
+    now: UnixTime,
+    how: &str,
+) -> Result<(), UserError> {
+    let link = format!("{}{}", mail.issuer(), crate::recovery::FORGOT_PATH);
+    let notice = Message::PasswordChanged { how, link: &link };
+    mail.enqueue(tx, &user.email, Some(&user.id), &notice, now)
+        .await?;
+    Ok(())
 }
 
 /// Sets the password of active account `id` to the one hashed as
