@@ -118,7 +118,6 @@ impl AppState {
         crate::recovery::Recovery {
             store: &self.store,
             mail: &self.mail,
-            issuer: &self.config.issuer,
             reset_ttl_secs: self.config.password_reset_ttl_secs,
             now: self.clock.now(),
         }
@@ -355,6 +354,10 @@ impl App {
                 result = Err(e);
             }
         }
+        // Work requests handed off finishes before the database closes: a
+        // person told "a link was sent" gets it.
+        let all = u32::try_from(DETACHED_TASKS).unwrap_or(u32::MAX);
+        let _ = self.state.detached.acquire_many(all).await;
         let _ = maintenance.await;
         if let Some(mail) = mail {
             let _ = mail.await;

@@ -153,6 +153,10 @@ pub struct Config {
     pub password_reset_ttl_secs: i64,
     /// Password reset links one address may ask for within `login_window_secs`.
     pub password_reset_requests_per_account: u32,
+    /// Password reset links one client IP (an IPv6 /64) may ask for, for any
+    /// addresses, within `login_window_secs`: what bounds the mail a stranger
+    /// can make the server send.
+    pub password_reset_requests_per_ip: u32,
 }
 
 impl Default for Config {
@@ -210,6 +214,7 @@ impl Default for Config {
             mail_poll_interval_ms: 2000,
             password_reset_ttl_secs: 900,
             password_reset_requests_per_account: 3,
+            password_reset_requests_per_ip: 10,
         }
     }
 }
@@ -355,7 +360,7 @@ impl Config {
     /// Every number with its accepted range, inclusive: (key, value, min, max).
     /// The upper bounds keep times and sizes far from overflow wherever they
     /// are added to a timestamp or multiplied, whatever a file or environment says.
-    fn numeric_bounds(&self) -> [(&'static str, i128, i128, i128); 31] {
+    fn numeric_bounds(&self) -> [(&'static str, i128, i128, i128); 32] {
         const DAY: i128 = 86_400;
         [
             (
@@ -518,6 +523,12 @@ impl Config {
                 self.password_reset_requests_per_account.into(),
                 1,
                 1000,
+            ),
+            (
+                "password_reset_requests_per_ip",
+                self.password_reset_requests_per_ip.into(),
+                1,
+                1_000_000,
             ),
         ]
     }
@@ -693,6 +704,7 @@ mod tests {
         ("mail_poll_interval_ms", Some(9), 600_001),
         ("password_reset_ttl_secs", Some(59), 3601),
         ("password_reset_requests_per_account", Some(0), 1001),
+        ("password_reset_requests_per_ip", Some(0), 1_000_001),
     ];
 
     #[test]

@@ -16,6 +16,7 @@ use common::browser::{Browser, Seen};
 use common::flow::{self, break_writes, heal, is_active, oauth_error, refresh};
 use common::mailbox::{Mailbox, link};
 use common::people::{self, EMAIL, PASSWORD};
+use gatehouse::config::Config;
 use reqwest::StatusCode;
 use tokio::sync::Barrier;
 
@@ -24,11 +25,17 @@ const NEW_PASSWORD: &str = "a fresh and memorable passphrase";
 /// A server whose mail goes to `mailbox`, polling for due mail often (retries
 /// in these tests come due when the clock is moved, not on a wake-up).
 async fn server(mailbox: &Mailbox) -> TestServer {
+    server_with(mailbox, |_| {}).await
+}
+
+/// [`server`], with `adjust` applied to its configuration.
+async fn server_with(mailbox: &Mailbox, adjust: impl FnOnce(&mut Config)) -> TestServer {
     let url = mailbox.url();
     TestServer::start_with(move |c| {
         c.smtp_url = Some(url);
         c.mail_from = "Gatehouse <id@gatehouse.test>".into();
         c.mail_poll_interval_ms = 50;
+        adjust(c);
     })
     .await
 }
@@ -380,7 +387,8 @@ async fn a_failed_outbox_write_leaves_the_password_and_the_link_as_they_were() {
 #[tokio::test]
 async fn two_instances_deliver_each_message_exactly_once() {
     let mailbox = Mailbox::start();
-    let server = server(&mailbox).await;
+    // Every request comes from this one test address.
+    let server = server_with(&mailbox, |c| c.password_reset_requests_per_ip = 100).await;
     let second = server.beside(|_| {}).await;
     const PEOPLE: usize = 12;
     for i in 0..PEOPLE {
@@ -524,4 +532,133 @@ async fn every_password_change_mails_a_notice_to_the_person() {
         "{}",
         notices[1].text
     );
+}
+
+#[tokio::test]
+async fn an_address_changed_while_a_request_waits_gets_no_link() {
+    let mailbox = Mailbox::start();
+    let server = server(&mailbox).await;
+    let user_id = people::seed_person(&server).await;
+    // An email change holds the person's row while the request is looked up.
+    let mut tx = server.state.store.begin().await.unwrap();
+    let mut row = tx.user_for_update(&user_id).await.unwrap();
+    let answer = ask(&server, EMAIL).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    row.email = "grace@moved.example".into();
+    tx.update_user(&row).await.unwrap();
+    tx.commit().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(mailbox.all().is_empty(), "{:?}", mailbox.all());
+    assert_eq!(flow::count(&server, "account_tokens").await, 0);
+}
+
+#[tokio::test]
+async fn one_client_address_is_limited_across_every_address_it_asks_for() {
+    let mailbox = Mailbox::start();
+    let server = server(&mailbox).await;
+    let limit = server.config.password_reset_requests_per_ip as usize;
+    let asked = limit + 5;
+    for i in 0..asked {
+        server
+            .seed_user(
+                serde_json::json!({"email": format!("p{i}@example.com"), "password": PASSWORD}),
+            )
+            .await;
+    }
+    let mut browsers = Vec::new();
+    for _ in 0..asked {
+        let mut browser = Browser::new();
+        let page = browser.get(&server.url("/login/forgot")).await;
+        browsers.push((browser, page.field("csrf")));
+    }
+    let barrier = Arc::new(Barrier::new(asked));
+    let tasks: Vec<_> = browsers
+        .into_iter()
+        .enumerate()
+        .map(|(i, (mut browser, csrf))| {
+            let (barrier, url) = (barrier.clone(), server.url("/login/forgot"));
+            tokio::spawn(async move {
+                let email = format!("p{i}@example.com");
+                barrier.wait().await;
+                browser
+                    .post(&url, &[("csrf", &csrf), ("email", &email)])
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut allowed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            StatusCode::OK => allowed += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(allowed, limit);
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(flow::count(&server, "mail_outbox").await, limit as i64);
+}
+
+#[tokio::test]
+async fn a_copy_of_the_database_holds_no_usable_link() {
+    use sqlx::Row;
+    let mut mailbox = Mailbox::start();
+    let server = server(&mailbox).await;
+    people::seed_person(&server).await;
+    mailbox.stop();
+    ask(&server, EMAIL).await;
+    let mut conn = flow::connect(&server).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (sealed, body) = loop {
+        let row = sqlx::query("select sealed, message from mail_outbox")
+            .fetch_optional(&mut conn)
+            .await
+            .unwrap();
+        if let Some(row) = row {
+            break (row.get::<i64, _>(0), row.get::<Vec<u8>, _>(1));
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no message was written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(sealed, 1, "a waiting link is sealed");
+    let shown = String::from_utf8_lossy(&body);
+    assert!(
+        !shown.contains("/login/reset/") && !shown.contains("Reset your"),
+        "{shown}"
+    );
+
+    mailbox.restart();
+    server
+        .clock
+        .advance(gatehouse::mail::worker::retry_delay(1));
+    let link = reset_link(&mailbox, 1).await;
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let sent = sqlx::query("select message from mail_outbox")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        sent.get::<Option<Vec<u8>>, _>(0).is_none(),
+        "a sent message keeps no content"
+    );
+    let stored = sqlx::query("select token_hash, user_id, purpose from account_tokens")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    for row in &stored {
+        for column in 0..3 {
+            let value: String = row.get(column);
+            assert!(
+                !value.contains(&token),
+                "the token is stored only as its hash"
+            );
+        }
+    }
 }

@@ -8,7 +8,7 @@
 use askama::Template;
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -267,10 +267,9 @@ impl ProofAsked {
 }
 
 /// `page` with `Retry-After` when it says the server is busy (503).
-pub(super) fn retry_after_when_busy(mut page: Response) -> Response {
+pub(super) fn retry_after_when_busy(page: Response) -> Response {
     if page.status() == StatusCode::SERVICE_UNAVAILABLE {
-        page.headers_mut()
-            .insert(RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        return crate::http::pages::retry_after(page, 1);
     }
     page
 }

@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use super::{AdminCaller, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::http::Error;
-use crate::store::MailRow;
+use crate::store::{MAIL_STATUSES, MailRow};
 
 /// Which messages to return.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -24,9 +24,6 @@ pub struct Filter {
     #[param(nullable = false, pattern = "^(pending|sent|failed)$")]
     status: Option<String>,
 }
-
-/// The message states an operator may filter by.
-pub const STATUSES: [&str; 3] = ["pending", "sent", "failed"];
 
 /// The newest messages of the outbox.
 #[utoipa::path(get, operation_id = "list_mail", path = "/admin/mail", tag = "mail", security(("bearer" = [])),
@@ -44,7 +41,10 @@ pub async fn list(
             description: "limit must be between 1 and 1000".into(),
         });
     }
-    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+    if status
+        .as_deref()
+        .is_some_and(|s| !MAIL_STATUSES.contains(&s))
+    {
         return Err(Error::BadRequest {
             code: "invalid_request",
             description: "status must be pending, sent or failed".into(),

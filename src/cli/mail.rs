@@ -14,7 +14,7 @@ pub enum MailCommand {
     /// List the newest messages: kind, recipient, state, attempts and the last error.
     List {
         /// Only messages in this state.
-        #[arg(long, value_parser = ["pending", "sent", "failed"])]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::store::MAIL_STATUSES))]
         status: Option<String>,
         /// At most this many (1–1000).
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=1000))]

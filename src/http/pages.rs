@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -83,6 +83,15 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
         status,
         &PagePolicy::default(),
     )
+}
+
+/// `response` with `Retry-After: seconds`: every refusal that will pass
+/// (a busy service, a limit until its window ends) says when to try again.
+pub fn retry_after(mut response: Response, seconds: u64) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
 }
 
 /// A `303 See Other` to our own `path`, never cached: where a form sends the

@@ -5,8 +5,7 @@
 //! the same work (DESIGN.md rule 8).
 
 use axum::extract::State;
-use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::form::InteractionForm;
@@ -69,12 +68,7 @@ impl Unchecked {
         let (message, status) = self.message();
         match self {
             Unchecked::Failed(error) => Err(error),
-            Unchecked::Busy => {
-                let mut page = again(message, status)?;
-                page.headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-                Ok(page)
-            }
+            Unchecked::Busy => Ok(crate::http::pages::retry_after(again(message, status)?, 1)),
             Unchecked::Throttled => again(message, status),
         }
     }

@@ -9,19 +9,19 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::csrf::CsrfForm;
 use super::pages::with_csrf;
+use super::password::Unchecked;
 use super::second_factor::{self, CodeCheck};
 use super::throttle::{self, Attempt, Verdict};
 use super::{ClientIp, device};
 use crate::app::AppState;
 use crate::crypto::password::PasswordError;
 use crate::http::Error;
-use crate::http::pages::{self, PagePolicy};
+use crate::http::pages::{self, PagePolicy, retry_after};
 use crate::recovery::{FORGOT_PATH, RecoveryError, ResetTarget};
 use crate::users::UserError;
 
@@ -112,24 +112,6 @@ fn forgot_page(
     })
 }
 
-fn with_retry_after(mut response: Response, seconds: u64) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-        response.headers_mut().insert(RETRY_AFTER, value);
-    }
-    response
-}
-
-/// The form shown again saying the service is busy (503, `Retry-After`).
-fn busy(
-    again: impl FnOnce(&str, StatusCode) -> Result<Response, Error>,
-) -> Result<Response, Error> {
-    let page = again(
-        "The service is busy. Please try again in a moment.",
-        StatusCode::SERVICE_UNAVAILABLE,
-    )?;
-    Ok(with_retry_after(page, 1))
-}
-
 /// `GET /login/forgot`: the form asking for the account's email.
 pub async fn forgot(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Error> {
     forgot_page(&state, &headers, "", false, None, StatusCode::OK)
@@ -160,6 +142,14 @@ pub async fn ask(
             StatusCode::BAD_REQUEST,
         );
     }
+    let again = |message: &str, status: StatusCode| {
+        forgot_page(&state, &headers, email, false, Some(message), status)
+    };
+    // A lane slot first: a request refused as busy counts against no limit.
+    let Ok(permit) = Arc::clone(&state.detached).try_acquire_owned() else {
+        tracing::warn!("the background lane is full; a reset request is refused");
+        return Unchecked::Busy.answer(again);
+    };
     match throttle::reserve(&state, Attempt::ResetRequest, email, &ip).await? {
         // Every request counts, sent or not: the limit bounds the mail.
         Verdict::Allowed(reservation) => drop(reservation.failed()),
@@ -169,30 +159,10 @@ pub async fn ask(
                 "Too many reset links were asked for. Wait {} and try again.",
                 throttle::in_words(wait)
             );
-            let page = forgot_page(
-                &state,
-                &headers,
-                email,
-                false,
-                Some(&message),
-                StatusCode::TOO_MANY_REQUESTS,
-            )?;
-            return Ok(with_retry_after(page, wait));
+            let page = again(&message, StatusCode::TOO_MANY_REQUESTS)?;
+            return Ok(retry_after(page, wait));
         }
     }
-    let Ok(permit) = Arc::clone(&state.detached).try_acquire_owned() else {
-        tracing::warn!("the background lane is full; a reset request is refused");
-        let message = "The service is busy. Please try again in a moment.";
-        let page = forgot_page(
-            &state,
-            &headers,
-            email,
-            false,
-            Some(message),
-            StatusCode::SERVICE_UNAVAILABLE,
-        )?;
-        return Ok(with_retry_after(page, 1));
-    };
     let (background, address) = (state.clone(), email.to_owned());
     tokio::spawn(async move {
         let _permit = permit;
@@ -256,10 +226,11 @@ fn reset_page(
 }
 
 /// `POST /login/reset`: the new password (twice) and, for a person with an
-/// authenticator app, a code from it or a recovery code. Attempts are
-/// counted per person first; the password is checked and hashed before the
-/// code, so a code is spent only on a form that then fails only if the link
-/// was used meanwhile.
+/// authenticator app, a code from it or a recovery code. Once the link is
+/// found live and the two passwords match, the attempt is counted per person
+/// and per client address; the password is checked and hashed before the
+/// code, so a code is spent only on a form that then fails for a reason of
+/// the link's own (used meanwhile, its account disabled) or a failed write.
 pub async fn reset(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -301,7 +272,7 @@ pub async fn reset(
                 "Too many attempts. Wait {} and try again.",
                 throttle::in_words(wait)
             );
-            return Ok(with_retry_after(
+            return Ok(retry_after(
                 again(&message, StatusCode::TOO_MANY_REQUESTS)?,
                 wait,
             ));
@@ -313,7 +284,9 @@ pub async fn reset(
         Err(UserError::Invalid { message, .. }) => {
             return again(&format!("The password {message}."), StatusCode::BAD_REQUEST);
         }
-        Err(UserError::Password(PasswordError::Overloaded)) => return busy(again),
+        Err(UserError::Password(PasswordError::Overloaded)) => {
+            return Unchecked::Busy.answer(again);
+        }
         Err(e) => return Err(e.into()),
     };
     if standing.totp {

@@ -37,8 +37,8 @@ pub struct Reservation {
     pub attempt: u64,
 }
 
-/// What is attempted: each kind counts in buckets of its own, with the same
-/// limits.
+/// What is attempted: each kind counts in buckets of its own, with the
+/// limits `Attempt::limits` gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attempt {
     /// A password, for the account of an email.
@@ -63,18 +63,20 @@ impl Attempt {
         }
     }
 
-    /// The most attempts one account, and one address, may make in a window.
+    /// The most attempts one account, and one client address, may make in
+    /// a window.
     fn limits(self, config: &crate::config::Config) -> (u64, u64) {
-        let per_account = match self {
-            Attempt::Password | Attempt::SecondFactor | Attempt::ResetCompletion => {
-                config.login_attempts_per_account
-            }
-            Attempt::ResetRequest => config.password_reset_requests_per_account,
+        let (per_account, per_ip) = match self {
+            Attempt::Password | Attempt::SecondFactor | Attempt::ResetCompletion => (
+                config.login_attempts_per_account,
+                config.login_attempts_per_ip,
+            ),
+            Attempt::ResetRequest => (
+                config.password_reset_requests_per_account,
+                config.password_reset_requests_per_ip,
+            ),
         };
-        (
-            u64::from(per_account),
-            u64::from(config.login_attempts_per_ip),
-        )
+        (u64::from(per_account), u64::from(per_ip))
     }
 
     /// The account as counted: an email in any case is one account.

@@ -20,7 +20,7 @@ pub const RESET_PATH: &str = "/login/reset";
 pub const FORGOT_PATH: &str = "/login/forgot";
 
 /// The purpose of a reset token, as stored.
-pub const PASSWORD_RESET: &str = "password_reset";
+const PASSWORD_RESET: &str = "password_reset";
 
 /// What recovery works with, at one moment.
 #[derive(Clone, Copy)]
@@ -29,8 +29,6 @@ pub struct Recovery<'a> {
     pub store: &'a Store,
     /// The outbox the links and notices go through.
     pub mail: &'a Outbox,
-    /// The issuer: links point under it.
-    pub issuer: &'a str,
     /// How long a reset link works, seconds.
     pub reset_ttl_secs: i64,
     /// Now.
@@ -84,23 +82,22 @@ impl Recovery<'_> {
             tracing::info!("password reset asked for an address with no account; nothing sent");
             return Ok(());
         };
-        let user = found.user;
-        if user.disabled {
-            tracing::info!(user_id = %user.id, "password reset asked for a disabled account; nothing sent");
+        let mut tx = self.store.begin().await?;
+        // The person's row, locked, decides: parallel requests queue here (so
+        // each ends the link of the one before), and an address changed or an
+        // account disabled since the lookup gets nothing.
+        let user = tx.user_for_update(&found.user.id).await?;
+        if user.email != found.user.email || user.disabled != 0 {
+            tracing::info!(user_id = %user.id, "password reset asked for an address no active account has now; nothing sent");
             return Ok(());
         }
         let token = new_secret().map_err(MailError::from)?;
-        let link = format!("{}{RESET_PATH}/{token}", self.issuer);
+        let link = format!("{}{RESET_PATH}/{token}", self.mail.issuer());
         let expires_at = self.now.saturating_add(self.reset_ttl_secs);
-        let mut tx = self.store.begin().await?;
-        // The person's row first, as every change of theirs does: parallel
-        // requests queue here, so each ends the link of the one before.
-        tx.user_for_update(&user.id).await?;
         tx.replace_account_token(
             &token_hash(&token),
             &user.id,
             PASSWORD_RESET,
-            None,
             self.now,
             expires_at,
         )
@@ -152,9 +149,9 @@ impl Recovery<'_> {
     /// [`crate::users::hash_password`] before the second factor was checked,
     /// so a busy hasher never wastes a code) for the person it is for, who
     /// must be `target` (the caller checked their second factor): the token is
-    /// taken (so of parallel uses exactly one gets here), every other reset
-    /// link of theirs ends, the password changes, they are signed out
-    /// everywhere (DESIGN.md rule 7), the change is audited and a notice is
+    /// taken (so of parallel uses exactly one gets here), the password
+    /// changes, they are signed out everywhere (DESIGN.md rule 7: every other
+    /// link of theirs ends with it), the change is audited and a notice is
     /// mailed to them — all in one unit of work. `how` says from where.
     pub async fn complete_reset(
         self,
@@ -172,8 +169,6 @@ impl Recovery<'_> {
             .await?
             .filter(|row| row.user_id == target.user_id)
             .ok_or(RecoveryError::InvalidLink)?;
-        tx.end_account_tokens(&taken.user_id, PASSWORD_RESET, self.now)
-            .await?;
         let user = crate::users::set_password_in(
             &mut tx,
             self.now,

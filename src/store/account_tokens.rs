@@ -9,10 +9,6 @@ use super::{Store, StoreError, Tx};
 pub struct AccountTokenRow {
     /// The person it was sent to.
     pub user_id: String,
-    /// What it confirms, when it confirms something (an address).
-    pub detail: Option<String>,
-    /// When it stops working, Unix seconds.
-    pub expires_at: i64,
 }
 
 impl Store {
@@ -25,7 +21,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<AccountTokenRow>, StoreError> {
         Ok(sqlx::query_as(
-            "select user_id, detail, expires_at from account_tokens \
+            "select user_id from account_tokens \
              where token_hash = $1 and purpose = $2 and used_at is null and expires_at > $3",
         )
         .bind(token_hash)
@@ -46,19 +42,17 @@ impl Tx {
         token_hash: &str,
         user_id: &str,
         purpose: &str,
-        detail: Option<&str>,
         now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        self.end_account_tokens(user_id, purpose, now).await?;
+        self.end_account_tokens(user_id, Some(purpose), now).await?;
         sqlx::query(
-            "insert into account_tokens (token_hash, user_id, purpose, detail, created_at, expires_at) \
-             values ($1, $2, $3, $4, $5, $6)",
+            "insert into account_tokens (token_hash, user_id, purpose, created_at, expires_at) \
+             values ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash)
         .bind(user_id)
         .bind(purpose)
-        .bind(detail)
         .bind(now)
         .bind(expires_at)
         .execute(self.conn())
@@ -80,7 +74,7 @@ impl Tx {
         Ok(sqlx::query_as(
             "update account_tokens set used_at = $1 \
              where token_hash = $2 and purpose = $3 and used_at is null and expires_at > $1 \
-             returning user_id, detail, expires_at",
+             returning user_id",
         )
         .bind(now)
         .bind(token_hash)
@@ -89,23 +83,29 @@ impl Tx {
         .await?)
     }
 
-    /// Ends every live token of `purpose` of `user_id` (marks them used).
+    /// Ends every live token of `user_id` (marks them used): of `purpose`
+    /// only, or of every purpose.
     #[tracing::instrument(skip_all)]
     pub async fn end_account_tokens(
         &mut self,
         user_id: &str,
-        purpose: &str,
+        purpose: Option<&str>,
         now: i64,
     ) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "update account_tokens set used_at = $1 \
-             where user_id = $2 and purpose = $3 and used_at is null",
-        )
-        .bind(now)
-        .bind(user_id)
-        .bind(purpose)
-        .execute(self.conn())
-        .await?
-        .rows_affected())
+        let query = match purpose {
+            Some(purpose) => sqlx::query(
+                "update account_tokens set used_at = $1 \
+                 where user_id = $2 and used_at is null and purpose = $3",
+            )
+            .bind(now)
+            .bind(user_id.to_owned())
+            .bind(purpose.to_owned()),
+            None => sqlx::query(
+                "update account_tokens set used_at = $1 where user_id = $2 and used_at is null",
+            )
+            .bind(now)
+            .bind(user_id.to_owned()),
+        };
+        Ok(query.execute(self.conn()).await?.rows_affected())
     }
 }

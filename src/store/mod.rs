@@ -37,7 +37,7 @@ pub use clients::ClientRow;
 pub use factors::TotpRow;
 pub use grants::{GrantFilter, GrantRow, RefreshTokenRow};
 pub use keys::KeyRow;
-pub use outbox::{ClaimedMail, MailRow, NewMail};
+pub use outbox::{ClaimedMail, MAIL_STATUSES, MailRow, NewMail};
 pub use passkeys::PasskeyRow;
 pub use purge::{PurgeCutoffs, PurgeRound};
 pub use redemptions::RedeemedCode;

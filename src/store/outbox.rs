@@ -82,6 +82,9 @@ const PENDING: &str = "pending";
 const SENT: &str = "sent";
 const FAILED: &str = "failed";
 
+/// Every state a message can be in, for operators to filter by.
+pub const MAIL_STATUSES: [&str; 3] = [PENDING, SENT, FAILED];
+
 impl Tx {
     /// Adds `mail` to the outbox, due now, as part of this unit of work: it
     /// exists exactly when the change that causes it does.

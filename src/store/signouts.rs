@@ -61,7 +61,8 @@ impl Tx {
     /// Ends everything `user_id` is signed in with (DESIGN.md rule 7): every
     /// browser session begun before it (by counting the sign-out), every grant of the person
     /// (refresh tokens, and access tokens with them, offline ones included)
-    /// and every live link mailed to them (a password reset), recording `audit`. The three writes are part of this unit of work, so
+    /// and every live link mailed to them (a password reset), recording
+    /// `audit`. The writes are part of this unit of work, so
     /// together with the change that asked for them (a new password, a disabled
     /// or deleted account) they take effect whole or not at all. Returns how
     /// many grants were still live.
@@ -85,13 +86,7 @@ impl Tx {
             .revoke_grants(GrantFilter::User(user_id), at, None)
             .await?;
         // A link mailed before (a password reset) is of the access that ends.
-        sqlx::query(
-            "update account_tokens set used_at = $1 where user_id = $2 and used_at is null",
-        )
-        .bind(at)
-        .bind(user_id)
-        .execute(self.conn())
-        .await?;
+        self.end_account_tokens(user_id, None, at).await?;
         // Signing out everywhere is an event even when no grant was live.
         self.record_audit(audit, at).await?;
         Ok(revoked)

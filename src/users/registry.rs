@@ -314,8 +314,7 @@ async fn apply(
     let password_changed = change.apply_to(&mut user);
     if user.email != before.email {
         // A link mailed to the old address must not outlive the change.
-        tx.end_account_tokens(&user.id, crate::recovery::PASSWORD_RESET, now)
-            .await?;
+        tx.end_account_tokens(&user.id, None, now).await?;
     }
     if let (true, Some(mail)) = (password_changed, mail) {
         // To the address the account had: a change of both tells its owner.

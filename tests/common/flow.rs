@@ -144,7 +144,8 @@ pub async fn is_active(server: &TestServer, id: &str, secret: &str, token: &str)
     response.json::<Value>().await.unwrap()["active"] == json!(true)
 }
 
-async fn connect(server: &TestServer) -> sqlx::AnyConnection {
+/// A connection of the test's own to the server's database.
+pub async fn connect(server: &TestServer) -> sqlx::AnyConnection {
     sqlx::any::install_default_drivers();
     sqlx::AnyConnection::connect(&server.config.database_url())
         .await
