@@ -789,3 +789,123 @@ async fn passkey_answers_at_the_second_factor_are_limited_like_codes() {
     let own = answer(&server, &mut laptop, &step, &key.authenticate(&asked)).await;
     assert_eq!(own.status, StatusCode::TOO_MANY_REQUESTS, "{}", own.body);
 }
+
+#[tokio::test]
+async fn a_registration_in_flight_does_not_survive_a_sign_out_everywhere() {
+    let server = server().await;
+    let user_id = flow::seed_user(&server).await;
+    let mut key = SoftAuthenticator::new(&origin(&server));
+    let mut browser = account(&server).await;
+    let security = browser.get(&server.url("/account/security")).await;
+    let begin = post_account(
+        &server,
+        &mut browser,
+        "/account/security/passkeys/begin",
+        &security,
+        &[("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(begin.status, StatusCode::OK, "{}", begin.body);
+    let options: serde_json::Value =
+        serde_json::from_str(&common::passkey::attribute(&begin, "data-options")).unwrap();
+    let credential = key.register(&options).to_string();
+    // A sign-out everywhere (a reset of sign-in methods, say) holds the
+    // person's row while the registration's answer arrives.
+    let mut tx = server.state.store.begin().await.unwrap();
+    tx.user_for_update(&user_id).await.unwrap();
+    let (csrf, sid) = (begin.field("csrf"), begin.field("for"));
+    let url = server.url("/account/security/passkeys");
+    let mut racing = browser.clone();
+    let finishing = tokio::spawn(async move {
+        racing
+            .post(
+                &url,
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("for", sid.as_str()),
+                    ("credential", credential.as_str()),
+                    ("name", "Racing key"),
+                ],
+            )
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let event = gatehouse::store::AuditEvent::of_person("test_sign_out", &user_id, "a test");
+    tx.sign_out_everywhere(&user_id, server.clock.now(), &event)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let answer = finishing.await.unwrap();
+    assert!(answer.status.as_u16() < 500, "{}", answer.body);
+    assert_eq!(
+        server.state.store.passkey_count(&user_id).await.unwrap(),
+        0,
+        "a passkey registered in a session that ended survived: {}",
+        answer.body
+    );
+}
+
+#[tokio::test]
+async fn removing_a_passkey_or_the_password_ends_every_other_session_and_token() {
+    let server = server().await;
+    flow::seed_user(&server).await;
+    let app = flow::web_app(&server, "openid offline_access").await;
+    let mut key = SoftAuthenticator::new(&origin(&server));
+    let mut browser = account(&server).await;
+    add_passkey(&server, &mut browser, &mut key, "One", None).await;
+    let mut other_key = SoftAuthenticator::new(&origin(&server));
+    let security = add_passkey(&server, &mut browser, &mut other_key, "Two", Some(&mut key)).await;
+    let two = passkey_id(&security, "Two");
+    for removing in ["a passkey", "the password"] {
+        // Signed in elsewhere (with the password, still there), with a refresh token.
+        let mut elsewhere = Browser::new();
+        let code = flow::code(&server, &mut elsewhere, &app.0, "openid offline_access").await;
+        let tokens = common::json_body(
+            flow::redeem(&server, &app.0, &app.1, &code).await,
+            StatusCode::OK,
+        )
+        .await;
+        let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+        let security = browser.get(&server.url("/account/security")).await;
+        let with_proof = proof(&server, &mut browser, &security, &mut key).await;
+        let (path, mut fields) = match removing {
+            "a passkey" => (
+                "/account/security/passkeys/remove",
+                vec![("passkey", two.as_str())],
+            ),
+            _ => ("/account/security/password/remove", vec![]),
+        };
+        fields.push(("credential", with_proof.as_str()));
+        let removed = post_account(&server, &mut browser, path, &security, &fields).await;
+        assert_eq!(
+            removed.status,
+            StatusCode::SEE_OTHER,
+            "{removing}: {}",
+            removed.body
+        );
+
+        let refused = flow::refresh(&server, &app.0, &app.1, &refresh_token).await;
+        assert_eq!(
+            flow::oauth_error(refused).await,
+            "invalid_grant",
+            "{removing}"
+        );
+        let again = elsewhere
+            .get(&flow::authorize_url(&server, &app.0, "openid", VERIFIER))
+            .await;
+        assert_eq!(
+            again.status,
+            StatusCode::OK,
+            "{removing}: the other session lives on"
+        );
+        assert!(
+            again.body.contains("name=\"request\""),
+            "{removing}: {}",
+            again.body
+        );
+        // This browser proved the change and carries on.
+        let still = browser.get(&server.url("/account/security")).await;
+        assert_eq!(still.status, StatusCode::OK, "{removing}: {}", still.body);
+    }
+}

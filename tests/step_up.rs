@@ -101,6 +101,7 @@ async fn a_person_signed_in_with_a_password_is_asked_only_for_the_missing_factor
     // Multi-factor demanded: no sign-in page (no password asked again), the
     // passkey only.
     server.clock.advance(30);
+    let before_step_up = browser.clone();
     let step = ask(&server, &mut browser, &app.0, MFA).await;
     assert_eq!(step.status, StatusCode::OK, "{}", step.body);
     assert!(step.body.contains("Two-step verification"), "{}", step.body);
@@ -118,6 +119,15 @@ async fn a_person_signed_in_with_a_password_is_asked_only_for_the_missing_factor
         "a step-up adds a factor; the sign-in is still the first one"
     );
     assert_eq!(claims["sid"], first["sid"], "the same session, upgraded");
+    // Under a new cookie (DESIGN.md rule 10): the one from before no longer signs in.
+    let mut stale = before_step_up;
+    let replayed = stale.get(&url).await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    assert!(
+        replayed.body.contains("name=\"password\""),
+        "{}",
+        replayed.body
+    );
     // What the session was issued before the step-up stays valid.
     let online = plain_tokens["refresh_token"].as_str().unwrap();
     let kept = flow::refresh(&server, &app.0, &app.1, online).await;

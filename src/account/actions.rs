@@ -9,7 +9,7 @@ use axum::response::Response;
 use super::pages::{
     PasswordPage, ProfilePage, profile_fields, proving_with_passkey, render, render_with,
 };
-use super::security::{ProofAsked, proof, retry_after_when_busy};
+use super::security::{ProofAsked, WRONG_PASSWORD, proof, retry_after_when_busy};
 use super::{AccountForm, origin, recent_enough};
 use crate::app::AppState;
 use crate::http::pages::see_other;
@@ -150,7 +150,7 @@ pub async fn change_password(
     // is recent too).
     let proven = match proof(&state, &headers, &ip, &current, &form, "current_password").await? {
         Ok(proven) => proven,
-        Err(("Your password is not right.", status)) => {
+        Err((WRONG_PASSWORD, status)) => {
             return again("Your current password is not right.", status);
         }
         Err((message, status)) => return again(message, status),

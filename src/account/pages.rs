@@ -285,9 +285,10 @@ pub(super) fn render<T: Template>(
 /// The policy of an account page whose forms are proven with a passkey
 /// (when `passkey_proof`): our passkey script runs there.
 pub(super) fn proving_with_passkey(passkey_proof: bool) -> PagePolicy {
-    PagePolicy {
-        script: passkey_proof,
-        ..PagePolicy::default()
+    if passkey_proof {
+        PagePolicy::scripted()
+    } else {
+        PagePolicy::default()
     }
 }
 

@@ -54,10 +54,7 @@ pub async fn begin(
         .await?;
     let options = serde_json::to_string(&options).unwrap_or_default();
     let name = device::label(device::user_agent(&headers));
-    let policy = PagePolicy {
-        script: true,
-        ..PagePolicy::default()
-    };
+    let policy = PagePolicy::scripted();
     render_with(&state, &headers, StatusCode::OK, &policy, |csrf| AddPage {
         options: &options,
         name: &name,
@@ -85,6 +82,7 @@ pub async fn add(
         .finish_registration(
             &session.user_id,
             &session.sid,
+            session.sign_outs,
             &name,
             form.get("credential").unwrap_or_default(),
             &detail,

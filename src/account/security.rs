@@ -217,12 +217,7 @@ pub(super) async fn proof(
             amr: vec!["pwd".to_owned()],
             password_hash: found.user.password_hash,
         },
-        Ok(_) => {
-            return Ok(Err((
-                "Your password is not right.",
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )));
-        }
+        Ok(_) => return Ok(Err((WRONG_PASSWORD, StatusCode::UNPROCESSABLE_ENTITY))),
         Err(Unchecked::Failed(e)) => return Err(e),
         Err(why) => return Ok(Err(why.message())),
     };
@@ -274,10 +269,14 @@ pub(super) fn retry_after_when_busy(page: Response) -> Response {
     page
 }
 
+/// What the person is told when the password a change was proven with is
+/// wrong (a form may say it in its own words, matching on this).
+pub(super) const WRONG_PASSWORD: &str = "Your password is not right.";
+
 /// What the person is told when the passkey proof of a form did not pass.
 pub(super) const PASSKEY_NOT_ACCEPTED: &str = "Confirm it is you with one of your passkeys: it was not accepted. Try again (this needs JavaScript).";
 
-/// The proof an account without a password gives for a change: the form's
+/// The proof a passkey holder gives for a change: the form's
 /// `credential`, a use of one of the person's passkeys made for this very
 /// session ([`options_for_proof`]), once. Returns what it proved (RFC 8176),
 /// or `None` when it is missing or was not accepted.
@@ -302,7 +301,7 @@ pub(super) async fn passkey_proof(
 }
 
 /// `POST /account/security/proof/options`: the options for the passkey use
-/// that proves a change of an account without a password.
+/// that proves a change of a passkey holder's account.
 pub async fn options_for_proof(
     State(state): State<AppState>,
     AccountForm { session, .. }: AccountForm,

@@ -37,6 +37,16 @@ pub struct PagePolicy {
     pub script: bool,
 }
 
+impl PagePolicy {
+    /// A page of our own that runs our scripts (and submits only to us).
+    pub fn scripted() -> Self {
+        Self {
+            script: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// Renders `template` with `status`, `Cache-Control: no-store` (pages carry
 /// CSRF tokens) and a CSP allowing only what `policy` names.
 pub fn render(template: &impl Template, status: StatusCode, policy: &PagePolicy) -> Response {

@@ -130,8 +130,8 @@ pub async fn proceed(
         if reachable(deps, &session.user_id).await? < demanded {
             return finished(deps, id, Outcome::Refused(Refusal::Unmeetable)).await;
         }
-        // Only the missing factor is asked for; passing it starts a session
-        // claiming both (its auth_time is then).
+        // Only the missing factor is asked for; passing it upgrades this same
+        // session (same sid and auth_time, a new cookie) to claim both.
         let first = FirstFactor {
             user_id: session.user_id.clone(),
             sign_outs: session.sign_outs,

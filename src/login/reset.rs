@@ -217,10 +217,7 @@ fn reset_page(
             code,
             error,
         };
-        let policy = PagePolicy {
-            script: true,
-            ..PagePolicy::default()
-        };
+        let policy = PagePolicy::scripted();
         pages::render(&page, status, &policy)
     })
 }

@@ -226,10 +226,15 @@ impl Passkeys<'_> {
     /// Finishes the registration waiting for session `sid` of `user_id` with
     /// the browser's `answer` (JSON), naming the passkey `name`; `detail`
     /// says where the change came from, for the audit event written with it.
+    /// `sign_outs` is the session's sign-out count: the passkey is stored,
+    /// with the person's row locked, only while no sign-out everywhere (a
+    /// reset of their sign-in methods, a passkey removed) came since, so a
+    /// registration in flight never survives one.
     pub async fn finish_registration(
         self,
         user_id: &str,
         sid: &str,
+        sign_outs: i64,
         name: &str,
         answer: &str,
         detail: &str,
@@ -264,6 +269,10 @@ impl Passkeys<'_> {
             last_used_at: None,
         };
         let mut tx = self.store.begin().await?;
+        tx.user_for_update(user_id).await?;
+        if tx.sign_out_count(user_id).await? != sign_outs {
+            return Err(PasskeyError::NoCeremony);
+        }
         match tx.insert_passkey(&row).await {
             Err(StoreError::Duplicate) => return Err(PasskeyError::Duplicate),
             other => other?,

@@ -1,8 +1,8 @@
 // Passkeys on Gatehouse's pages. A form marked data-passkey="get" (sign-in,
 // second factor) or data-passkey="create" (adding a passkey) is shown only
 // where the browser has WebAuthn; elsewhere its data-passkey-unavailable note
-// is shown instead. A form marked data-passkey-proof (a change to an account
-// without a password) is confirmed with a passkey when it is submitted.
+// is shown instead. A form marked data-passkey-proof (a change to the account
+// of a passkey holder) is confirmed with a passkey when it is submitted.
 // Options come from the form's data-options attribute (JSON) or, with
 // data-options-url, from a POST of the form's hidden fields to that
 // same-origin URL. The browser's answer goes back in the form's "credential"
